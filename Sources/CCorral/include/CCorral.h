@@ -1,0 +1,5 @@
+#ifndef CCORRAL_H
+#define CCORRAL_H
+#include "corral_spawn.h"
+#include "corral_sys.h"
+#endif

@@ -1,0 +1,79 @@
+#ifndef CORRAL_SPAWN_H
+#define CORRAL_SPAWN_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+/// The step of the child's setup that failed. Sent by the child, with errno, on a
+/// close-on-exec pipe; the parent turns it into a readable error.
+typedef enum corral_spawn_stage {
+    CORRAL_STAGE_NONE = 0,
+    CORRAL_STAGE_SETSID = 1,
+    CORRAL_STAGE_SIGNALS = 2,
+    CORRAL_STAGE_PDEATHSIG = 3,
+    CORRAL_STAGE_CGROUP = 4,
+    CORRAL_STAGE_STDIO = 5,
+    CORRAL_STAGE_CHDIR = 6,
+    CORRAL_STAGE_RLIMIT = 7,
+    CORRAL_STAGE_CLOSE_FDS = 8,
+    CORRAL_STAGE_EXEC = 9,
+} corral_spawn_stage;
+
+/// One resource limit for the child: `setrlimit(resource, {soft, hard})`.
+typedef struct corral_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+} corral_rlimit;
+
+/// Everything the child needs, prepared by the parent before the clone: after it, the
+/// child allocates nothing and takes no lock.
+typedef struct corral_spawn_request {
+    /// The resolved program (no PATH search happens in the child).
+    const char *path;
+    /// NULL-terminated.
+    char *const *argv;
+    /// NULL-terminated.
+    char *const *envp;
+    /// The working directory, or NULL to stay in Corral's.
+    const char *directory;
+    /// Descriptors that become the child's 0, 1 and 2; -1 keeps Corral's own.
+    int stdio[3];
+    const corral_rlimit *rlimits;
+    int rlimit_count;
+    /// Open `cgroup.procs` descriptors the child writes "0" into (joins) before exec.
+    const int *cgroup_procs_fds;
+    int cgroup_procs_count;
+    /// The parent's pid: the child checks it is still its parent after PR_SET_PDEATHSIG.
+    pid_t parent_pid;
+} corral_spawn_request;
+
+/// What the child reports when its setup fails: the stage, errno, and a detail (the
+/// rlimit resource, the cgroup index, the stdio descriptor).
+typedef struct corral_child_failure {
+    int32_t stage;
+    int32_t error;
+    int32_t detail;
+} corral_child_failure;
+
+typedef struct corral_spawn_result {
+    /// The child's pid (> 0 when a child was created).
+    pid_t pid;
+    /// A pidfd for the child (CLONE_PIDFD), or -1.
+    int pidfd;
+    /// stage == CORRAL_STAGE_NONE when the child reached execve and it succeeded.
+    /// Otherwise the child has exited (status 127) and must still be reaped.
+    corral_child_failure failure;
+} corral_spawn_result;
+
+/// Starts the child with clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD): the calling thread
+/// is suspended until the child has exec'd or given up, so when this returns the outcome
+/// of the setup is known. In the child: setsid, default signal dispositions, PDEATHSIG,
+/// cgroup joins, stdio, chdir, rlimits, every descriptor above 2 marked close-on-exec,
+/// an empty signal mask, execve.
+///
+/// Returns 0 when a child was created (see result->failure), or an errno value when no
+/// child could be created (pipe, stack or clone failed).
+int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
+
+#endif

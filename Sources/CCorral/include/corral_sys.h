@@ -1,0 +1,68 @@
+#ifndef CORRAL_SYS_H
+#define CORRAL_SYS_H
+
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <signal.h>
+#include <stdint.h>
+
+// Thin wrappers over what Swift cannot call or does not import: variadic prctl and
+// syscall, the W* status macros, and constants defined by macros.
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our descendants are re-parented to us.
+int corral_set_child_subreaper(void);
+
+/// pidfd_open(2). Returns the descriptor, or -1 with errno.
+int corral_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2). Returns 0, or -1 with errno.
+int corral_pidfd_send_signal(int pidfd, int signal_number);
+
+/// The outcome of one wait: which process changed state and how.
+typedef struct corral_wait_result {
+    pid_t pid;          // 0 with WNOHANG when nothing changed; -1 on error (errno set)
+    int status;         // the raw wait status (wait4)
+    struct rusage usage;
+} corral_wait_result;
+
+/// wait4(pid, &status, options, &usage), retried on EINTR.
+corral_wait_result corral_wait4(pid_t pid, int options);
+
+/// The raw waitid(2) system call, which also returns rusage, retried on EINTR. Works with
+/// WNOWAIT to look at a zombie (and its rusage) without reaping it.
+/// Returns 0 and fills the result (pid 0 with WNOHANG when nothing is waiting), or -1.
+typedef struct corral_waitid_result {
+    pid_t pid;
+    int code;           // CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED...
+    int status;         // exit code or signal number
+    struct rusage usage;
+} corral_waitid_result;
+int corral_waitid(int idtype, int id, int options, corral_waitid_result *result);
+
+// Wait status decoding.
+int corral_wifexited(int status);
+int corral_wexitstatus(int status);
+int corral_wifsignaled(int status);
+int corral_wtermsig(int status);
+int corral_wcoredump(int status);
+int corral_wifstopped(int status);
+int corral_wstopsig(int status);
+int corral_wifcontinued(int status);
+
+// Constants Swift does not import.
+int corral_wall(void);
+int corral_wnowait(void);
+int corral_p_pidfd(void);
+int corral_nsig(void);
+uint64_t corral_rlim_infinity(void);
+
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): how other threads wake the reaper.
+int corral_eventfd(void);
+
+/// The thread id of the caller (gettid).
+pid_t corral_gettid(void);
+
+/// The name of a signal ("SIGKILL"), or NULL when it has none.
+const char *corral_signal_name(int signal_number);
+
+#endif

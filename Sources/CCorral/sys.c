@@ -1,0 +1,95 @@
+// Thin wrappers for the parent side; nothing here runs in the child.
+#define _GNU_SOURCE
+#include "corral_sys.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int corral_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+int corral_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int corral_pidfd_send_signal(int pidfd, int signal_number) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal_number, NULL, 0);
+}
+
+corral_wait_result corral_wait4(pid_t pid, int options) {
+    corral_wait_result result;
+    memset(&result, 0, sizeof(result));
+    do {
+        result.pid = wait4(pid, &result.status, options, &result.usage);
+    } while (result.pid < 0 && errno == EINTR);
+    return result;
+}
+
+int corral_waitid(int idtype, int id, int options, corral_waitid_result *result) {
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    memset(result, 0, sizeof(*result));
+    long rc;
+    do {
+        rc = syscall(SYS_waitid, idtype, id, &info, options, &result->usage);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        return -1;
+    }
+    result->pid = info.si_pid;
+    result->code = info.si_code;
+    result->status = info.si_status;
+    return 0;
+}
+
+int corral_wifexited(int status) { return WIFEXITED(status); }
+int corral_wexitstatus(int status) { return WEXITSTATUS(status); }
+int corral_wifsignaled(int status) { return WIFSIGNALED(status); }
+int corral_wtermsig(int status) { return WTERMSIG(status); }
+int corral_wcoredump(int status) { return WCOREDUMP(status); }
+int corral_wifstopped(int status) { return WIFSTOPPED(status); }
+int corral_wstopsig(int status) { return WSTOPSIG(status); }
+int corral_wifcontinued(int status) { return WIFCONTINUED(status); }
+
+int corral_wall(void) { return __WALL; }
+int corral_wnowait(void) { return WNOWAIT; }
+int corral_p_pidfd(void) { return P_PIDFD; }
+int corral_nsig(void) { return NSIG; }
+uint64_t corral_rlim_infinity(void) { return (uint64_t)RLIM_INFINITY; }
+
+int corral_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+pid_t corral_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+const char *corral_signal_name(int signal_number) {
+    static const char *const names[] = {
+        [SIGHUP] = "SIGHUP", [SIGINT] = "SIGINT", [SIGQUIT] = "SIGQUIT", [SIGILL] = "SIGILL",
+        [SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT", [SIGBUS] = "SIGBUS", [SIGFPE] = "SIGFPE",
+        [SIGKILL] = "SIGKILL", [SIGUSR1] = "SIGUSR1", [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
+        [SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM", [SIGTERM] = "SIGTERM", [SIGSTKFLT] = "SIGSTKFLT",
+        [SIGCHLD] = "SIGCHLD", [SIGCONT] = "SIGCONT", [SIGSTOP] = "SIGSTOP", [SIGTSTP] = "SIGTSTP",
+        [SIGTTIN] = "SIGTTIN", [SIGTTOU] = "SIGTTOU", [SIGURG] = "SIGURG", [SIGXCPU] = "SIGXCPU",
+        [SIGXFSZ] = "SIGXFSZ", [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
+        [SIGIO] = "SIGIO", [SIGPWR] = "SIGPWR", [SIGSYS] = "SIGSYS",
+    };
+    if (signal_number > 0 && signal_number < (int)(sizeof(names) / sizeof(names[0]))) {
+        return names[signal_number];
+    }
+    return NULL;
+}

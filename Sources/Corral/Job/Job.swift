@@ -1,0 +1,55 @@
+/// One program to run under Corral: what to execute, with which environment and stdio,
+/// under which limits. A plain value: build it, validate it, hand it to ``Runner``.
+public struct Job: Sendable, Hashable, Codable {
+    /// The program and its arguments; `arguments[0]` is the program. Without a slash it is
+    /// looked up in the job's own `PATH` (not Corral's) before anything is started.
+    public var arguments: [String]
+    /// The complete environment of the program. Corral adds nothing to it.
+    public var environment: [String: String]
+    /// The program's working directory; `nil` keeps Corral's.
+    public var workingDirectory: String?
+    public var standardInput: Input
+    public var standardOutput: Output
+    public var standardError: Output
+    public var limits: Limits
+
+    /// The environment a job gets unless told otherwise: a `PATH` and nothing else.
+    public static let defaultEnvironment: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+
+    public init(
+        arguments: [String],
+        environment: [String: String] = Job.defaultEnvironment,
+        workingDirectory: String? = nil,
+        standardInput: Input = .null,
+        standardOutput: Output = .inherit,
+        standardError: Output = .inherit,
+        limits: Limits = Limits()
+    ) {
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.standardInput = standardInput
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+        self.limits = limits
+    }
+
+    /// Checks what can be checked without starting anything.
+    public func validate() throws(CorralError) {
+        guard let program = arguments.first, !program.isEmpty else {
+            throw CorralError(.invalidJob, "arguments: no program given")
+        }
+        for (index, argument) in arguments.enumerated() where argument.utf8.contains(0) {
+            throw CorralError(.invalidJob, "arguments[\(index)]: contains a NUL byte")
+        }
+        for (key, value) in environment {
+            if key.isEmpty || key.contains("=") || key.utf8.contains(0) || value.utf8.contains(0) {
+                throw CorralError(.invalidJob, "environment: invalid variable name or value for \"\(key)\"")
+            }
+        }
+        if let directory = workingDirectory, directory.isEmpty || directory.utf8.contains(0) {
+            throw CorralError(.invalidJob, "workingDirectory: must be a non-empty path")
+        }
+        try limits.validate()
+    }
+}

@@ -1,0 +1,133 @@
+/// The limits of a run. Every one is optional; `nil` means "not limited by Corral".
+public struct Limits: Sendable, Hashable {
+    /// User plus system CPU time of every process of the run together.
+    public var cpuTime: Duration?
+    /// Wall-clock time from spawn until the main process ends. When only ``cpuTime`` is
+    /// set, ``effectiveWallTime`` is 2 × cpuTime + 1 s.
+    public var wallTime: Duration?
+    /// Memory of the run, in bytes (in process-group mode: the address space of each
+    /// process, `RLIMIT_AS`).
+    public var memory: UInt64?
+    /// Bytes any process may write to a file, redirected stdout and stderr included.
+    public var output: UInt64?
+    /// `RLIMIT_NOFILE`: the highest descriptor number plus one.
+    public var openFiles: UInt64?
+    /// `RLIMIT_STACK`, in bytes.
+    public var stack: UInt64?
+
+    public init(
+        cpuTime: Duration? = nil,
+        wallTime: Duration? = nil,
+        memory: UInt64? = nil,
+        output: UInt64? = nil,
+        openFiles: UInt64? = nil,
+        stack: UInt64? = nil
+    ) {
+        self.cpuTime = cpuTime
+        self.wallTime = wallTime
+        self.memory = memory
+        self.output = output
+        self.openFiles = openFiles
+        self.stack = stack
+    }
+
+    /// The wall-clock limit in force: the one given, or 2 × cpuTime + 1 s when only a CPU
+    /// limit is given, or none.
+    public var effectiveWallTime: Duration? {
+        if let wallTime { return wallTime }
+        if let cpuTime { return cpuTime * 2 + .seconds(1) }
+        return nil
+    }
+
+    /// The limits as they are in force, defaults filled in.
+    public var effective: Limits {
+        var copy = self
+        copy.wallTime = effectiveWallTime
+        return copy
+    }
+
+    func validate() throws(CorralError) {
+        func positive(_ value: Duration?, _ name: String) throws(CorralError) {
+            if let value, value <= .zero {
+                throw CorralError(.invalidJob, "limits.\(name): must be greater than zero")
+            }
+        }
+        func positive(_ value: UInt64?, _ name: String) throws(CorralError) {
+            if let value {
+                if value == 0 { throw CorralError(.invalidJob, "limits.\(name): must be greater than zero") }
+                if value > UInt64(Int64.max) { throw CorralError(.invalidJob, "limits.\(name): too large") }
+            }
+        }
+        try positive(cpuTime, "cpuTime")
+        try positive(wallTime, "wallTime")
+        try positive(memory, "memory")
+        try positive(output, "output")
+        try positive(openFiles, "openFiles")
+        try positive(stack, "stack")
+    }
+}
+
+extension Limits: Codable {
+    enum CodingKeys: String, CodingKey {
+        case cpuTime, wallTime, memory, output, openFiles, stack
+    }
+
+    /// Durations are numbers of seconds or strings such as `"500ms"`; sizes are numbers of
+    /// bytes or strings such as `"64M"`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func duration(_ key: CodingKeys) throws -> Duration? {
+            if try !container.contains(key) || container.decodeNil(forKey: key) { return nil }
+            if let seconds = try? container.decode(Double.self, forKey: key) {
+                return try LimitValue.duration(seconds: seconds, context: key.stringValue)
+            }
+            let text = try container.decode(String.self, forKey: key)
+            do { return try LimitValue.parseDuration(text) } catch {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: error.description)
+            }
+        }
+        func size(_ key: CodingKeys) throws -> UInt64? {
+            if try !container.contains(key) || container.decodeNil(forKey: key) { return nil }
+            if let bytes = try? container.decode(UInt64.self, forKey: key) {
+                guard bytes > 0 else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be greater than zero")
+                }
+                return bytes
+            }
+            let text = try container.decode(String.self, forKey: key)
+            do { return try LimitValue.parseSize(text) } catch {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: error.description)
+            }
+        }
+        cpuTime = try duration(.cpuTime)
+        wallTime = try duration(.wallTime)
+        memory = try size(.memory)
+        output = try size(.output)
+        openFiles = try size(.openFiles)
+        stack = try size(.stack)
+    }
+
+    /// Encodes durations as seconds and sizes as bytes, the units of the report.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(cpuTime?.seconds, forKey: .cpuTime)
+        try container.encode(wallTime?.seconds, forKey: .wallTime)
+        try container.encode(memory, forKey: .memory)
+        try container.encode(output, forKey: .output)
+        try container.encode(openFiles, forKey: .openFiles)
+        try container.encode(stack, forKey: .stack)
+    }
+}
+
+extension Duration {
+    /// The duration as a number of seconds.
+    public var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+
+    var nanoseconds: Int64 {
+        let (whole, fraction) = components
+        return whole * 1_000_000_000 + fraction / 1_000_000_000
+    }
+}

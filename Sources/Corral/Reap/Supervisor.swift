@@ -1,0 +1,202 @@
+import CCorral
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What other threads ask of the reaper.
+enum SupervisorCommand: Sendable {
+    case start(id: UInt64, plan: SpawnPlan, continuation: CheckedContinuation<RunReport, Never>)
+    case cancel(id: UInt64)
+}
+
+/// The one reaper of the process. A dedicated thread (never a cooperative-pool thread)
+/// spawns every run, so PR_SET_PDEATHSIG ties the children to a thread that lives as long
+/// as the process, and it alone waits: for each run's process group and for the escapees
+/// attributed to it, never `wait4(-1)`, so no run steals another's child, nor the host's.
+///
+/// Corral makes the whole process a child subreaper: orphans of the runs come back to it.
+final class Supervisor: @unchecked Sendable {
+    static let shared: Result<Supervisor, CorralError> = Supervisor.start()
+
+    private let wakeDescriptor: Int32
+    private let inbox = Mutex<[SupervisorCommand]>([])
+    private let ids = Atomic<UInt64>(1)
+    private let processID = getpid()
+    private let ownSession = getsid(0)
+
+    // Reaper-thread state.
+    private var threadID: Int32 = 0
+    private var runs: [UInt64: TrackedRun] = [:]
+    private var cancelledBeforeStart: Set<UInt64> = []
+    /// Children of ours that belong to no run (the host's own): left alone.
+    private var foreignChildren: Set<Int32> = []
+    private var scannedThisPass = false
+
+    private init(wakeDescriptor: Int32) {
+        self.wakeDescriptor = wakeDescriptor
+    }
+
+    private static func start() -> Result<Supervisor, CorralError> {
+        guard corral_set_child_subreaper() == 0 else {
+            return .failure(CorralError(.system, "prctl(PR_SET_CHILD_SUBREAPER): \(SetupFailure.describe(errno))"))
+        }
+        let wake = corral_eventfd()
+        guard wake >= 0 else {
+            return .failure(CorralError(.system, "eventfd: \(SetupFailure.describe(errno))"))
+        }
+        let supervisor = Supervisor(wakeDescriptor: wake)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(supervisor).toOpaque()
+        let created = pthread_create(&thread, nil, { context in
+            let supervisor = Unmanaged<Supervisor>.fromOpaque(context!).takeRetainedValue()
+            supervisor.loop()
+            return nil
+        }, context)
+        guard created == 0 else {
+            Unmanaged<Supervisor>.fromOpaque(context).release()
+            return .failure(CorralError(.system, "pthread_create: \(SetupFailure.describe(created))"))
+        }
+        pthread_detach(thread)
+        return .success(supervisor)
+    }
+
+    func nextID() -> UInt64 {
+        ids.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    func submit(_ command: SupervisorCommand) {
+        inbox.withLock { $0.append(command) }
+        var one: UInt64 = 1
+        _ = write(wakeDescriptor, &one, MemoryLayout<UInt64>.size)
+    }
+
+    // MARK: The reaper thread
+
+    private func loop() {
+        threadID = corral_gettid()
+        var descriptors: [pollfd] = []
+        while true {
+            descriptors.removeAll(keepingCapacity: true)
+            descriptors.append(pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0))
+            for run in runs.values {
+                if let fd = run.watchedDescriptor {
+                    descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                }
+            }
+            _ = poll(&descriptors, nfds_t(descriptors.count), timeout())
+            var counter: UInt64 = 0
+            _ = read(wakeDescriptor, &counter, MemoryLayout<UInt64>.size)
+            let commands = inbox.withLock { commands in
+                defer { commands.removeAll() }
+                return commands
+            }
+            for command in commands { handle(command) }
+            service()
+        }
+    }
+
+    private func timeout() -> Int32 {
+        guard !runs.isEmpty else { return -1 }
+        let now = MonotonicClock.now()
+        var wake = Int64.max
+        for run in runs.values {
+            wake = min(wake, run.isDraining ? now + TrackedRun.drainPollNanos : run.nextWake)
+        }
+        let millis = (wake - now + 999_999) / 1_000_000
+        return Int32(clamping: max(0, millis))
+    }
+
+    private func handle(_ command: SupervisorCommand) {
+        switch command {
+        case .cancel(let id):
+            if let run = runs[id] {
+                run.stop(.cancelled)
+            } else {
+                cancelledBeforeStart.insert(id)
+            }
+        case .start(let id, let plan, let continuation):
+            let start = MonotonicClock.now()
+            if cancelledBeforeStart.remove(id) != nil {
+                plan.close()
+                var outcome = RunOutcome(limits: plan.job.limits)
+                outcome.stopReason = .cancelled
+                continuation.resume(returning: Verdict.report(for: outcome))
+                return
+            }
+            let bootTicks = Self.bootTicks()
+            switch Spawner.spawn(plan) {
+            case .failed(let failure):
+                plan.close()
+                var outcome = RunOutcome(limits: plan.job.limits)
+                outcome.setupFailure = failure
+                outcome.wallNanos = MonotonicClock.now() - start
+                continuation.resume(returning: Verdict.report(for: outcome))
+            case .started(let process):
+                runs[id] = TrackedRun(id: id, plan: plan, process: process, start: start,
+                                      startBootTicks: bootTicks, continuation: continuation)
+            }
+        }
+    }
+
+    private func service() {
+        guard !runs.isEmpty else { return }
+        scannedThisPass = false
+        for run in runs.values { run.reap() }
+        if runs.values.contains(where: { $0.isTickDue }) {
+            scanChildren()
+        }
+        var finished: [UInt64] = []
+        for (id, run) in runs {
+            run.advance { if !scannedThisPass { scanChildren() } }
+            if run.phase == .finished { finished.append(id) }
+        }
+        for id in finished { runs[id] = nil }
+    }
+
+    /// Looks for children re-parented to us (we are the subreaper) and gives each to the
+    /// run it belongs to. Orphans land on the main thread; the runs' main processes are
+    /// children of this thread.
+    private func scanChildren() {
+        scannedThisPass = true
+        var children = ProcFS.children(ofThreads: [processID], in: processID)
+        if threadID != processID {
+            children += ProcFS.children(ofThreads: [threadID], in: processID)
+        }
+        var present: Set<Int32> = []
+        for child in children {
+            present.insert(child)
+            if foreignChildren.contains(child) { continue }
+            if runs.values.contains(where: { $0.pid == child || $0.escapees.contains(child) }) { continue }
+            guard let stat = ProcFS.stat(child) else { continue }
+            // Every process of a run lives in a session the run created; one in ours is the
+            // host's own child.
+            if stat.session == ownSession {
+                foreignChildren.insert(child)
+                continue
+            }
+            if let owner = owner(of: child, stat) {
+                owner.adopt(child, stat)
+            } else {
+                foreignChildren.insert(child)
+            }
+        }
+        foreignChildren.formIntersection(present)
+    }
+
+    /// The run an unknown child belongs to: by group, session or pid seen before; else,
+    /// with one run going, that run; else the latest run started before the child.
+    private func owner(of child: Int32, _ stat: ProcessStat) -> TrackedRun? {
+        let active = runs.values.filter { $0.phase != .finished }
+        if let run = active.first(where: { $0.claims(child, stat) }) { return run }
+        if active.count == 1 { return active.first }
+        return active.filter { $0.startBootTicks <= stat.startTime }.max { $0.startBootTicks < $1.startBootTicks }
+    }
+
+    private static func bootTicks() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &time)
+        let ticks = Int64(time.tv_sec) * ProcFS.ticksPerSecond + Int64(time.tv_nsec) * ProcFS.ticksPerSecond / 1_000_000_000
+        return UInt64(max(0, ticks))
+    }
+}

@@ -1,0 +1,254 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One run as the reaper sees it. Confined to the reaper thread.
+final class TrackedRun {
+    enum Phase { case running, draining, finished }
+
+    static let tickNanos: Int64 = 10_000_000
+    static let drainPollNanos: Int64 = 1_000_000
+
+    let id: UInt64
+    let plan: SpawnPlan
+    private let continuation: CheckedContinuation<RunReport, Never>
+    /// The main process; also the process group and session id of the run.
+    let pid: Int32
+    let pidfd: Int32
+    let start: Int64
+    /// When the run started, in clock ticks after boot (the unit of /proc starttime).
+    let startBootTicks: UInt64
+    private(set) var phase: Phase = .running
+    private(set) var mainAlive = true
+    private var outcome: RunOutcome
+    /// Every pid of the run Corral has seen.
+    private(set) var knownPids: Set<Int32> = []
+    /// Sessions of the run: its own, and those its processes created with setsid.
+    private(set) var sessions: Set<Int32> = []
+    /// Children of Corral, re-parented to it, that belong to the run but left its group.
+    private(set) var escapees: Set<Int32> = []
+    private var nextTick: Int64
+    private let wallDeadline: Int64?
+    private let cpuLimitMicros: Int64?
+    private var reapedMicros: Int64 = 0
+    /// The largest resident set seen, in bytes: sampled from /proc, and from rusage.
+    private var memoryPeak: Int64 = 0
+    /// Corral's own peak resident set when it spawned the main process. The main process
+    /// was cloned with CLONE_VM, and execve folds the old (Corral's) memory's peak into
+    /// the child's ru_maxrss, so the main's ru_maxrss is its own only when larger.
+    private let spawnerPeak: Int64
+
+    init(id: UInt64, plan: SpawnPlan, process: SpawnedProcess, start: Int64, startBootTicks: UInt64,
+         continuation: CheckedContinuation<RunReport, Never>) {
+        self.id = id
+        self.plan = plan
+        self.continuation = continuation
+        self.pid = process.pid
+        self.pidfd = process.pidfd
+        self.start = start
+        self.startBootTicks = startBootTicks
+        var own = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &own)
+        self.spawnerPeak = Int64(own.ru_maxrss) * 1024
+        let limits = plan.job.limits.effective
+        self.outcome = RunOutcome(limits: plan.job.limits)
+        self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
+        self.cpuLimitMicros = limits.cpuTime.map { $0.nanoseconds / 1000 }
+        self.nextTick = start + TrackedRun.tickNanos
+        knownPids.insert(pid)
+        sessions.insert(pid)
+    }
+
+    /// The main process's pidfd, while its exit is worth waking up for.
+    var watchedDescriptor: Int32? {
+        phase == .running && mainAlive && pidfd >= 0 ? pidfd : nil
+    }
+
+    /// When the reaper must look at this run again, whatever else happens.
+    var nextWake: Int64 {
+        switch phase {
+        case .running:
+            if !mainAlive { return 0 }
+            return min(nextTick, wallDeadline ?? .max)
+        case .draining: return 0
+        case .finished: return .max
+        }
+    }
+
+    var isTickDue: Bool { phase == .running && MonotonicClock.now() >= nextTick }
+    var isDraining: Bool { phase == .draining || (phase == .running && !mainAlive) }
+
+    // MARK: Reaping
+
+    /// Collects every state change of the run's children that is waiting: the group (the
+    /// main process and re-parented members) and the escapees, one at a time.
+    func reap() {
+        let options = corral_wall() | WNOHANG | WUNTRACED | WCONTINUED
+        while true {
+            let result = corral_wait4(-pid, options)
+            guard result.pid > 0 else { break }
+            record(result)
+        }
+        for escapee in escapees {
+            while escapees.contains(escapee) {
+                let result = corral_wait4(escapee, options)
+                guard result.pid > 0 else {
+                    // ECHILD: it is not our child any more (or never was); stop tracking it.
+                    if result.pid < 0 && errno == ECHILD { escapees.remove(escapee) }
+                    break
+                }
+                record(result)
+            }
+        }
+    }
+
+    private func record(_ result: corral_wait_result) {
+        let now = MonotonicClock.now()
+        guard let status = WaitStatus(result.status) else { return }
+        knownPids.insert(result.pid)
+        let time = Double(now - start) / 1e9
+        switch status {
+        case .exited(let code):
+            outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .exited, exitCode: code))
+        case .signaled(let signal):
+            outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .signaled, signal: signal))
+            outcome.fatalSignals.insert(signal)
+        case .stopped(let signal):
+            outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .stopped, signal: signal))
+        case .continued:
+            outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .continued))
+        }
+        guard status.isTermination else { return }
+        let usage = result.usage
+        let user = Int64(usage.ru_utime.tv_sec) * 1_000_000 + Int64(usage.ru_utime.tv_usec)
+        let system = Int64(usage.ru_stime.tv_sec) * 1_000_000 + Int64(usage.ru_stime.tv_usec)
+        outcome.userMicros += user
+        outcome.systemMicros += system
+        reapedMicros += user + system
+        let peak = Int64(usage.ru_maxrss) * 1024
+        if result.pid != pid || peak > spawnerPeak {
+            memoryPeak = max(memoryPeak, peak)
+        }
+        escapees.remove(result.pid)
+        if result.pid == pid {
+            mainAlive = false
+            outcome.wallNanos = now - start
+            switch status {
+            case .exited(let code): outcome.mainEnd = .exited(code)
+            case .signaled(let signal): outcome.mainEnd = .signaled(signal)
+            default: break
+            }
+        } else if phase == .draining, case .signaled(SIGKILL) = status {
+            outcome.leftovers += 1
+        }
+    }
+
+    // MARK: Membership
+
+    /// A process found in /proc that belongs to the run.
+    func note(_ process: Int32, _ stat: ProcessStat) {
+        knownPids.insert(process)
+        sessions.insert(stat.session)
+    }
+
+    /// A child of Corral's (re-parented to it) that belongs to the run but not to its group.
+    func adopt(_ process: Int32, _ stat: ProcessStat) {
+        note(process, stat)
+        guard stat.group != pid else { return } // wait4(-pgid) already covers it
+        escapees.insert(process)
+        if phase == .draining { Self.kill(process) }
+    }
+
+    /// Whether an unknown child of Corral's clearly belongs to this run.
+    func claims(_ process: Int32, _ stat: ProcessStat) -> Bool {
+        stat.group == pid || sessions.contains(stat.session) || knownPids.contains(process)
+    }
+
+    // MARK: Limits and the end of the run
+
+    /// Checks the clock and the CPU budget; drives the end of the run. `scan` looks for
+    /// re-parented children (it must run after the last reap and before the end is decided).
+    func advance(scan: () -> Void) {
+        let now = MonotonicClock.now()
+        if phase == .running {
+            if !mainAlive {
+                phase = .draining
+            } else if let deadline = wallDeadline, now >= deadline {
+                stop(.wallTime)
+            } else if now >= nextTick {
+                nextTick = now + Self.tickNanos
+                let used = sampleCPU()
+                outcome.sampledCPUMicros = max(outcome.sampledCPUMicros, used)
+                if let limit = cpuLimitMicros, used > limit {
+                    stop(.cpuTime)
+                }
+            }
+        }
+        guard phase == .draining else { return }
+        killEverything()
+        scan()
+        if escapees.isEmpty && Glibc.kill(-pid, 0) != 0 && errno == ESRCH {
+            finish()
+        }
+    }
+
+    /// Ends the run early for `reason`: kills every process of it.
+    func stop(_ reason: StopReason) {
+        guard phase == .running else { return }
+        if outcome.stopReason == nil { outcome.stopReason = reason }
+        if reason == .cpuTime {
+            outcome.sampledCPUMicros = max(outcome.sampledCPUMicros, sampleCPU())
+        }
+        phase = .draining
+        killEverything()
+    }
+
+    private func killEverything() {
+        // A stopped process is continued, then killed; the group kill is atomic against
+        // fork, and escapees are our own unreaped children, so their pids cannot be reused.
+        _ = Glibc.kill(-pid, SIGCONT)
+        _ = Glibc.kill(-pid, SIGKILL)
+        for escapee in escapees { Self.kill(escapee) }
+    }
+
+    private static func kill(_ process: Int32) {
+        _ = Glibc.kill(process, SIGCONT)
+        _ = Glibc.kill(process, SIGKILL)
+    }
+
+    /// User + system CPU of the whole run now, in microseconds: what Corral reaped, plus
+    /// every live process of the tree (its own time and that of children it reaped).
+    private func sampleCPU() -> Int64 {
+        var ticks: Int64 = 0
+        var pending: [Int32] = mainAlive ? [pid] : []
+        pending.append(contentsOf: escapees)
+        var seen: Set<Int32> = []
+        while let process = pending.popLast() {
+            guard seen.insert(process).inserted, let stat = ProcFS.stat(process) else { continue }
+            ticks += stat.cpuTicks
+            memoryPeak = max(memoryPeak, stat.residentPages * ProcFS.pageSize)
+            note(process, stat)
+            pending.append(contentsOf: ProcFS.children(of: process, threads: stat.threads))
+        }
+        return reapedMicros + ticks * 1_000_000 / ProcFS.ticksPerSecond
+    }
+
+    private func finish() {
+        phase = .finished
+        if let limit = plan.job.limits.output {
+            for fd in plan.outputFiles {
+                var info = stat()
+                if fstat(fd, &info) == 0, UInt64(info.st_size) > limit {
+                    outcome.outputExceeded = true
+                    _ = ftruncate(fd, off_t(limit))
+                }
+            }
+        }
+        outcome.processes = knownPids.count
+        outcome.memoryPeak = UInt64(max(0, memoryPeak))
+        plan.close()
+        if pidfd >= 0 { close(pidfd) }
+        continuation.resume(returning: Verdict.report(for: outcome))
+    }
+}

@@ -1,0 +1,38 @@
+/// How the main process ended.
+enum MainEnd: Sendable, Hashable {
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// Why Corral itself ended a run early.
+enum StopReason: Sendable, Hashable {
+    case cpuTime
+    case wallTime
+    case cancelled
+}
+
+/// The raw facts the reaper gathered about a run; ``Verdict`` turns them into a report.
+struct RunOutcome: Sendable {
+    var limits: Limits
+    var mainEnd: MainEnd?
+    var setupFailure: SetupFailure?
+    var stopReason: StopReason?
+    /// Microseconds, summed over every process Corral reaped.
+    var userMicros: Int64 = 0
+    var systemMicros: Int64 = 0
+    /// The highest CPU total sampled while the run was alive, in microseconds.
+    var sampledCPUMicros: Int64 = 0
+    var wallNanos: Int64 = 0
+    var memoryPeak: UInt64 = 0
+    var processes = 0
+    var leftovers = 0
+    var events: [ProcessEvent] = []
+    /// Signals that ended any process of the run.
+    var fatalSignals: Set<Int32> = []
+    /// A redirected file grew past the output limit (and was cut back to it).
+    var outputExceeded = false
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+}

@@ -1,0 +1,96 @@
+/// What happened in a run: the verdict, the figures and every state change Corral saw.
+/// Times are in seconds, sizes in bytes.
+public struct RunReport: Sendable, Hashable, Codable {
+    public var status: RunStatus
+    /// The main process's exit code; `nil` when it did not exit by itself.
+    public var exitCode: Int32?
+    /// The signal that ended the main process, and its name; `nil` unless it died of one.
+    public var signal: Int32?
+    public var signalName: String?
+    /// User plus system time of every process of the run.
+    public var cpuTime: Double
+    public var userTime: Double
+    public var systemTime: Double
+    /// From spawn until the main process ended.
+    public var wallTime: Double
+    /// The largest resident set of any process of the run (process-group mode).
+    public var memoryPeak: UInt64
+    /// How many processes of the run Corral saw.
+    public var processes: Int
+    /// Processes of the run still alive when the main process ended, which Corral killed.
+    public var leftovers: Int
+    /// The limits in force, defaults filled in.
+    public var limits: Limits
+    public var containment: Containment
+    public var events: [ProcessEvent]
+    /// One sentence: what happened and why.
+    public var message: String
+    /// Why the program could not be started, for `setup-error`.
+    public var error: SetupFailure?
+
+    public init(
+        status: RunStatus, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
+        cpuTime: Double = 0, userTime: Double = 0, systemTime: Double = 0, wallTime: Double = 0,
+        memoryPeak: UInt64 = 0, processes: Int = 0, leftovers: Int = 0, limits: Limits = Limits(),
+        containment: Containment = .processGroup, events: [ProcessEvent] = [], message: String,
+        error: SetupFailure? = nil
+    ) {
+        self.status = status
+        self.exitCode = exitCode
+        self.signal = signal
+        self.signalName = signalName
+        self.cpuTime = cpuTime
+        self.userTime = userTime
+        self.systemTime = systemTime
+        self.wallTime = wallTime
+        self.memoryPeak = memoryPeak
+        self.processes = processes
+        self.leftovers = leftovers
+        self.limits = limits
+        self.containment = containment
+        self.events = events
+        self.message = message
+        self.error = error
+    }
+
+    /// The exit code `corral run` gives for this report: the program's own code when it
+    /// exited, 128 + N for a signal N that Corral did not send, 124 for a limit, 126 when
+    /// the program is not executable, 127 when it is not found, 125 for other setup
+    /// errors, 130 when cancelled.
+    public var commandExitCode: Int32 {
+        switch status {
+        case .ok, .nonzeroExit: exitCode ?? 0
+        case .signaled: 128 + (signal ?? 0)
+        case .cpuTimeLimit, .wallTimeLimit, .memoryLimit, .outputLimit: 124
+        case .cancelled: 130
+        case .setupError:
+            if error?.isNotFound == true { 127 } else if error?.isNotExecutable == true { 126 } else { 125 }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, exitCode, signal, signalName, cpuTime, userTime, systemTime, wallTime, memoryPeak
+        case processes, leftovers, limits, containment, events, message, error
+    }
+
+    /// Every key is always present; absent values are `null`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(exitCode, forKey: .exitCode)
+        try container.encode(signal, forKey: .signal)
+        try container.encode(signalName, forKey: .signalName)
+        try container.encode(cpuTime, forKey: .cpuTime)
+        try container.encode(userTime, forKey: .userTime)
+        try container.encode(systemTime, forKey: .systemTime)
+        try container.encode(wallTime, forKey: .wallTime)
+        try container.encode(memoryPeak, forKey: .memoryPeak)
+        try container.encode(processes, forKey: .processes)
+        try container.encode(leftovers, forKey: .leftovers)
+        try container.encode(limits, forKey: .limits)
+        try container.encode(containment, forKey: .containment)
+        try container.encode(events, forKey: .events)
+        try container.encode(message, forKey: .message)
+        try container.encode(error, forKey: .error)
+    }
+}

@@ -1,0 +1,136 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The rules that turn what was observed into a status and a sentence. A limit verdict
+/// stands whenever the measured use passed the limit, even if the program ended first.
+enum Verdict {
+    static func report(for outcome: RunOutcome) -> RunReport {
+        let limits = outcome.limits.effective
+        let cpuMicros = outcome.userMicros + outcome.systemMicros
+        let measuredCPU = max(cpuMicros, outcome.sampledCPUMicros)
+        let wall = Double(outcome.wallNanos) / 1e9
+        var report = RunReport(
+            status: .ok,
+            cpuTime: Double(cpuMicros) / 1e6,
+            userTime: Double(outcome.userMicros) / 1e6,
+            systemTime: Double(outcome.systemMicros) / 1e6,
+            wallTime: wall,
+            memoryPeak: outcome.memoryPeak,
+            processes: outcome.processes,
+            leftovers: outcome.leftovers,
+            limits: limits,
+            containment: .processGroup,
+            events: outcome.events,
+            message: ""
+        )
+        switch outcome.mainEnd {
+        case .exited(let code): report.exitCode = code
+        case .signaled(let signal):
+            report.signal = signal
+            report.signalName = signalName(signal)
+        case nil: break
+        }
+
+        if let failure = outcome.setupFailure {
+            report.status = .setupError
+            report.error = failure
+            report.message = failure.message
+            return report
+        }
+
+        let cpuPassed = limits.cpuTime.map { measuredCPU > $0.nanoseconds / 1000 } ?? false
+            || outcome.fatalSignals.contains(SIGXCPU)
+        let outputPassed = outcome.outputExceeded || outcome.fatalSignals.contains(SIGXFSZ)
+        let memoryPassed = limits.memory.map { outcome.memoryPeak > $0 } ?? false
+        let wallPassed = limits.wallTime.map { outcome.wallNanos > $0.nanoseconds } ?? false
+        let ended = outcome.stopReason != nil ? "killed after" : "used"
+
+        switch outcome.stopReason {
+        case .cancelled:
+            report.status = .cancelled
+            report.message = "cancelled after \(format(seconds: wall)) s; every process of the run was killed"
+        case .cpuTime:
+            report.status = .cpuTimeLimit
+            report.message = cpuMessage("killed after", measuredCPU, limits)
+        case .wallTime:
+            report.status = .wallTimeLimit
+            report.message = "killed after \(format(seconds: wall)) s of wall time (limit \(format(limits.wallTime)) s)"
+        case nil:
+            if cpuPassed {
+                report.status = .cpuTimeLimit
+                report.message = cpuMessage(ended, measuredCPU, limits)
+            } else if outputPassed {
+                report.status = .outputLimit
+                report.message = "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"
+            } else if memoryPassed {
+                report.status = .memoryLimit
+                report.message = "used \(format(bytes: outcome.memoryPeak)) of memory (limit \(format(bytes: limits.memory ?? 0)))"
+            } else if wallPassed {
+                report.status = .wallTimeLimit
+                report.message = "ran for \(format(seconds: wall)) s of wall time (limit \(format(limits.wallTime)) s)"
+            } else {
+                switch outcome.mainEnd {
+                case .exited(0):
+                    report.status = .ok
+                    report.message = "exited with code 0"
+                case .exited(let code):
+                    report.status = .nonzeroExit
+                    report.message = "exited with code \(code)"
+                case .signaled(let signal):
+                    report.status = .signaled
+                    report.message = "killed by \(signalName(signal) ?? "signal \(signal)") (signal \(signal))"
+                case nil:
+                    report.status = .cancelled
+                    report.message = "the main process was lost"
+                }
+                report.message += " after \(format(seconds: wall)) s (\(format(seconds: Double(cpuMicros) / 1e6)) s of CPU time)"
+            }
+        }
+        if outcome.leftovers > 0 {
+            let noun = outcome.leftovers == 1 ? "process" : "processes"
+            report.message += "; \(outcome.leftovers) leftover \(noun) killed"
+        }
+        return report
+    }
+
+    private static func cpuMessage(_ verb: String, _ micros: Int64, _ limits: Limits) -> String {
+        "\(verb) \(format(seconds: Double(micros) / 1e6)) s of CPU time (limit \(format(limits.cpuTime)) s)"
+    }
+
+    static func signalName(_ signal: Int32) -> String? {
+        corral_signal_name(signal).map { String(cString: $0) }
+    }
+
+    static func format(_ duration: Duration?) -> String {
+        format(seconds: duration?.seconds ?? 0)
+    }
+
+    /// Two decimals from one second up, three below, trailing zeros dropped: 1.02, 1, 0.5, 0.003.
+    static func format(seconds: Double) -> String {
+        let decimals = seconds >= 1 ? 2 : 3
+        let scale = decimals == 2 ? 100.0 : 1000.0
+        let scaled = Int64((seconds * scale).rounded())
+        let whole = scaled / Int64(scale)
+        var fraction = String(scaled % Int64(scale))
+        while fraction.count < decimals { fraction = "0" + fraction }
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return fraction.isEmpty ? String(whole) : "\(whole).\(fraction)"
+    }
+
+    static func format(bytes: UInt64) -> String {
+        let units: [(String, UInt64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        for (name, size) in units where bytes >= size {
+            let value = Double(bytes) / Double(size)
+            let text = value == value.rounded() ? String(Int64(value)) : String(format1(value))
+            return "\(text) \(name)"
+        }
+        return "\(bytes) bytes"
+    }
+
+    private static func format1(_ value: Double) -> String {
+        let tenths = (value * 10).rounded()
+        return "\(Int64(tenths / 10)).\(Int64(tenths) % 10)"
+    }
+}

@@ -1,0 +1,97 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A started main process.
+struct SpawnedProcess: Sendable {
+    let pid: Int32
+    let pidfd: Int32
+}
+
+/// Bridges to the C shim: starts the child, closes the process-group race from the
+/// parent's side, and turns a `{stage, errno}` report into a readable failure.
+enum Spawner {
+    enum Outcome {
+        case started(SpawnedProcess)
+        /// No child is left to reap (it was reaped here, or none was created).
+        case failed(SetupFailure)
+    }
+
+    static func spawn(_ plan: SpawnPlan) -> Outcome {
+        var result = corral_spawn_result()
+        let parent = getpid()
+        let error = plan.withRequest(parent: parent) { request in corral_spawn(request, &result) }
+        if error != 0 {
+            return .failed(SetupFailure(stage: "spawn", errno: error, message: "clone: \(SetupFailure.describe(error))"))
+        }
+        let pid = result.pid
+        if result.failure.stage != CORRAL_STAGE_NONE.rawValue {
+            reapFailedChild(pid, pidfd: result.pidfd)
+            return .failed(describe(result.failure, plan: plan))
+        }
+        // The child made itself a session leader; this closes the race from our side. The
+        // only acceptable errors mean the child already did it: EPERM (it leads a session
+        // now) or EACCES (it has exec'd).
+        if setpgid(pid, pid) != 0 && errno != EPERM && errno != EACCES {
+            let failure = errno
+            _ = kill(pid, SIGKILL)
+            reapFailedChild(pid, pidfd: result.pidfd)
+            return .failed(SetupFailure(stage: "setpgid", errno: failure, message: "setpgid \(pid): \(SetupFailure.describe(failure))"))
+        }
+        return .started(SpawnedProcess(pid: pid, pidfd: result.pidfd))
+    }
+
+    private static func reapFailedChild(_ pid: Int32, pidfd: Int32) {
+        _ = corral_wait4(pid, corral_wall())
+        if pidfd >= 0 { close(pidfd) }
+    }
+
+    static func describe(_ failure: corral_child_failure, plan: SpawnPlan) -> SetupFailure {
+        let error = failure.error
+        let reason = SetupFailure.describe(error)
+        let stage: String
+        let message: String
+        switch corral_spawn_stage(rawValue: UInt32(failure.stage)) {
+        case CORRAL_STAGE_SETSID: (stage, message) = ("setsid", "setsid: \(reason)")
+        case CORRAL_STAGE_SIGNALS: (stage, message) = ("signals", "resetting signal \(failure.detail): \(reason)")
+        case CORRAL_STAGE_PDEATHSIG: (stage, message) = ("pdeathsig", "prctl(PR_SET_PDEATHSIG): \(reason)")
+        case CORRAL_STAGE_CGROUP: (stage, message) = ("cgroup", "joining cgroup \(failure.detail): \(reason)")
+        case CORRAL_STAGE_STDIO:
+            let name = ["stdin", "stdout", "stderr"][Int(max(0, min(2, failure.detail)))]
+            (stage, message) = ("stdio", "setting up \(name): \(reason)")
+        case CORRAL_STAGE_CHDIR:
+            (stage, message) = ("chdir", "chdir \(plan.job.workingDirectory ?? ""): \(reason)")
+        case CORRAL_STAGE_RLIMIT:
+            let name = rlimitName(failure.detail)
+            var text = "setrlimit \(name): \(reason)"
+            var current = rlimit()
+            if error == EPERM, getrlimit(__rlimit_resource_t(UInt32(failure.detail)), &current) == 0 {
+                text += " (Corral's own hard limit is \(current.rlim_max == rlim_t(corral_rlim_infinity()) ? "unlimited" : String(current.rlim_max)), and it cannot raise it)"
+            }
+            (stage, message) = ("rlimit", text)
+        case CORRAL_STAGE_CLOSE_FDS: (stage, message) = ("close-fds", "closing descriptors: \(reason)")
+        case CORRAL_STAGE_EXEC:
+            var text = "exec \(plan.path): \(reason)"
+            var info = stat()
+            if error == EACCES, stat(plan.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                text += " (it is a directory)"
+            }
+            (stage, message) = ("exec", text)
+        default: (stage, message) = ("unknown", "child setup step \(failure.stage): \(reason)")
+        }
+        return SetupFailure(stage: stage, errno: error, message: message)
+    }
+
+    static func rlimitName(_ resource: Int32) -> String {
+        switch UInt32(resource) {
+        case RLIMIT_CPU.rawValue: "RLIMIT_CPU"
+        case RLIMIT_AS.rawValue: "RLIMIT_AS"
+        case RLIMIT_FSIZE.rawValue: "RLIMIT_FSIZE"
+        case RLIMIT_NOFILE.rawValue: "RLIMIT_NOFILE"
+        case RLIMIT_STACK.rawValue: "RLIMIT_STACK"
+        case RLIMIT_CORE.rawValue: "RLIMIT_CORE"
+        default: "resource \(resource)"
+        }
+    }
+}

@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What Corral reads of `/proc/PID/stat`.
+struct ProcessStat: Sendable, Hashable {
+    var state: UInt8
+    var parent: Int32
+    var group: Int32
+    var session: Int32
+    /// utime + stime + cutime + cstime, in clock ticks: the process's own CPU and that of
+    /// the children it has reaped.
+    var cpuTicks: Int64
+    var threads: Int
+    /// Clock ticks after boot.
+    var startTime: UInt64
+    /// Resident set size now, in pages.
+    var residentPages: Int64
+}
+
+/// Small, allocation-light readers of procfs, for the reaper's sampling.
+enum ProcFS {
+    static let ticksPerSecond = Int64(sysconf(Int32(_SC_CLK_TCK)))
+    static let pageSize = Int64(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// Reads a small file whole; nil when it cannot be opened (the process is gone).
+    static func read(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return result.isEmpty ? nil : result
+            }
+            if count == 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+        }
+        return result
+    }
+
+    static func stat(_ pid: Int32) -> ProcessStat? {
+        guard let bytes = read("/proc/\(pid)/stat"),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count
+        else { return nil }
+        let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 21 else { return nil }
+        func number(_ index: Int) -> Int64 {
+            var value: Int64 = 0
+            var negative = false
+            for byte in fields[index] {
+                if byte == UInt8(ascii: "-") { negative = true; continue }
+                guard byte >= 48 && byte <= 57 else { break }
+                value = value &* 10 &+ Int64(byte - 48)
+            }
+            return negative ? -value : value
+        }
+        return ProcessStat(
+            state: fields[0].first ?? UInt8(ascii: "?"),
+            parent: Int32(truncatingIfNeeded: number(1)),
+            group: Int32(truncatingIfNeeded: number(2)),
+            session: Int32(truncatingIfNeeded: number(3)),
+            cpuTicks: number(11) + number(12) + number(13) + number(14),
+            threads: Int(number(17)),
+            startTime: UInt64(max(0, number(19))),
+            residentPages: number(21)
+        )
+    }
+
+    /// The children of every thread of `pid` (children hang off the thread that forked
+    /// them). `threads` from its stat saves the directory listing for one-thread processes.
+    static func children(of pid: Int32, threads: Int) -> [Int32] {
+        if threads <= 1 {
+            return pids(in: "/proc/\(pid)/task/\(pid)/children")
+        }
+        return children(ofThreads: threadIDs(of: pid), in: pid)
+    }
+
+    static func children(ofThreads threads: [Int32], in pid: Int32) -> [Int32] {
+        var result: [Int32] = []
+        for thread in threads {
+            result += pids(in: "/proc/\(pid)/task/\(thread)/children")
+        }
+        return result
+    }
+
+    static func threadIDs(of pid: Int32) -> [Int32] {
+        guard let directory = opendir("/proc/\(pid)/task") else { return [pid] }
+        defer { closedir(directory) }
+        var result: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if let thread = Int32(name) { result.append(thread) }
+        }
+        return result
+    }
+
+    private static func pids(in path: String) -> [Int32] {
+        guard let bytes = read(path) else { return [] }
+        var result: [Int32] = []
+        var value: Int32 = 0
+        var inNumber = false
+        for byte in bytes {
+            if byte >= 48 && byte <= 57 {
+                value = value &* 10 &+ Int32(byte - 48)
+                inNumber = true
+            } else if inNumber {
+                result.append(value)
+                value = 0
+                inNumber = false
+            }
+        }
+        if inNumber { result.append(value) }
+        return result
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Corral
+
+/// The limit flags, shared by every command that runs something.
+struct LimitOptions: ParsableArguments {
+    @Option(name: .customLong("cpu-time"), parsing: .unconditional, help: ArgumentHelp("CPU time of all processes together (2, 1.5, 500ms, 2s, 1m).", valueName: "duration"))
+    var cpuTime: String?
+
+    @Option(name: .customLong("wall-time"), parsing: .unconditional, help: ArgumentHelp("Wall-clock time until the main process ends (default with --cpu-time: 2 × cpu-time + 1s).", valueName: "duration"))
+    var wallTime: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory (address space of each process: RLIMIT_AS). Bytes, or K/M/G.", valueName: "size"))
+    var memory: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bytes any process may write to a file, redirected stdout/stderr included.", valueName: "size"))
+    var output: String?
+
+    @Option(name: .customLong("open-files"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_NOFILE.", valueName: "n"))
+    var openFiles: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("RLIMIT_STACK.", valueName: "size"))
+    var stack: String?
+
+    /// The limits, each value checked; a bad one names its flag.
+    func limits() throws -> Limits {
+        func parse<T>(_ value: String?, _ flag: String, _ parser: (String) throws(LimitParseError) -> T) throws -> T? {
+            guard let value else { return nil }
+            do {
+                return try parser(value)
+            } catch {
+                throw ValidationError("--\(flag): \(error.description)")
+            }
+        }
+        return Limits(
+            cpuTime: try parse(cpuTime, "cpu-time", LimitValue.parseDuration),
+            wallTime: try parse(wallTime, "wall-time", LimitValue.parseDuration),
+            memory: try parse(memory, "memory", LimitValue.parseSize),
+            output: try parse(output, "output", LimitValue.parseSize),
+            openFiles: try parse(openFiles, "open-files", LimitValue.parseCount),
+            stack: try parse(stack, "stack", LimitValue.parseSize)
+        )
+    }
+}
