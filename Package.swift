@@ -32,13 +32,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral"]),
+        // Shared by the test targets: fixture compilation, process checks, a spawner.
+        .target(name: "CorralTestSupport", dependencies: ["Corral"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralTests", dependencies: ["Corral"]),
-        .testTarget(
-            name: "CorralIntegrationTests",
-            dependencies: ["Corral", "CCorral"],
-            exclude: []
-        ),
-        .testTarget(name: "CLITests", dependencies: ["corral", "Corral"]),
+        .testTarget(name: "CorralIntegrationTests", dependencies: ["Corral", "CorralTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["corral", "Corral", "CorralTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

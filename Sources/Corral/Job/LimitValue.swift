@@ -1,7 +1,7 @@
 /// Why a limit value was refused.
 public struct LimitParseError: Error, Sendable, Hashable, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 /// Parses the values of limit flags and spec fields. Strict: a malformed, negative, zero,

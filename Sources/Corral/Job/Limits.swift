@@ -79,7 +79,9 @@ extension Limits: Codable {
         func duration(_ key: CodingKeys) throws -> Duration? {
             if try !container.contains(key) || container.decodeNil(forKey: key) { return nil }
             if let seconds = try? container.decode(Double.self, forKey: key) {
-                return try LimitValue.duration(seconds: seconds, context: key.stringValue)
+                do { return try LimitValue.duration(seconds: seconds, context: String(seconds)) } catch {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: error.description)
+                }
             }
             let text = try container.decode(String.self, forKey: key)
             do { return try LimitValue.parseDuration(text) } catch {

@@ -53,6 +53,7 @@ final class TrackedRun {
         self.spawnerPeak = Int64(own.ru_maxrss) * 1024
         let limits = plan.job.limits.effective
         self.outcome = RunOutcome(limits: plan.job.limits)
+        self.outcome.pid = process.pid
         self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
         self.cpuLimitMicros = limits.cpuTime.map { $0.nanoseconds / 1000 }
         self.nextTick = start + TrackedRun.tickNanos

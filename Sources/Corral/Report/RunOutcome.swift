@@ -14,6 +14,7 @@ enum StopReason: Sendable, Hashable {
 /// The raw facts the reaper gathered about a run; ``Verdict`` turns them into a report.
 struct RunOutcome: Sendable {
     var limits: Limits
+    var pid: Int32?
     var mainEnd: MainEnd?
     var setupFailure: SetupFailure?
     var stopReason: StopReason?

@@ -2,6 +2,9 @@
 /// Times are in seconds, sizes in bytes.
 public struct RunReport: Sendable, Hashable, Codable {
     public var status: RunStatus
+    /// The main process's pid, which is also the run's process group and session id;
+    /// `nil` when nothing was started.
+    public var pid: Int32?
     /// The main process's exit code; `nil` when it did not exit by itself.
     public var exitCode: Int32?
     /// The signal that ended the main process, and its name; `nil` unless it died of one.
@@ -29,13 +32,14 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var error: SetupFailure?
 
     public init(
-        status: RunStatus, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
+        status: RunStatus, pid: Int32? = nil, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
         cpuTime: Double = 0, userTime: Double = 0, systemTime: Double = 0, wallTime: Double = 0,
         memoryPeak: UInt64 = 0, processes: Int = 0, leftovers: Int = 0, limits: Limits = Limits(),
         containment: Containment = .processGroup, events: [ProcessEvent] = [], message: String,
         error: SetupFailure? = nil
     ) {
         self.status = status
+        self.pid = pid
         self.exitCode = exitCode
         self.signal = signal
         self.signalName = signalName
@@ -69,7 +73,7 @@ public struct RunReport: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, exitCode, signal, signalName, cpuTime, userTime, systemTime, wallTime, memoryPeak
+        case status, pid, exitCode, signal, signalName, cpuTime, userTime, systemTime, wallTime, memoryPeak
         case processes, leftovers, limits, containment, events, message, error
     }
 
@@ -77,6 +81,7 @@ public struct RunReport: Sendable, Hashable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(status, forKey: .status)
+        try container.encode(pid, forKey: .pid)
         try container.encode(exitCode, forKey: .exitCode)
         try container.encode(signal, forKey: .signal)
         try container.encode(signalName, forKey: .signalName)

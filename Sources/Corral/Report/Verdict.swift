@@ -13,6 +13,7 @@ enum Verdict {
         let wall = Double(outcome.wallNanos) / 1e9
         var report = RunReport(
             status: .ok,
+            pid: outcome.pid,
             cpuTime: Double(cpuMicros) / 1e6,
             userTime: Double(outcome.userMicros) / 1e6,
             systemTime: Double(outcome.systemMicros) / 1e6,
@@ -60,7 +61,8 @@ enum Verdict {
         case nil:
             if cpuPassed {
                 report.status = .cpuTimeLimit
-                report.message = cpuMessage(ended, measuredCPU, limits)
+                let verb = outcome.fatalSignals.contains(SIGXCPU) ? "stopped by RLIMIT_CPU (SIGXCPU) after" : ended
+                report.message = cpuMessage(verb, measuredCPU, limits)
             } else if outputPassed {
                 report.status = .outputLimit
                 report.message = "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"

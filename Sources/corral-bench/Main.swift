@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `corral-bench`: what running `/bin/true` through Corral costs next to a bare
+/// `posix_spawn` + `wait4`. Each iteration runs the baseline once and every mode once,
+/// one after the other in one process, so machine noise falls on all of them alike.
+@main
+struct CorralBench {
+    static func main() async {
+        let options: Options
+        do {
+            options = try Options.parse(CommandLine.arguments.dropFirst())
+        } catch {
+            switch error {
+            case .help:
+                Console.out(Options.usage + "\n")
+                exit(0)
+            case .invalid(let message):
+                Console.error("corral-bench: \(message)\n" + Options.usage + "\n")
+                exit(2)
+            }
+        }
+
+        let result = await measure(options, modes: BenchMode.all)
+
+        if !options.json { Console.out(result.table + "\n") }
+        Console.out(result.json)
+
+        let failed = result.baselineFailures + result.modes.reduce(0) { $0 + $1.failures }
+        if failed > 0 {
+            if result.baselineFailures > 0 {
+                Console.error("corral-bench: \(result.baselineFailures) of \(options.runs) bare spawns failed\n")
+            }
+            for mode in result.modes where mode.failures > 0 {
+                Console.error("corral-bench: \(mode.failures) of \(options.runs) runs of mode \(mode.name) did not end ok\n")
+            }
+            exit(1)
+        }
+    }
+
+    static func measure(_ options: Options, modes: [BenchMode]) async -> BenchResult {
+        let bare = BareSpawn()
+
+        for _ in 0..<options.warmup {
+            _ = bare.run()
+            for mode in modes { _ = await mode.run() }
+        }
+
+        var baselineSamples: [Double] = []
+        baselineSamples.reserveCapacity(options.runs)
+        var baselineFailures = 0
+        var modeSamples = Array(repeating: [Double](), count: modes.count)
+        for index in modeSamples.indices { modeSamples[index].reserveCapacity(options.runs) }
+        var modeFailures = Array(repeating: 0, count: modes.count)
+
+        for _ in 0..<options.runs {
+            let start = monotonicNanos()
+            let ok = bare.run()
+            baselineSamples.append(micros(from: start, to: monotonicNanos()))
+            if !ok { baselineFailures += 1 }
+
+            for (index, mode) in modes.enumerated() {
+                let start = monotonicNanos()
+                let ok = await mode.run()
+                modeSamples[index].append(micros(from: start, to: monotonicNanos()))
+                if !ok { modeFailures[index] += 1 }
+            }
+        }
+
+        return BenchResult(
+            runs: options.runs,
+            warmup: options.warmup,
+            baseline: Summary(baselineSamples),
+            baselineFailures: baselineFailures,
+            modes: modes.indices.map {
+                ModeResult(name: modes[$0].name, summary: Summary(modeSamples[$0]), failures: modeFailures[$0])
+            }
+        )
+    }
+}

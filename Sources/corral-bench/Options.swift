@@ -1,0 +1,56 @@
+/// The command line of `corral-bench`.
+struct Options: Sendable {
+    var runs = 2000
+    var warmup = 50
+    var json = false
+
+    static let usage = """
+        usage: corral-bench [--runs N] [--warmup N] [--json]
+          --runs N     timed runs of the baseline and of each mode (default 2000)
+          --warmup N   untimed runs of each before measuring (default 50)
+          --json       print only JSON on standard output
+        """
+
+    /// Why no options came out of the command line.
+    enum ParseError: Error {
+        /// `-h` or `--help`: print the usage and succeed.
+        case help
+        case invalid(String)
+    }
+
+    /// Parses the arguments after the program name.
+    static func parse(_ arguments: some Sequence<String>) throws(ParseError) -> Options {
+        var options = Options()
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            var name = argument
+            var inlineValue: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                inlineValue = String(argument[argument.index(after: equals)...])
+            }
+            switch name {
+            case "--json":
+                guard inlineValue == nil else { throw .invalid("--json takes no value") }
+                options.json = true
+            case "--runs":
+                options.runs = try count(name, inlineValue ?? iterator.next(), minimum: 1)
+            case "--warmup":
+                options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "-h", "--help":
+                throw .help
+            default:
+                throw .invalid("unknown option \"\(argument)\"")
+            }
+        }
+        return options
+    }
+
+    private static func count(_ name: String, _ value: String?, minimum: Int) throws(ParseError) -> Int {
+        guard let value else { throw .invalid("\(name) needs a value") }
+        guard let number = Int(value), number >= minimum else {
+            throw .invalid("\(name): expected an integer >= \(minimum), got \"\(value)\"")
+        }
+        return number
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// Writes to standard output or error without the C `stdout`/`stderr` globals.
+enum Console {
+    static func out(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// The measured figures of one mode.
+struct ModeResult: Sendable {
+    let name: String
+    let summary: Summary
+    let failures: Int
+}
+
+/// Everything a benchmark run measured.
+struct BenchResult: Sendable {
+    let runs: Int
+    let warmup: Int
+    let baseline: Summary
+    let baselineFailures: Int
+    let modes: [ModeResult]
+
+    func ratio(_ mode: ModeResult) -> Double {
+        mode.summary.median / baseline.median
+    }
+
+    /// One JSON object on one line; keys in a fixed order.
+    var json: String {
+        let modeObjects = modes.map { mode in
+            "{\"name\": \(quoted(mode.name)), \"medianMicros\": \(fixed(mode.summary.median, 1)), "
+                + "\"ratio\": \(fixed(ratio(mode), 3)), "
+                + "\"p10Micros\": \(fixed(mode.summary.p10, 1)), \"p90Micros\": \(fixed(mode.summary.p90, 1)), "
+                + "\"failures\": \(mode.failures)}"
+        }
+        return "{\"runs\": \(runs), \"warmup\": \(warmup), "
+            + "\"baselineMicros\": \(fixed(baseline.median, 1)), "
+            + "\"baselineP10\": \(fixed(baseline.p10, 1)), \"baselineP90\": \(fixed(baseline.p90, 1)), "
+            + "\"modes\": [\(modeObjects.joined(separator: ", "))]}\n"
+    }
+
+    /// A table for people: one row for the baseline, one per mode.
+    var table: String {
+        var lines = ["corral-bench: /bin/true, \(runs) runs of each (after \(warmup) warm-up), interleaved"]
+        let header = [pad("mode", 18), pad("median µs", 11), pad("p10 µs", 11), pad("p90 µs", 11), pad("ratio", 8), pad("failed", 7)]
+        lines.append(header.joined())
+        lines.append(row("bare posix_spawn", baseline, ratio: 1, failures: baselineFailures))
+        for mode in modes {
+            lines.append(row(mode.name, mode.summary, ratio: ratio(mode), failures: mode.failures))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func row(_ name: String, _ summary: Summary, ratio: Double, failures: Int) -> String {
+        [pad(name, 18), pad(fixed(summary.median, 1), 11), pad(fixed(summary.p10, 1), 11),
+         pad(fixed(summary.p90, 1), 11), pad(fixed(ratio, 3), 8), pad(String(failures), 7)].joined()
+    }
+}
+
+private func fixed(_ value: Double, _ decimals: Int) -> String {
+    guard value.isFinite else { return "null" }
+    return String(format: "%.\(decimals)f", value)
+}
+
+private func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+private func quoted(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result + "\""
+}

@@ -1,0 +1,109 @@
+import Corral
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// Library runs are serialized across suites: see ``IntegrationTests``.
+extension IntegrationTests {
+@Suite("Limits")
+struct LimitTests {
+    @Test("a spinner is killed at its CPU limit")
+    func cpuLimit() async throws {
+        let report = try await run(try job("spin", limits: Limits(cpuTime: .seconds(1))))
+        #expect(report.status == .cpuTimeLimit)
+        // Corral's sampling and the RLIMIT_CPU backstop (soft limit 1 s) race at a whole
+        // number of seconds; the kernel counts CPU in ticks, rusage in nanoseconds.
+        #expect(report.cpuTime >= 0.9)
+        #expect(report.cpuTime < 1.3)
+        #expect(report.limits.wallTime == .seconds(3)) // 2 × cpu + 1 s
+        #expect(report.signal == SIGKILL || report.signal == SIGXCPU)
+        #expect(report.exitCode == nil)
+        #expect(report.commandExitCode == 124)
+        #expect(report.message.hasSuffix("s of CPU time (limit 1 s)"))
+    }
+
+    @Test("two spinning threads count twice")
+    func cpuIsSummedOverThreads() async throws {
+        try #require(ProcessInfo.processInfo.activeProcessorCount >= 2, "needs two CPUs")
+        let report = try await run(try job("spin", "2", limits: Limits(cpuTime: .seconds(1))))
+        #expect(report.status == .cpuTimeLimit)
+        #expect(report.cpuTime >= 0.9)
+        #expect(report.cpuTime > 1.5 * report.wallTime, "cpu \(report.cpuTime) s, wall \(report.wallTime) s")
+    }
+
+    @Test("a limit between whole seconds is Corral's to enforce, not RLIMIT_CPU's")
+    func fractionalCPULimit() async throws {
+        let report = try await run(try job("spin", limits: Limits(cpuTime: .milliseconds(700))))
+        #expect(report.status == .cpuTimeLimit)
+        #expect(report.signal == SIGKILL)
+        #expect(report.cpuTime >= 0.7)
+        #expect(report.cpuTime < 1.0)
+        #expect(report.message.hasPrefix("killed after 0.7"))
+    }
+
+    @Test("a caught SIGXCPU does not help")
+    func caughtSIGXCPU() async throws {
+        let report = try await run(try job("xcpu_catcher", limits: Limits(cpuTime: .milliseconds(1500))))
+        #expect(report.status == .cpuTimeLimit)
+        #expect(report.cpuTime < 2.0)
+    }
+
+    @Test("sleeping passes the wall limit")
+    func wallLimit() async throws {
+        let report = try await run(Job(arguments: ["sleep", "30"], limits: Limits(wallTime: .milliseconds(500))))
+        #expect(report.status == .wallTimeLimit)
+        #expect(report.wallTime >= 0.5)
+        #expect(report.wallTime < 1.5)
+        #expect(report.cpuTime < 0.2)
+        #expect(report.commandExitCode == 124)
+    }
+
+    @Test("a process that stops itself does not hang the run")
+    func stoppedProcess() async throws {
+        let report = try await run(try job("stop_self", limits: Limits(wallTime: .milliseconds(500))))
+        #expect(report.status == .wallTimeLimit)
+        #expect(report.wallTime < 1.5)
+        #expect(report.events.contains { $0.event == .stopped && $0.signal == SIGSTOP })
+    }
+
+    @Test("an output flood to a file stops at exactly the limit")
+    func outputFlood() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("out")
+        let report = try await run(try job("flood", limits: Limits(wallTime: .seconds(10), output: 65_536), stdout: .file(path)))
+        #expect(report.status == .outputLimit)
+        #expect(fileSize(path) == 65_536)
+        #expect(report.signalName == "SIGXFSZ")
+        #expect(report.commandExitCode == 124)
+    }
+
+    @Test("a program that ignores SIGXFSZ still gets output-limit, and the file is cut exactly")
+    func outputFloodIgnoringSignal() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("out")
+        let report = try await run(try job("flood", "ignore-xfsz", limits: Limits(wallTime: .seconds(10), output: 10_000), stdout: .file(path)))
+        #expect(report.status == .outputLimit)
+        #expect(report.exitCode == 0)
+        #expect(fileSize(path) == 10_000)
+    }
+
+    @Test("output of exactly the limit is allowed")
+    func outputAtTheLimit() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("out")
+        let report = try await run(Job(arguments: ["head", "-c", "4096", "/dev/zero"], standardOutput: .file(path), limits: Limits(output: 4096)))
+        #expect(report.status == .ok)
+        #expect(fileSize(path) == 4096)
+    }
+
+    @Test("memory is bounded per process (RLIMIT_AS)")
+    func addressSpace() async throws {
+        let report = try await run(Job(arguments: ["python3", "-c", "bytearray(512 * 1024 * 1024)"], limits: Limits(memory: 256 << 20)))
+        #expect(report.status != .ok)
+        #expect(report.limits.memory == 256 << 20)
+    }
+}
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Corral
+
+/// Checks that a run left nothing behind.
+public enum Leftovers {
+    /// Whether a process with this pid exists (zombies included).
+    public static func isAlive(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Pids of every process in session `session` (a run's session is its main pid).
+    public static func processes(inSession session: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            return fields.count > 3 && Int32(fields[3]) == session
+        }
+    }
+
+    /// Everything still alive of a run: its session and group, the pids in its events, and
+    /// `extra` pids the fixture wrote down.
+    public static func survivors(of report: RunReport, extra: [Int32] = []) -> [Int32] {
+        var suspects = Set(extra)
+        suspects.formUnion(report.events.map(\.pid))
+        var alive = suspects.filter(isAlive)
+        if let pid = report.pid {
+            alive.formUnion(processes(inSession: pid))
+            if kill(-pid, 0) == 0 { alive.insert(-pid) }
+        }
+        return alive.sorted()
+    }
+
+    /// Pids written one per line to a file by a fixture.
+    public static func pids(inFile path: String) -> [Int32] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(whereSeparator: \.isNewline).compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+    }
+}
+
+/// A temporary directory removed when the value is deinitialized... by the caller, with `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init() {
+        let template = NSTemporaryDirectory() + "corral-test-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = made.map { String(cString: $0) } ?? template
+    }
+
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

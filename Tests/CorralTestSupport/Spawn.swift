@@ -1,0 +1,58 @@
+import Foundation
+
+/// Starts helper processes for tests (the compiler, the `corral` binary) with posix_spawn
+/// and waits for that one pid, so nothing here competes with Corral's own reaper.
+public enum Spawn {
+    public struct Result: Sendable {
+        public let status: Int32
+        /// The raw wait status, for signal checks.
+        public let rawStatus: Int32
+        public let standardOutput: String
+        public let standardError: String
+    }
+
+    public struct Started: Sendable {
+        public let pid: pid_t
+        let stdoutPath: String
+        let stderrPath: String
+
+        /// Waits for the process and collects what it wrote.
+        public func wait() -> Result {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let out = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+            let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            unlink(stdoutPath)
+            unlink(stderrPath)
+            let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            return Result(status: code, rawStatus: status, standardOutput: out, standardError: err)
+        }
+    }
+
+    /// Starts `path` with `arguments`; stdin from /dev/null, stdout and stderr to files.
+    public static func start(_ path: String, _ arguments: [String], environment: [String]? = nil) throws -> Started {
+        let base = NSTemporaryDirectory() + "corral-spawn-\(getpid())-\(UUID().uuidString)"
+        let stdoutPath = base + ".out"
+        let stderrPath = base + ".err"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env = (environment ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+        defer { env.forEach { free($0) } }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, path, &actions, nil, argv, env)
+        guard error == 0 else {
+            throw FixtureError("posix_spawn \(path): \(String(cString: strerror(error)))")
+        }
+        return Started(pid: pid, stdoutPath: stdoutPath, stderrPath: stderrPath)
+    }
+
+    public static func run(_ path: String, _ arguments: [String], environment: [String]? = nil) throws -> Result {
+        try start(path, arguments, environment: environment).wait()
+    }
+}

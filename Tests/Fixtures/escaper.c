@@ -1,0 +1,51 @@
+// A grandchild that leaves the run's session and process group, outliving both of its
+// ancestors. Modes (argv[2]):
+//   sleep: child forks grandchild; grandchild setsid()s and sleeps; child and main exit.
+//   spin:  the same, but the grandchild burns CPU instead of sleeping.
+//   daemon: the classic double fork: fork, setsid, fork again, close stdio, loop.
+// The escaped process writes its pid to argv[1] and tells the main process over a pipe
+// before anyone exits, so the test knows exactly which pid to look for.
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static void write_pid(const char *path) {
+    FILE *file = fopen(path, "w");
+    if (!file) _exit(5);
+    fprintf(file, "%d\n", getpid());
+    fclose(file);
+}
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    const char *mode = argv[2];
+    int ready[2];
+    if (pipe(ready) != 0) return 3;
+    pid_t child = fork();
+    if (child < 0) return 4;
+    if (child == 0) {
+        close(ready[0]);
+        if (strcmp(mode, "daemon") == 0 && setsid() < 0) _exit(6);
+        pid_t grandchild = fork();
+        if (grandchild < 0) _exit(4);
+        if (grandchild == 0) {
+            if (strcmp(mode, "daemon") != 0 && setsid() < 0) _exit(6);
+            write_pid(argv[1]);
+            if (write(ready[1], "x", 1) != 1) _exit(7);
+            close(ready[1]);
+            if (strcmp(mode, "daemon") == 0) {
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, 0); dup2(null, 1); dup2(null, 2);
+                for (;;) sleep(1);
+            }
+            if (strcmp(mode, "spin") == 0) for (volatile unsigned long i = 0;; i++) {}
+            sleep(60);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    close(ready[1]);
+    char byte;
+    if (read(ready[0], &byte, 1) != 1) return 8;
+    return 0;
+}
