@@ -99,11 +99,20 @@ struct LimitTests {
         #expect(fileSize(path) == 4096)
     }
 
-    @Test("memory is bounded per process (RLIMIT_AS)")
+    @Test("memory is bounded per process (RLIMIT_AS): an allocation past it fails")
     func addressSpace() async throws {
-        let report = try await run(Job(arguments: ["python3", "-c", "bytearray(512 * 1024 * 1024)"], limits: Limits(memory: 256 << 20)))
-        #expect(report.status != .ok)
+        let report = try await run(try job("hog", "512", limits: Limits(memory: 256 << 20)))
+        #expect(report.status == .nonzeroExit)
+        #expect(report.exitCode == 1)
         #expect(report.limits.memory == 256 << 20)
+    }
+
+    @Test("the memory peak of a process that holds its memory is sampled")
+    func memoryPeak() async throws {
+        let report = try await run(try job("hog", "64", "1", "300"))
+        #expect(report.status == .ok)
+        #expect(report.memoryPeak >= 60 << 20)
+        #expect(report.memoryPeak < 100 << 20)
     }
 }
 }
