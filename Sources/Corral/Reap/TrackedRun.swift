@@ -26,7 +26,7 @@ final class TrackedRun {
     private(set) var knownPids: Set<Int32> = []
     /// Sessions of the run: its own, and those its processes created with setsid.
     private(set) var sessions: Set<Int32> = []
-    /// Children of Corral, re-parented to it, that belong to the run but left its group.
+    /// Children of Corral, re-parented to it, that belong to the run (in its group or not).
     private(set) var escapees: Set<Int32> = []
     private var nextTick: Int64
     private let wallDeadline: Int64?
@@ -153,10 +153,10 @@ final class TrackedRun {
         sessions.insert(stat.session)
     }
 
-    /// A child of Corral's (re-parented to it) that belongs to the run but not to its group.
+    /// A child of Corral's (re-parented to it) that belongs to the run: sampled, waited for
+    /// by pid (members of the group are also reaped by wait4(-pgid)), and killed at the end.
     func adopt(_ process: Int32, _ stat: ProcessStat) {
         note(process, stat)
-        guard stat.group != pid else { return } // wait4(-pgid) already covers it
         escapees.insert(process)
         if phase == .draining { Self.kill(process) }
     }
