@@ -1,6 +1,7 @@
-/// Runs jobs. Every run gets a session and process group of its own, is tracked by one
-/// reaper thread for the whole process, and ends with a ``RunReport`` and no process of
-/// it left alive.
+/// Runs jobs. Every run gets a session and process group of its own and, where the host
+/// allows, a cgroup of its own (v2, or v1) that decides what belongs to the run, what it
+/// used and when it is over. Runs are tracked by one reaper thread for the whole process
+/// and end with a ``RunReport`` and no process of them left alive.
 ///
 /// ```swift
 /// let report = try await Runner().run(Job(arguments: ["/bin/echo", "hello"],
@@ -16,18 +17,30 @@
 /// orphans of a run come back to it. A process of the host that is re-parented to it and
 /// lives in the host's own session is never touched.
 public struct Runner: Sendable {
-    public init() {}
+    public let configuration: RunnerConfiguration
+
+    public init(configuration: RunnerConfiguration = RunnerConfiguration()) {
+        self.configuration = configuration
+    }
 
     public func run(_ job: Job) async throws(CorralError) -> RunReport {
         try job.validate()
         let supervisor = try Supervisor.shared.get()
+        var cgroup: (any RunCgroup)?
+        var warnings: [String] = []
+        switch CgroupSetup.make(for: job, configuration: configuration) {
+        case .cgroup(let made): cgroup = made
+        case .processGroup(let warning): warnings += warning.map { [$0] } ?? []
+        case .failure(let failure):
+            return Self.failed(job, failure, warnings: warnings)
+        }
         let plan: SpawnPlan
-        switch SpawnPlan.make(job) {
+        switch SpawnPlan.make(job, cgroup: cgroup, warnings: warnings) {
         case .success(let made): plan = made
         case .failure(let failure):
-            var outcome = RunOutcome(limits: job.limits)
-            outcome.setupFailure = failure
-            return Verdict.report(for: outcome)
+            cgroup?.closeJoinDescriptors()
+            cgroup?.remove()
+            return Self.failed(job, failure, warnings: warnings)
         }
         let id = supervisor.nextID()
         return await withTaskCancellationHandler {
@@ -37,5 +50,12 @@ public struct Runner: Sendable {
         } onCancel: {
             supervisor.submit(.cancel(id: id))
         }
+    }
+
+    private static func failed(_ job: Job, _ failure: SetupFailure, warnings: [String]) -> RunReport {
+        var outcome = RunOutcome(limits: job.limits)
+        outcome.setupFailure = failure
+        outcome.warnings = warnings
+        return Verdict.report(for: outcome)
     }
 }

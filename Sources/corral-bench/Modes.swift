@@ -16,16 +16,25 @@ extension BenchMode {
     /// Every mode measured, in the order they run within an iteration and are reported.
     static let all: [BenchMode] = [
         .processGroup,
+        .cgroup,
     ]
 
-    /// A default `Runner` and `Job`: a session and process group of its own.
-    static let processGroup = BenchMode(name: "process-group") {
+    /// A session and process group of its own, no cgroup.
+    static let processGroup = runner("process-group", RunnerConfiguration(containment: .processGroup))
+
+    /// A cgroup of its own too (v2 with memory and pids, else v1), created and removed per run.
+    static let cgroup = runner("cgroup", RunnerConfiguration(containment: .automatic, requireCgroup: true))
+
+    static func runner(_ name: String, _ configuration: RunnerConfiguration) -> BenchMode {
         let job = Job(arguments: ["/bin/true"])
-        do {
-            let report = try await Runner().run(job)
-            return report.status == .ok
-        } catch {
-            return false
+        let runner = Runner(configuration: configuration)
+        return BenchMode(name: name) {
+            do {
+                let report = try await runner.run(job)
+                return report.status == .ok
+            } catch {
+                return false
+            }
         }
     }
 }

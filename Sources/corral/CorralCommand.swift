@@ -5,6 +5,6 @@ struct CorralCommand: AsyncParsableCommand {
         commandName: "corral",
         abstract: "Run an untrusted program, and everything it spawns, under hard limits; report exactly what happened.",
         version: "0.1.0",
-        subcommands: [RunCommand.self]
+        subcommands: [RunCommand.self, DoctorCommand.self, CleanupCommand.self]
     )
 }

@@ -9,7 +9,7 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("wall-time"), parsing: .unconditional, help: ArgumentHelp("Wall-clock time until the main process ends (default with --cpu-time: 2 × cpu-time + 1s).", valueName: "duration"))
     var wallTime: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Memory (address space of each process: RLIMIT_AS). Bytes, or K/M/G.", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory of the whole run: the cgroup's limit (RLIMIT_AS per process without cgroups). Bytes, or K/M/G.", valueName: "size"))
     var memory: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Bytes any process may write to a file, redirected stdout/stderr included.", valueName: "size"))
@@ -20,6 +20,12 @@ struct LimitOptions: ParsableArguments {
 
     @Option(parsing: .unconditional, help: ArgumentHelp("RLIMIT_STACK.", valueName: "size"))
     var stack: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Processes and threads of the run at once (the cgroup's pids.max).", valueName: "n"))
+    var processes: String?
+
+    @Option(name: .customLong("address-space"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_AS of each process.", valueName: "size"))
+    var addressSpace: String?
 
     /// The limits, each value checked; a bad one names its flag.
     func limits() throws -> Limits {
@@ -37,7 +43,9 @@ struct LimitOptions: ParsableArguments {
             memory: try parse(memory, "memory", LimitValue.parseSize),
             output: try parse(output, "output", LimitValue.parseSize),
             openFiles: try parse(openFiles, "open-files", LimitValue.parseCount),
-            stack: try parse(stack, "stack", LimitValue.parseSize)
+            stack: try parse(stack, "stack", LimitValue.parseSize),
+            processes: try parse(processes, "processes", LimitValue.parseCount),
+            addressSpace: try parse(addressSpace, "address-space", LimitValue.parseSize)
         )
     }
 }

@@ -16,6 +16,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var limitOptions: LimitOptions
 
+    @OptionGroup var containmentOptions: ContainmentOptions
+
     @Option(help: ArgumentHelp("Standard input from this file (default /dev/null).", valueName: "file"))
     var stdin: String?
 
@@ -79,12 +81,15 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let job = try job()
-        let outcome = try await CancellableRun.run(job)
+        let outcome = try await CancellableRun.run(job, configuration: containmentOptions.configuration)
         let report: RunReport
         switch outcome {
         case .success(let value): report = value
         case .failure(let error):
             throw ValidationError(error.message)
+        }
+        for warning in report.warnings {
+            StandardError.write("corral: warning: \(warning)\n")
         }
         if !quiet {
             StandardError.write(Summary.line(for: report))
@@ -104,10 +109,10 @@ struct RunCommand: AsyncParsableCommand {
 /// Runs a job as a task that SIGINT, SIGTERM and SIGHUP cancel: the run is killed and
 /// reaped, and its report still comes back.
 enum CancellableRun {
-    static func run(_ job: Job) async throws -> Result<RunReport, CorralError> {
+    static func run(_ job: Job, configuration: RunnerConfiguration) async throws -> Result<RunReport, CorralError> {
         let task = Task { () async -> Result<RunReport, CorralError> in
             do throws(CorralError) {
-                return .success(try await Runner().run(job))
+                return .success(try await Runner(configuration: configuration).run(job))
             } catch {
                 return .failure(error)
             }

@@ -4,7 +4,8 @@
 //   spin:  the same, but the grandchild burns CPU instead of sleeping.
 //   daemon: the classic double fork: fork, setsid, fork again, close stdio, loop.
 // The escaped process writes its pid to argv[1] and tells the main process over a pipe
-// before anyone exits, so the test knows exactly which pid to look for.
+// before anyone exits, so the test knows exactly which pid to look for. The main process
+// then waits argv[3] milliseconds (default 0) before it exits.
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,5 +48,6 @@ int main(int argc, char **argv) {
     close(ready[1]);
     char byte;
     if (read(ready[0], &byte, 1) != 1) return 8;
+    if (argc > 3) usleep((useconds_t)atoi(argv[3]) * 1000);
     return 0;
 }

@@ -5,9 +5,13 @@ public struct Limits: Sendable, Hashable {
     /// Wall-clock time from spawn until the main process ends. When only ``cpuTime`` is
     /// set, ``effectiveWallTime`` is 2 × cpuTime + 1 s.
     public var wallTime: Duration?
-    /// Memory of the run, in bytes (in process-group mode: the address space of each
-    /// process, `RLIMIT_AS`).
+    /// Memory of the run, in bytes: a total over all its processes (the cgroup's memory
+    /// limit, no swap). In process-group mode: the address space of each process, `RLIMIT_AS`.
     public var memory: UInt64?
+    /// Processes (and threads) of the run at once: the cgroup's `pids.max`.
+    public var processes: UInt64?
+    /// `RLIMIT_AS` of each process, in bytes.
+    public var addressSpace: UInt64?
     /// Bytes any process may write to a file, redirected stdout and stderr included.
     public var output: UInt64?
     /// `RLIMIT_NOFILE`: the highest descriptor number plus one.
@@ -21,7 +25,9 @@ public struct Limits: Sendable, Hashable {
         memory: UInt64? = nil,
         output: UInt64? = nil,
         openFiles: UInt64? = nil,
-        stack: UInt64? = nil
+        stack: UInt64? = nil,
+        processes: UInt64? = nil,
+        addressSpace: UInt64? = nil
     ) {
         self.cpuTime = cpuTime
         self.wallTime = wallTime
@@ -29,6 +35,8 @@ public struct Limits: Sendable, Hashable {
         self.output = output
         self.openFiles = openFiles
         self.stack = stack
+        self.processes = processes
+        self.addressSpace = addressSpace
     }
 
     /// The wall-clock limit in force: the one given, or 2 × cpuTime + 1 s when only a CPU
@@ -64,12 +72,14 @@ public struct Limits: Sendable, Hashable {
         try positive(output, "output")
         try positive(openFiles, "openFiles")
         try positive(stack, "stack")
+        try positive(processes, "processes")
+        try positive(addressSpace, "addressSpace")
     }
 }
 
 extension Limits: Codable {
     enum CodingKeys: String, CodingKey {
-        case cpuTime, wallTime, memory, output, openFiles, stack
+        case cpuTime, wallTime, memory, output, openFiles, stack, processes, addressSpace
     }
 
     /// Durations are numbers of seconds or strings such as `"500ms"`; sizes are numbers of
@@ -107,6 +117,8 @@ extension Limits: Codable {
         output = try size(.output)
         openFiles = try size(.openFiles)
         stack = try size(.stack)
+        processes = try size(.processes)
+        addressSpace = try size(.addressSpace)
     }
 
     /// Encodes durations as seconds and sizes as bytes, the units of the report.
@@ -118,6 +130,8 @@ extension Limits: Codable {
         try container.encode(output, forKey: .output)
         try container.encode(openFiles, forKey: .openFiles)
         try container.encode(stack, forKey: .stack)
+        try container.encode(processes, forKey: .processes)
+        try container.encode(addressSpace, forKey: .addressSpace)
     }
 }
 

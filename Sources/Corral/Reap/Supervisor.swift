@@ -125,11 +125,17 @@ final class Supervisor: @unchecked Sendable {
                 return
             }
             let bootTicks = Self.bootTicks()
-            switch Spawner.spawn(plan) {
+            let spawned = Spawner.spawn(plan)
+            plan.cgroup?.closeJoinDescriptors()
+            switch spawned {
             case .failed(let failure):
+                plan.cgroup?.killAll()
+                plan.cgroup?.remove()
                 plan.close()
                 var outcome = RunOutcome(limits: plan.job.limits)
                 outcome.setupFailure = failure
+                outcome.containment = plan.cgroup?.containment ?? .processGroup
+                outcome.warnings = plan.warnings
                 outcome.wallNanos = MonotonicClock.now() - start
                 continuation.resume(returning: Verdict.report(for: outcome))
             case .started(let process):
@@ -188,9 +194,14 @@ final class Supervisor: @unchecked Sendable {
     /// with one run going, that run; else the latest run started before the child.
     private func owner(of child: Int32, _ stat: ProcessStat) -> TrackedRun? {
         let active = runs.values.filter { $0.phase != .finished }
+        // A cgroup says exactly which run a process belongs to.
+        if let run = active.first(where: { $0.cgroup?.isMember(child) == true }) { return run }
         if let run = active.first(where: { $0.claims(child, stat) }) { return run }
-        if active.count == 1 { return active.first }
-        return active.filter { $0.startBootTicks <= stat.startTime }.max { $0.startBootTicks < $1.startBootTicks }
+        // Otherwise only a process-group run can own it, and that is a guess when there
+        // are several.
+        let uncontained = active.filter { $0.cgroup == nil }
+        if uncontained.count == 1 { return uncontained.first }
+        return uncontained.filter { $0.startBootTicks <= stat.startTime }.max { $0.startBootTicks < $1.startBootTicks }
     }
 
     private static func bootTicks() -> UInt64 {

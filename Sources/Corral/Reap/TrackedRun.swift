@@ -19,6 +19,8 @@ final class TrackedRun {
     let start: Int64
     /// When the run started, in clock ticks after boot (the unit of /proc starttime).
     let startBootTicks: UInt64
+    /// The run's cgroup: what belongs to the run, what it used, how to kill it all.
+    let cgroup: (any RunCgroup)?
     private(set) var phase: Phase = .running
     private(set) var mainAlive = true
     private var outcome: RunOutcome
@@ -54,6 +56,9 @@ final class TrackedRun {
         let limits = plan.job.limits.effective
         self.outcome = RunOutcome(limits: plan.job.limits)
         self.outcome.pid = process.pid
+        self.cgroup = plan.cgroup
+        self.outcome.containment = plan.cgroup?.containment ?? .processGroup
+        self.outcome.warnings = plan.warnings
         self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
         self.cpuLimitMicros = limits.cpuTime.map { $0.nanoseconds / 1000 }
         self.nextTick = start + TrackedRun.tickNanos
@@ -183,13 +188,16 @@ final class TrackedRun {
                 outcome.sampledCPUMicros = max(outcome.sampledCPUMicros, used)
                 if let limit = cpuLimitMicros, used > limit {
                     stop(.cpuTime)
+                } else if let cgroup, plan.job.limits.memory != nil, cgroup.oomKills() > 0 {
+                    // v2 kills the whole group on OOM (memory.oom.group); on v1 Corral does.
+                    stop(.memory)
                 }
             }
         }
         guard phase == .draining else { return }
         killEverything()
         scan()
-        if escapees.isEmpty && Glibc.kill(-pid, 0) != 0 && errno == ESRCH {
+        if escapees.isEmpty && Glibc.kill(-pid, 0) != 0 && errno == ESRCH && (cgroup?.isEmpty() ?? true) {
             finish()
         }
     }
@@ -211,6 +219,7 @@ final class TrackedRun {
         _ = Glibc.kill(-pid, SIGCONT)
         _ = Glibc.kill(-pid, SIGKILL)
         for escapee in escapees { Self.kill(escapee) }
+        cgroup?.killAll()
     }
 
     private static func kill(_ process: Int32) {
@@ -221,6 +230,11 @@ final class TrackedRun {
     /// User + system CPU of the whole run now, in microseconds: what Corral reaped, plus
     /// every live process of the tree (its own time and that of children it reaped).
     private func sampleCPU() -> Int64 {
+        if let cgroup, let cpu = cgroup.cpu() {
+            for member in cgroup.members() { knownPids.insert(member) }
+            if let current = cgroup.memoryCurrent() { memoryPeak = max(memoryPeak, Int64(current)) }
+            return cpu.total
+        }
         var ticks: Int64 = 0
         var pending: [Int32] = mainAlive ? [pid] : []
         pending.append(contentsOf: escapees)
@@ -248,6 +262,17 @@ final class TrackedRun {
         }
         outcome.processes = knownPids.count
         outcome.memoryPeak = UInt64(max(0, memoryPeak))
+        if let cgroup {
+            // The cgroup saw every process of the run, reaped by us or not.
+            if let cpu = cgroup.cpu() {
+                outcome.userMicros = cpu.user
+                outcome.systemMicros = max(0, cpu.total - cpu.user)
+            }
+            outcome.memoryPeak = cgroup.memoryPeak() ?? outcome.memoryPeak
+            outcome.oomKills = cgroup.oomKills()
+            outcome.processLimitHit = cgroup.processLimitHits() > 0
+            cgroup.remove()
+        }
         plan.close()
         if pidfd >= 0 { close(pidfd) }
         continuation.resume(returning: Verdict.report(for: outcome))

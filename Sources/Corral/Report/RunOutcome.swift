@@ -8,6 +8,7 @@ enum MainEnd: Sendable, Hashable {
 enum StopReason: Sendable, Hashable {
     case cpuTime
     case wallTime
+    case memory
     case cancelled
 }
 
@@ -32,6 +33,11 @@ struct RunOutcome: Sendable {
     var fatalSignals: Set<Int32> = []
     /// A redirected file grew past the output limit (and was cut back to it).
     var outputExceeded = false
+    var containment: Containment = .processGroup
+    /// OOM kills in the run's cgroup.
+    var oomKills: UInt64 = 0
+    var processLimitHit = false
+    var warnings: [String] = []
 
     init(limits: Limits) {
         self.limits = limits

@@ -25,6 +25,10 @@ public struct RunReport: Sendable, Hashable, Codable {
     /// The limits in force, defaults filled in.
     public var limits: Limits
     public var containment: Containment
+    /// A fork or clone failed at the process limit (`pids.events`).
+    public var processLimitHit: Bool
+    /// Things the caller should know, e.g. that cgroups were not usable.
+    public var warnings: [String]
     public var events: [ProcessEvent]
     /// One sentence: what happened and why.
     public var message: String
@@ -35,7 +39,7 @@ public struct RunReport: Sendable, Hashable, Codable {
         status: RunStatus, pid: Int32? = nil, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
         cpuTime: Double = 0, userTime: Double = 0, systemTime: Double = 0, wallTime: Double = 0,
         memoryPeak: UInt64 = 0, processes: Int = 0, leftovers: Int = 0, limits: Limits = Limits(),
-        containment: Containment = .processGroup, events: [ProcessEvent] = [], message: String,
+        containment: Containment = .processGroup, processLimitHit: Bool = false, warnings: [String] = [], events: [ProcessEvent] = [], message: String,
         error: SetupFailure? = nil
     ) {
         self.status = status
@@ -52,6 +56,8 @@ public struct RunReport: Sendable, Hashable, Codable {
         self.leftovers = leftovers
         self.limits = limits
         self.containment = containment
+        self.processLimitHit = processLimitHit
+        self.warnings = warnings
         self.events = events
         self.message = message
         self.error = error
@@ -74,7 +80,7 @@ public struct RunReport: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case status, pid, exitCode, signal, signalName, cpuTime, userTime, systemTime, wallTime, memoryPeak
-        case processes, leftovers, limits, containment, events, message, error
+        case processes, leftovers, limits, containment, processLimitHit, warnings, events, message, error
     }
 
     /// Every key is always present; absent values are `null`.
@@ -94,6 +100,8 @@ public struct RunReport: Sendable, Hashable, Codable {
         try container.encode(leftovers, forKey: .leftovers)
         try container.encode(limits, forKey: .limits)
         try container.encode(containment, forKey: .containment)
+        try container.encode(processLimitHit, forKey: .processLimitHit)
+        try container.encode(warnings, forKey: .warnings)
         try container.encode(events, forKey: .events)
         try container.encode(message, forKey: .message)
         try container.encode(error, forKey: .error)

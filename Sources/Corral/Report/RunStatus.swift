@@ -28,4 +28,8 @@ public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
 public enum Containment: String, Sendable, Hashable, Codable {
     /// A session and process group of their own, plus Corral as child subreaper.
     case processGroup = "process-group"
+    /// A cgroup of its own in the unified (v2) hierarchy.
+    case cgroupV2 = "cgroup-v2"
+    /// Cgroups of its own in the v1 memory, pids, cpuacct and freezer hierarchies.
+    case cgroupV1 = "cgroup-v1"
 }

@@ -22,7 +22,9 @@ enum Verdict {
             processes: outcome.processes,
             leftovers: outcome.leftovers,
             limits: limits,
-            containment: .processGroup,
+            containment: outcome.containment,
+            processLimitHit: outcome.processLimitHit,
+            warnings: outcome.warnings,
             events: outcome.events,
             message: ""
         )
@@ -44,7 +46,11 @@ enum Verdict {
         let cpuPassed = limits.cpuTime.map { measuredCPU > $0.nanoseconds / 1000 } ?? false
             || outcome.fatalSignals.contains(SIGXCPU)
         let outputPassed = outcome.outputExceeded || outcome.fatalSignals.contains(SIGXFSZ)
-        let memoryPassed = limits.memory.map { outcome.memoryPeak > $0 } ?? false
+        // In a cgroup the kernel holds memory at the limit and OOM-kills past it; with
+        // RLIMIT_AS only a measured peak above the limit tells.
+        let memoryPassed = outcome.containment == .processGroup
+            ? limits.memory.map { outcome.memoryPeak > $0 } ?? false
+            : outcome.oomKills > 0
         let wallPassed = limits.wallTime.map { outcome.wallNanos > $0.nanoseconds } ?? false
         let ended = outcome.stopReason != nil ? "killed after" : "used"
 
@@ -55,6 +61,9 @@ enum Verdict {
         case .cpuTime:
             report.status = .cpuTimeLimit
             report.message = cpuMessage("killed after", measuredCPU, limits)
+        case .memory:
+            report.status = .memoryLimit
+            report.message = memoryMessage(outcome, limits)
         case .wallTime:
             report.status = .wallTimeLimit
             report.message = "killed after \(format(seconds: wall)) s of wall time (limit \(format(limits.wallTime)) s)"
@@ -68,7 +77,7 @@ enum Verdict {
                 report.message = "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"
             } else if memoryPassed {
                 report.status = .memoryLimit
-                report.message = "used \(format(bytes: outcome.memoryPeak)) of memory (limit \(format(bytes: limits.memory ?? 0)))"
+                report.message = memoryMessage(outcome, limits)
             } else if wallPassed {
                 report.status = .wallTimeLimit
                 report.message = "ran for \(format(seconds: wall)) s of wall time (limit \(format(limits.wallTime)) s)"
@@ -97,6 +106,15 @@ enum Verdict {
         return report
     }
 
+    private static func memoryMessage(_ outcome: RunOutcome, _ limits: Limits) -> String {
+        let limit = format(bytes: limits.memory ?? 0)
+        if outcome.oomKills > 0 {
+            let noun = outcome.oomKills == 1 ? "process" : "processes"
+            return "out of memory: the kernel killed \(outcome.oomKills) \(noun) at the memory limit (limit \(limit), peak \(format(bytes: outcome.memoryPeak)))"
+        }
+        return "used \(format(bytes: outcome.memoryPeak)) of memory (limit \(limit))"
+    }
+
     private static func cpuMessage(_ verb: String, _ micros: Int64, _ limits: Limits) -> String {
         "\(verb) \(format(seconds: Double(micros) / 1e6)) s of CPU time (limit \(format(limits.cpuTime)) s)"
     }
@@ -109,16 +127,13 @@ enum Verdict {
         format(seconds: duration?.seconds ?? 0)
     }
 
-    /// Two decimals from one second up, three below, trailing zeros dropped: 1.02, 1, 0.5, 0.003.
+    /// At most three decimals, trailing zeros dropped: 1.024, 1, 0.5, 0.003.
     static func format(seconds: Double) -> String {
-        let decimals = seconds >= 1 ? 2 : 3
-        let scale = decimals == 2 ? 100.0 : 1000.0
-        let scaled = Int64((seconds * scale).rounded())
-        let whole = scaled / Int64(scale)
-        var fraction = String(scaled % Int64(scale))
-        while fraction.count < decimals { fraction = "0" + fraction }
+        let scaled = Int64((seconds * 1000).rounded())
+        var fraction = String(scaled % 1000)
+        while fraction.count < 3 { fraction = "0" + fraction }
         while fraction.hasSuffix("0") { fraction.removeLast() }
-        return fraction.isEmpty ? String(whole) : "\(whole).\(fraction)"
+        return fraction.isEmpty ? String(scaled / 1000) : "\(scaled / 1000).\(fraction)"
     }
 
     static func format(bytes: UInt64) -> String {

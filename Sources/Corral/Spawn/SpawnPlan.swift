@@ -20,9 +20,15 @@ final class SpawnPlan: @unchecked Sendable {
     /// Regular files Corral opened for stdout and stderr, checked against the output limit.
     let outputFiles: [Int32]
     private var ownedDescriptors: [Int32]
+    /// The run's cgroup, which the child joins before exec; nil in process-group mode.
+    let cgroup: (any RunCgroup)?
+    let warnings: [String]
 
-    private init(job: Job, path: String, stdio: [Int32], outputFiles: [Int32], owned: [Int32]) {
+    private init(job: Job, path: String, stdio: [Int32], outputFiles: [Int32], owned: [Int32],
+                 cgroup: (any RunCgroup)?, warnings: [String]) {
         self.job = job
+        self.cgroup = cgroup
+        self.warnings = warnings
         self.path = path
         self.stdio = stdio
         self.outputFiles = outputFiles
@@ -31,7 +37,7 @@ final class SpawnPlan: @unchecked Sendable {
         argv = SpawnPlan.cArray(job.arguments)
         envp = SpawnPlan.cArray(job.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
         directory = job.workingDirectory.map { strdup($0) }
-        let limits = SpawnPlan.rlimits(for: job.limits)
+        let limits = SpawnPlan.rlimits(for: job.limits, memoryInCgroup: cgroup != nil)
         rlimitCount = limits.count
         rlimits = .allocate(capacity: max(1, limits.count))
         rlimits.initialize(from: limits, count: limits.count)
@@ -48,7 +54,7 @@ final class SpawnPlan: @unchecked Sendable {
 
     /// Resolves the program and opens the stdio files. A failure here is a setup error
     /// of the run, reported like one that happens in the child.
-    static func make(_ job: Job) -> Result<SpawnPlan, SetupFailure> {
+    static func make(_ job: Job, cgroup: (any RunCgroup)?, warnings: [String]) -> Result<SpawnPlan, SetupFailure> {
         let resolved: String
         switch ProgramResolver.resolve(job.arguments[0], environment: job.environment) {
         case .success(let path): resolved = path
@@ -111,7 +117,8 @@ final class SpawnPlan: @unchecked Sendable {
                 }
             }
         }
-        return .success(SpawnPlan(job: job, path: resolved, stdio: stdio, outputFiles: outputFiles, owned: owned))
+        return .success(SpawnPlan(job: job, path: resolved, stdio: stdio, outputFiles: outputFiles, owned: owned,
+                                  cgroup: cgroup, warnings: warnings))
     }
 
     /// Calls `body` with the C request; valid only during the call.
@@ -124,10 +131,13 @@ final class SpawnPlan: @unchecked Sendable {
         request.stdio = (stdio[0], stdio[1], stdio[2])
         request.rlimits = UnsafePointer(rlimits)
         request.rlimit_count = Int32(rlimitCount)
-        request.cgroup_procs_fds = nil
-        request.cgroup_procs_count = 0
         request.parent_pid = parent
-        return body(&request)
+        let joins = cgroup?.joinDescriptors ?? []
+        return joins.withUnsafeBufferPointer { buffer in
+            request.cgroup_procs_fds = buffer.baseAddress
+            request.cgroup_procs_count = Int32(buffer.count)
+            return body(&request)
+        }
     }
 
     func close() {
@@ -136,15 +146,16 @@ final class SpawnPlan: @unchecked Sendable {
     }
 
     /// The rlimits a job's limits turn into. Core dumps are always off.
-    static func rlimits(for limits: Limits) -> [corral_rlimit] {
+    /// `memoryInCgroup`: the memory limit is the cgroup's; otherwise it becomes RLIMIT_AS.
+    static func rlimits(for limits: Limits, memoryInCgroup: Bool) -> [corral_rlimit] {
         var result: [corral_rlimit] = [corral_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0)]
         if let cpu = limits.cpuTime {
             // A backstop for the sampling: SIGXCPU at the next whole second, SIGKILL one later.
             let soft = UInt64((cpu.seconds).rounded(.up))
             result.append(corral_rlimit(resource: Int32(RLIMIT_CPU.rawValue), soft: soft, hard: soft + 1))
         }
-        if let memory = limits.memory {
-            result.append(corral_rlimit(resource: Int32(RLIMIT_AS.rawValue), soft: memory, hard: memory))
+        if let space = limits.addressSpace ?? (memoryInCgroup ? nil : limits.memory) {
+            result.append(corral_rlimit(resource: Int32(RLIMIT_AS.rawValue), soft: space, hard: space))
         }
         if let output = limits.output {
             // One byte of slack tells an attempt to pass the limit from a file of exactly the

@@ -1,0 +1,28 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The parent directories this process created or used for run cgroups, and the exit
+/// hook that empties the pools and removes the parents it can (a parent other Corral
+/// processes still use is not empty, and stays).
+enum CgroupParents {
+    private static let parents = Mutex<Set<String>>([])
+    private static let hookInstalled = Atomic<Bool>(false)
+
+    static func register(_ parent: String) {
+        parents.withLock { _ = $0.insert(parent) }
+        if hookInstalled.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            atexit { CgroupParents.releaseAll() }
+        }
+    }
+
+    /// Empties the pools and removes idle parent directories. Safe to call at any time:
+    /// runs in progress keep their cgroups.
+    static func releaseAll() {
+        CgroupV1Run.drainPools()
+        for parent in parents.withLock({ $0 }) {
+            CgroupFS.removeDirectory(parent)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CPU time a cgroup has used, in microseconds.
+struct CgroupCPU: Sendable, Hashable {
+    var total: Int64
+    var user: Int64
+    var system: Int64
+}
+
+/// The cgroup (v2) or cgroups (v1, one per controller) of one run: what belongs to the
+/// run, what it used, and how to end it. Created by the caller, then used by the reaper
+/// thread only.
+protocol RunCgroup: AnyObject, Sendable {
+    var containment: Containment { get }
+    /// The directory name, the same in every hierarchy: `run-OWNERPID-OWNERSTART-SEQ`.
+    var name: String { get }
+    /// Open `cgroup.procs` files the child writes "0" into before exec.
+    var joinDescriptors: [Int32] { get }
+    func closeJoinDescriptors()
+    /// Whether `pid` (alive or a zombie) is in the run's cgroup.
+    func isMember(_ pid: Int32) -> Bool
+    /// The processes in the cgroup now.
+    func members() -> [Int32]
+    func cpu() -> CgroupCPU?
+    /// The peak memory use, where the kernel keeps one.
+    func memoryPeak() -> UInt64?
+    func memoryCurrent() -> UInt64?
+    /// OOM kills inside the run's cgroup.
+    func oomKills() -> UInt64
+    /// Forks refused at the pids limit.
+    func processLimitHits() -> UInt64
+    /// No process is left in the cgroup (zombies do not count).
+    func isEmpty() -> Bool
+    /// One round of killing everything in the cgroup.
+    func killAll()
+    /// Removes the (empty) cgroup directories.
+    func remove()
+}
+
+/// Who owns a run cgroup: the pid and start time of the Corral process that made it, so a
+/// later Corral can tell a live owner from a dead one whose pid was reused.
+struct CgroupOwner: Sendable, Hashable {
+    var pid: Int32
+    var startTime: UInt64
+
+    static let current = CgroupOwner(pid: getpid(), startTime: ProcFS.stat(getpid())?.startTime ?? 0)
+
+    var isAlive: Bool {
+        guard let stat = ProcFS.stat(pid) else { return false }
+        return stat.startTime == startTime
+    }
+
+    func runName(_ sequence: UInt64) -> String {
+        "run-\(pid)-\(startTime)-\(sequence)"
+    }
+
+    /// The owner named in a run directory's name, or nil when it is not one of Corral's.
+    static func parse(_ name: String) -> CgroupOwner? {
+        let parts = name.split(separator: "-")
+        guard parts.count == 4, parts[0] == "run", let pid = Int32(parts[1]), let start = UInt64(parts[2]),
+              UInt64(parts[3]) != nil else { return nil }
+        return CgroupOwner(pid: pid, startTime: start)
+    }
+}
+
+/// Reads /proc/PID/cgroup and looks for `line` (e.g. "4:memory:/corral/run-1-2-3").
+func procCgroupContains(_ pid: Int32, _ suffix: String) -> Bool {
+    guard let bytes = ProcFS.read("/proc/\(pid)/cgroup") else { return false }
+    let text = String(decoding: bytes, as: UTF8.self)
+    return text.split(separator: "\n").contains { $0.hasSuffix(suffix) }
+}
+
+/// Freezes a cgroup, SIGKILLs every process in it while none can fork or exit, and thaws
+/// it: frozen processes keep their pids, so no signal can reach a reused pid.
+func freezeAndKill(procs: String, freeze: () -> Bool, isFrozen: () -> Bool, thaw: () -> Void) {
+    if CgroupFS.pids(procs).isEmpty { return }
+    if freeze() {
+        var waited = 0
+        while !isFrozen() && waited < 200 {
+            usleep(500)
+            waited += 1
+        }
+    }
+    for pid in CgroupFS.pids(procs) {
+        _ = kill(pid, SIGKILL)
+    }
+    thaw()
+}

@@ -1,0 +1,119 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a cleanup did.
+public struct CleanupSummary: Sendable, Hashable, Codable {
+    /// Run cgroups of dead owners removed.
+    public var cgroupsRemoved = 0
+    /// Processes killed in them.
+    public var processesKilled = 0
+    /// Directories that could not be removed, with why.
+    public var failures: [String] = []
+
+    public init() {}
+}
+
+/// Removes run cgroups left behind by a Corral that died (SIGKILL, a crash): the owner
+/// named in the directory is gone, or its pid now belongs to another process. Whatever
+/// still runs in them is killed first. Directories of live owners are never touched.
+public enum StaleCgroups {
+    private static let cleanedParents = Mutex<Set<String>>([])
+
+    /// Cleans every parent Corral would use with this configuration.
+    public static func clean(configuration: RunnerConfiguration = RunnerConfiguration()) -> CleanupSummary {
+        var summary = CleanupSummary()
+        let host = CgroupHost.current
+        if host.hasV1 { cleanV1(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
+        if host.unified != nil { cleanV2(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
+        return summary
+    }
+
+    /// Once per parent and process, before the first run that uses it.
+    static func cleanOnce(_ containment: Containment, host: CgroupHost, parent: String?) {
+        let key = "\(containment.rawValue):\(parent ?? "")"
+        let first = cleanedParents.withLock { $0.insert(key).inserted }
+        guard first else { return }
+        var summary = CleanupSummary()
+        if containment == .cgroupV1 { cleanV1(host: host, parent: parent, into: &summary, removeParents: false) }
+        if containment == .cgroupV2 { cleanV2(host: host, parent: parent, into: &summary, removeParents: false) }
+    }
+
+    private static func cleanV1(host: CgroupHost, parent: String?, into summary: inout CleanupSummary, removeParents: Bool) {
+        let parents = CgroupHost.v1Controllers.compactMap { controller in
+            host.v1[controller].map { (controller, CgroupV1Run.parentDirectory($0, override: parent)) }
+        }
+        var names: Set<String> = []
+        for (_, directory) in parents { names.formUnion(CgroupFS.entries(of: directory)) }
+        for name in names.sorted() {
+            guard let owner = CgroupOwner.parse(name), !owner.isAlive else { continue }
+            if let freezer = parents.first(where: { $0.0 == "freezer" })?.1 {
+                let directory = freezer + "/" + name
+                summary.processesKilled += killUntilEmpty(procs: directory + "/cgroup.procs") {
+                    let state = directory + "/freezer.state"
+                    freezeAndKill(
+                        procs: directory + "/cgroup.procs",
+                        freeze: { (try? CgroupFS.write(state, "FROZEN")) != nil },
+                        isFrozen: { CgroupFS.read(state)?.trimmed == "FROZEN" },
+                        thaw: { try? CgroupFS.write(state, "THAWED") }
+                    )
+                }
+            }
+            for (_, directory) in parents {
+                // Other hierarchies may still hold processes that were never in the freezer one.
+                summary.processesKilled += killUntilEmpty(procs: directory + "/" + name + "/cgroup.procs") {
+                    for pid in CgroupFS.pids(directory + "/" + name + "/cgroup.procs") { _ = kill(pid, SIGKILL) }
+                }
+            }
+            var removed = true
+            for (_, directory) in parents where CgroupFS.exists(directory + "/" + name) {
+                let error = CgroupFS.removeDirectory(directory + "/" + name)
+                if error != 0 {
+                    removed = false
+                    summary.failures.append("rmdir \(directory)/\(name): \(SetupFailure.describe(error))")
+                }
+            }
+            if removed { summary.cgroupsRemoved += 1 }
+        }
+        if removeParents {
+            for (_, directory) in parents where CgroupFS.entries(of: directory).isEmpty {
+                CgroupFS.removeDirectory(directory)
+            }
+        }
+    }
+
+    private static func cleanV2(host: CgroupHost, parent: String?, into summary: inout CleanupSummary, removeParents: Bool) {
+        guard let unified = host.unified else { return }
+        let directory = unified.mount + CgroupV2Run.parentRelative(unified, override: parent)
+        for name in CgroupFS.entries(of: directory).sorted() {
+            guard let owner = CgroupOwner.parse(name), !owner.isAlive else { continue }
+            let run = directory + "/" + name
+            summary.processesKilled += killUntilEmpty(procs: run + "/cgroup.procs") {
+                if (try? CgroupFS.write(run + "/cgroup.kill", "1")) == nil {
+                    for pid in CgroupFS.pids(run + "/cgroup.procs") { _ = kill(pid, SIGKILL) }
+                }
+            }
+            let error = CgroupFS.removeDirectory(run)
+            if error == 0 { summary.cgroupsRemoved += 1 } else {
+                summary.failures.append("rmdir \(run): \(SetupFailure.describe(error))")
+            }
+        }
+        if removeParents && CgroupFS.entries(of: directory).isEmpty {
+            CgroupFS.removeDirectory(directory)
+        }
+    }
+
+    /// Runs `kill` until `procs` is empty (at most about two seconds); returns how many
+    /// processes were there at first.
+    private static func killUntilEmpty(procs: String, _ kill: () -> Void) -> Int {
+        let initial = CgroupFS.pids(procs).count
+        var rounds = 0
+        while !CgroupFS.pids(procs).isEmpty && rounds < 400 {
+            kill()
+            usleep(5_000)
+            rounds += 1
+        }
+        return initial
+    }
+}

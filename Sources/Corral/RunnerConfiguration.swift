@@ -1,0 +1,25 @@
+/// How a ``Runner`` contains its runs.
+public struct RunnerConfiguration: Sendable, Hashable {
+    public enum ContainmentPreference: String, Sendable, Hashable, CaseIterable {
+        /// cgroup v2 when it has the memory and pids controllers, else cgroup v1, else a
+        /// process group (with a warning in the report).
+        case automatic = "auto"
+        case cgroupV2 = "cgroup-v2"
+        case cgroupV1 = "cgroup-v1"
+        /// A session and process group only: no cgroup.
+        case processGroup = "process-group"
+    }
+
+    public var containment: ContainmentPreference
+    /// Where run cgroups go, relative to each hierarchy's root (e.g. `/delegated/corral`).
+    /// By default: a `corral` child of Corral's own cgroup in each hierarchy.
+    public var cgroupParent: String?
+    /// Refuse to run (setup error) rather than fall back to a process group.
+    public var requireCgroup: Bool
+
+    public init(containment: ContainmentPreference = .automatic, cgroupParent: String? = nil, requireCgroup: Bool = false) {
+        self.containment = containment
+        self.cgroupParent = cgroupParent
+        self.requireCgroup = requireCgroup
+    }
+}

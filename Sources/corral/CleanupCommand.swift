@@ -1,0 +1,29 @@
+import ArgumentParser
+import Corral
+import Foundation
+
+struct CleanupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup",
+        abstract: "Kill what is left in run cgroups of Corral processes that died, and remove those cgroups.",
+        discussion: "Cgroups of live Corral processes are never touched. Exit 1 when a cgroup could not be removed."
+    )
+
+    @OptionGroup var containmentOptions: ContainmentOptions
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() throws {
+        let summary = StaleCgroups.clean(configuration: containmentOptions.configuration)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            FileHandle.standardOutput.write(try encoder.encode(summary) + Data("\n".utf8))
+        } else {
+            print("removed \(summary.cgroupsRemoved) stale run cgroup(s), killed \(summary.processesKilled) process(es)")
+            for failure in summary.failures { StandardError.write("corral: \(failure)\n") }
+        }
+        if !summary.failures.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Corral
+import Foundation
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Report what this host offers Corral: kernel, cgroups, namespaces, seccomp.",
+        discussion: "Exit 0 when full (cgroup) containment is available, 1 otherwise."
+    )
+
+    @OptionGroup var containmentOptions: ContainmentOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        let report = HostReport.inspect(configuration: containmentOptions.configuration)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+        } else {
+            print(Self.text(report))
+        }
+        if !report.fullContainment { throw ExitCode(1) }
+    }
+
+    static func text(_ report: HostReport) -> String {
+        var lines = ["kernel: \(report.kernel)", "root: \(report.isRoot ? "yes" : "no")"]
+        if let v2 = report.cgroups.v2 {
+            let controllers = v2.controllers.isEmpty ? "none" : v2.controllers.joined(separator: " ")
+            lines.append("cgroup v2: \(v2.mount) (own cgroup \(v2.ownCgroup); controllers: \(controllers))")
+        } else {
+            lines.append("cgroup v2: not mounted")
+        }
+        if report.cgroups.v1.isEmpty {
+            lines.append("cgroup v1: none of memory, pids, cpuacct, freezer mounted")
+        }
+        for hierarchy in report.cgroups.v1 {
+            lines.append("cgroup v1 \(hierarchy.controller): \(hierarchy.mount) (own cgroup \(hierarchy.ownCgroup))")
+        }
+        lines.append("containment: \(report.cgroups.selected.rawValue)" + (report.cgroups.problem.map { " (\($0))" } ?? ""))
+        lines.append("namespaces: \(report.namespaces.joined(separator: " "))"
+            + (report.maxUserNamespaces.map { " (max user namespaces \($0))" } ?? ""))
+        lines.append("seccomp: \(report.seccomp.available ? report.seccomp.actions.joined(separator: " ") : "not available"); libseccomp.so.2: \(report.seccomp.libseccomp ? "loadable" : "not found")")
+        lines.append(report.fullContainment ? "full containment: yes" : "full containment: no")
+        return lines.joined(separator: "\n")
+    }
+}
