@@ -1,3 +1,4 @@
+import Corral
 import CorralTestSupport
 import Foundation
 
@@ -18,3 +19,6 @@ func decodeReport(_ path: String) throws -> [String: Any] {
     }
     return object
 }
+
+/// What `--containment auto` gives on this host.
+let expectedContainment: String = HostReport.inspect().cgroups.selected.rawValue

@@ -60,7 +60,8 @@ struct RunCommandTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
         #expect(report["status"] as? String == "nonzero-exit")
         #expect(report["exitCode"] as? Int == 4)
-        #expect(report["containment"] as? String == "process-group")
+        #expect(report["containment"] as? String == expectedContainment)
+        #expect((report["warnings"] as? [Any])?.isEmpty == true)
         #expect((report["events"] as? [Any])?.count == 1)
         #expect(report["message"] as? String != nil)
     }

@@ -99,17 +99,25 @@ struct LimitTests {
         #expect(fileSize(path) == 4096)
     }
 
-    @Test("memory is bounded per process (RLIMIT_AS): an allocation past it fails")
+    @Test("--address-space is RLIMIT_AS on each process: an allocation past it fails")
     func addressSpace() async throws {
-        let report = try await run(try job("hog", "512", limits: Limits(memory: 256 << 20)))
+        let report = try await run(try job("hog", "512", limits: Limits(addressSpace: 256 << 20)))
         #expect(report.status == .nonzeroExit)
         #expect(report.exitCode == 1)
-        #expect(report.limits.memory == 256 << 20)
+        #expect(report.limits.addressSpace == 256 << 20)
     }
 
-    @Test("the memory peak of a process that holds its memory is sampled")
+    @Test("without cgroups, memory is RLIMIT_AS on each process")
+    func memoryInProcessGroupMode() async throws {
+        let report = try await run(try job("hog", "512", limits: Limits(memory: 256 << 20)), containment: .processGroup)
+        #expect(report.containment == .processGroup)
+        #expect(report.status == .nonzeroExit)
+        #expect(report.exitCode == 1)
+    }
+
+    @Test("in process-group mode the memory peak of a process that holds its memory is sampled")
     func memoryPeak() async throws {
-        let report = try await run(try job("hog", "64", "1", "300"))
+        let report = try await run(try job("hog", "64", "1", "300"), containment: .processGroup)
         #expect(report.status == .ok)
         #expect(report.memoryPeak >= 60 << 20)
         #expect(report.memoryPeak < 100 << 20)

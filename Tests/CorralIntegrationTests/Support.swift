@@ -11,10 +11,14 @@ import Testing
 enum IntegrationTests {}
 
 /// Runs a job through the library and checks that nothing of it is left alive.
-func run(_ job: Job, extraPids: [Int32] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws -> RunReport {
-    let report = try await Runner().run(job)
+func run(_ job: Job, extraPids: [Int32] = [], containment: RunnerConfiguration.ContainmentPreference = .automatic,
+         sourceLocation: SourceLocation = #_sourceLocation) async throws -> RunReport {
+    let report = try await Runner(configuration: RunnerConfiguration(containment: containment)).run(job)
     let survivors = Leftovers.survivors(of: report, extra: extraPids)
     #expect(survivors.isEmpty, "processes of the run still alive: \(survivors)", sourceLocation: sourceLocation)
+    let cgroups = CgroupCheck.busyRunCgroups()
+    #expect(cgroups.isEmpty, "run cgroups left with processes or not removed: \(cgroups)", sourceLocation: sourceLocation)
+    #expect(report.warnings.isEmpty || containment == .processGroup, "warnings: \(report.warnings)", sourceLocation: sourceLocation)
     return report
 }
 

@@ -10,7 +10,8 @@ struct ReportTests {
         let data = try JSONEncoder().encode(report)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let keys = ["status", "pid", "exitCode", "signal", "signalName", "cpuTime", "userTime", "systemTime", "wallTime",
-                    "memoryPeak", "processes", "leftovers", "limits", "containment", "events", "message", "error"]
+                    "memoryPeak", "processes", "leftovers", "limits", "containment", "processLimitHit", "warnings", "events",
+                    "message", "error"]
         #expect(Set(object.keys) == Set(keys))
         #expect(object["status"] as? String == "ok")
         #expect(object["signal"] is NSNull)
@@ -19,6 +20,9 @@ struct ReportTests {
         #expect(limits["cpuTime"] as? Double == 1.5)
         #expect(limits["memory"] as? Int == 1 << 20)
         #expect(limits["wallTime"] is NSNull)
+        #expect(limits["processes"] is NSNull)
+        #expect(object["processLimitHit"] as? Bool == false)
+        #expect((object["warnings"] as? [Any])?.isEmpty == true)
     }
 
     @Test("the report round-trips through JSON")

@@ -182,11 +182,11 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
             && CgroupFS.pids(memoryDirectory + "/cgroup.procs").isEmpty
     }
 
-    func killAll() {
-        guard !CgroupFS.pids(shared.freezerProcs).isEmpty else { return }
+    func killAll() -> [Int32] {
+        guard !CgroupFS.pids(shared.freezerProcs).isEmpty else { return [] }
         shared.killed = true
         let state = shared.freezerState
-        freezeAndKill(
+        return freezeAndKill(
             procs: shared.freezerProcs,
             freeze: { (try? state.write("FROZEN")) != nil },
             isFrozen: { state.read()?.trimmed == "FROZEN" },

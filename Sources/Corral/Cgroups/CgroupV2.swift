@@ -131,9 +131,11 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         CgroupFS.readKeyed(directory + "/cgroup.events")["populated"] == 0
     }
 
-    func killAll() {
-        if (try? CgroupFS.write(directory + "/cgroup.kill", "1")) != nil { return }
-        freezeAndKill(
+    func killAll() -> [Int32] {
+        let members = members()
+        if members.isEmpty { return [] }
+        if (try? CgroupFS.write(directory + "/cgroup.kill", "1")) != nil { return members }
+        return freezeAndKill(
             procs: directory + "/cgroup.procs",
             freeze: { (try? CgroupFS.write(directory + "/cgroup.freeze", "1")) != nil },
             isFrozen: { CgroupFS.readKeyed(directory + "/cgroup.events")["frozen"] == 1 },

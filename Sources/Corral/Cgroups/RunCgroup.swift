@@ -33,8 +33,11 @@ protocol RunCgroup: AnyObject, Sendable {
     func processLimitHits() -> UInt64
     /// No process is left in the cgroup (zombies do not count).
     func isEmpty() -> Bool
-    /// One round of killing everything in the cgroup.
-    func killAll()
+    /// One round of killing everything in the cgroup; returns the pids it found there. (On
+    /// v1 an exiting process shows the root cgroup in /proc/PID/cgroup, so these pids are
+    /// how its zombie is later known to be the run's.)
+    @discardableResult
+    func killAll() -> [Int32]
     /// Removes the (empty) cgroup directories.
     func remove()
 }
@@ -74,8 +77,9 @@ func procCgroupContains(_ pid: Int32, _ suffix: String) -> Bool {
 
 /// Freezes a cgroup, SIGKILLs every process in it while none can fork or exit, and thaws
 /// it: frozen processes keep their pids, so no signal can reach a reused pid.
-func freezeAndKill(procs: String, freeze: () -> Bool, isFrozen: () -> Bool, thaw: () -> Void) {
-    if CgroupFS.pids(procs).isEmpty { return }
+@discardableResult
+func freezeAndKill(procs: String, freeze: () -> Bool, isFrozen: () -> Bool, thaw: () -> Void) -> [Int32] {
+    if CgroupFS.pids(procs).isEmpty { return [] }
     if freeze() {
         var waited = 0
         while !isFrozen() && waited < 200 {
@@ -83,8 +87,10 @@ func freezeAndKill(procs: String, freeze: () -> Bool, isFrozen: () -> Bool, thaw
             waited += 1
         }
     }
-    for pid in CgroupFS.pids(procs) {
+    let frozen = CgroupFS.pids(procs)
+    for pid in frozen {
         _ = kill(pid, SIGKILL)
     }
     thaw()
+    return frozen
 }

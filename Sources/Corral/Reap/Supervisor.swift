@@ -29,7 +29,7 @@ final class Supervisor: @unchecked Sendable {
     private var threadID: Int32 = 0
     private var runs: [UInt64: TrackedRun] = [:]
     private var cancelledBeforeStart: Set<UInt64> = []
-    /// Children of ours that belong to no run (the host's own): left alone.
+    /// Children of ours in our own session: the host's, left alone.
     private var foreignChildren: Set<Int32> = []
     private var scannedThisPass = false
 
@@ -118,6 +118,7 @@ final class Supervisor: @unchecked Sendable {
         case .start(let id, let plan, let continuation):
             let start = MonotonicClock.now()
             if cancelledBeforeStart.remove(id) != nil {
+                plan.cgroup?.remove()
                 plan.close()
                 var outcome = RunOutcome(limits: plan.job.limits)
                 outcome.stopReason = .cancelled
@@ -162,7 +163,9 @@ final class Supervisor: @unchecked Sendable {
 
     /// Looks for children re-parented to us (we are the subreaper) and gives each to the
     /// run it belongs to. Orphans land on the main thread; the runs' main processes are
-    /// children of this thread.
+    /// children of this thread. A child no run claims yet is looked at again next time
+    /// (and within this scan after others were adopted): adopting one process teaches a
+    /// run the sessions its other processes may be in.
     private func scanChildren() {
         scannedThisPass = true
         var children = ProcFS.children(ofThreads: [processID], in: processID)
@@ -170,6 +173,7 @@ final class Supervisor: @unchecked Sendable {
             children += ProcFS.children(ofThreads: [threadID], in: processID)
         }
         var present: Set<Int32> = []
+        var unclaimed: [(Int32, ProcessStat)] = []
         for child in children {
             present.insert(child)
             if foreignChildren.contains(child) { continue }
@@ -181,10 +185,16 @@ final class Supervisor: @unchecked Sendable {
                 foreignChildren.insert(child)
                 continue
             }
-            if let owner = owner(of: child, stat) {
+            unclaimed.append((child, stat))
+        }
+        var adopted = true
+        while adopted && !unclaimed.isEmpty {
+            adopted = false
+            unclaimed.removeAll { child, stat in
+                guard let owner = owner(of: child, stat) else { return false }
                 owner.adopt(child, stat)
-            } else {
-                foreignChildren.insert(child)
+                adopted = true
+                return true
             }
         }
         foreignChildren.formIntersection(present)

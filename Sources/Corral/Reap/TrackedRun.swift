@@ -219,7 +219,9 @@ final class TrackedRun {
         _ = Glibc.kill(-pid, SIGCONT)
         _ = Glibc.kill(-pid, SIGKILL)
         for escapee in escapees { Self.kill(escapee) }
-        cgroup?.killAll()
+        if let cgroup {
+            for member in cgroup.killAll() { knownPids.insert(member) }
+        }
     }
 
     private static func kill(_ process: Int32) {
