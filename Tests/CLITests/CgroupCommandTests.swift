@@ -1,0 +1,88 @@
+import Corral
+import CorralTestSupport
+import Foundation
+import Testing
+
+private let v1 = CgroupCheck.hasV1
+private let v2 = CgroupCheck.hasV2
+
+@Suite("corral doctor, cleanup and cgroup flags", .serialized)
+struct CgroupCommandTests {
+    @Test("doctor --json says what the host offers; exit 0 with full containment")
+    func doctor() throws {
+        let result = try corral("doctor", "--json")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let cgroups = try #require(report["cgroups"] as? [String: Any])
+        let full = report["fullContainment"] as? Bool
+        #expect(result.status == (full == true ? 0 : 1))
+        #expect(cgroups["selected"] as? String == expectedContainment)
+        #expect((report["kernel"] as? String)?.isEmpty == false)
+        #expect(report["namespaces"] is [String])
+        #expect((report["seccomp"] as? [String: Any])?["available"] is Bool)
+        let text = try corral("doctor")
+        #expect(text.standardOutput.contains("containment: \(expectedContainment)"))
+    }
+
+    @Test("--require-cgroup with process-group containment is refused, exit 125")
+    func requireCgroup() throws {
+        let result = try corral("run", "--containment", "process-group", "--require-cgroup", "--", "/bin/true")
+        #expect(result.status == 125)
+        #expect(result.standardError.contains("required"))
+    }
+
+    @Test("--processes needs cgroups")
+    func processesWithoutCgroups() throws {
+        let result = try corral("run", "--containment", "process-group", "--processes", "4", "--", "/bin/true")
+        #expect(result.status == 125)
+        #expect(result.standardError.contains("pids cgroup"))
+    }
+
+    @Test("an unknown containment is refused, exit 125")
+    func badContainment() throws {
+        let result = try corral("run", "--containment", "cgroup-v3", "--", "/bin/true")
+        #expect(result.status == 125)
+        #expect(result.standardError.contains("--containment"))
+    }
+
+    func killedCorral(_ containment: String) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let pidFile = directory.file("daemon")
+        let escaper = try Fixtures.path("escaper")
+        // The main process waits a minute after its daemon escaped; Corral is SIGKILLed
+        // meanwhile. The kernel kills the main process (PR_SET_PDEATHSIG); the daemon is
+        // left in the run's cgroup until `corral cleanup`.
+        let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment, "--", escaper, pidFile, "daemon", "60000"])
+        var waited = 0
+        while Leftovers.pids(inFile: pidFile).isEmpty && waited < 250 {
+            usleep(20_000)
+            waited += 1
+        }
+        let daemon = try #require(Leftovers.pids(inFile: pidFile).first)
+        kill(started.pid, SIGKILL)
+        _ = started.wait()
+        #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty == false)
+        #expect(Leftovers.isRunning(daemon))
+
+        let cleanup = try corral("cleanup", "--json")
+        #expect(cleanup.status == 0, "\(cleanup.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any])
+        #expect((summary["cgroupsRemoved"] as? Int ?? 0) >= 1)
+        #expect((summary["processesKilled"] as? Int ?? 0) >= 1)
+        var gone = 0
+        while Leftovers.isRunning(daemon) && gone < 100 {
+            usleep(10_000)
+            gone += 1
+        }
+        #expect(!Leftovers.isRunning(daemon), "the daemon \(daemon) survived cleanup")
+        #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty, "\(CgroupCheck.runCgroups(owner: started.pid))")
+    }
+
+    @Test("v1: Corral killed with SIGKILL mid-run, then corral cleanup leaves no process and no cgroup",
+          .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
+    func killedCorralV1() throws { try killedCorral("cgroup-v1") }
+
+    @Test("v2: Corral killed with SIGKILL mid-run, then corral cleanup leaves no process and no cgroup",
+          .enabled(if: v2, "needs root and a writable cgroup v2 hierarchy"))
+    func killedCorralV2() throws { try killedCorral("cgroup-v2") }
+}
