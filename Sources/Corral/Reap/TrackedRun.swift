@@ -30,6 +30,8 @@ final class TrackedRun {
     private(set) var sessions: Set<Int32> = []
     /// Children of Corral, re-parented to it, that belong to the run (in its group or not).
     private(set) var escapees: Set<Int32> = []
+    /// A limit seen while reaping, acted on in ``advance(scan:)``.
+    private var pendingStop: StopReason?
     private var nextTick: Int64
     private let wallDeadline: Int64?
     private let cpuLimitMicros: Int64?
@@ -120,6 +122,8 @@ final class TrackedRun {
         case .signaled(let signal):
             outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .signaled, signal: signal))
             outcome.fatalSignals.insert(signal)
+            // The RLIMIT_CPU backstop fired in some process: the kernel saw the limit passed.
+            if signal == SIGXCPU && plan.job.limits.cpuTime != nil { pendingStop = .cpuTime }
         case .stopped(let signal):
             outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .stopped, signal: signal))
         case .continued:
@@ -177,6 +181,9 @@ final class TrackedRun {
     /// re-parented children (it must run after the last reap and before the end is decided).
     func advance(scan: () -> Void) {
         let now = MonotonicClock.now()
+        if phase == .running, let reason = pendingStop {
+            stop(reason)
+        }
         if phase == .running {
             if !mainAlive {
                 phase = .draining
