@@ -32,7 +32,20 @@ public enum CgroupCheck {
 
     /// Run cgroups of this process that still hold a process, or a memory/v2 cgroup of a
     /// finished run that was not removed (pids, cpuacct and freezer sets are pooled empty).
+    /// Corral removes a run's cgroup just after it reports, so this looks again for a
+    /// moment before it answers.
     public static func busyRunCgroups(owner: Int32 = getpid()) -> [String] {
+        var result = busyRunCgroupsNow(owner: owner)
+        var attempts = 0
+        while !result.isEmpty && attempts < 100 {
+            usleep(10_000)
+            result = busyRunCgroupsNow(owner: owner)
+            attempts += 1
+        }
+        return result
+    }
+
+    private static func busyRunCgroupsNow(owner: Int32) -> [String] {
         var result: [String] = []
         for parent in parentDirectories {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { continue }

@@ -9,6 +9,8 @@ import Glibc
 enum CgroupParents {
     private static let parents = Mutex<Set<String>>([])
     private static let hookInstalled = Atomic<Bool>(false)
+    /// Runs whose report is out but whose cgroups are still being removed or pooled.
+    static let tidying = Atomic<Int>(0)
 
     static func register(_ parent: String) {
         parents.withLock { _ = $0.insert(parent) }
@@ -20,6 +22,11 @@ enum CgroupParents {
     /// Empties the pools and removes idle parent directories. Safe to call at any time:
     /// runs in progress keep their cgroups.
     static func releaseAll() {
+        var waited = 0
+        while tidying.load(ordering: .sequentiallyConsistent) > 0 && waited < 2000 {
+            usleep(1000)
+            waited += 1
+        }
         CgroupV1Run.drainPools()
         for parent in parents.withLock({ $0 }) {
             CgroupFS.removeDirectory(parent)

@@ -177,11 +177,8 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
 
     func processLimitHits() -> UInt64 { shared.pidsEvents.readKeyed()["max"] ?? 0 }
 
-    func isEmpty() -> Bool {
-        CgroupFS.pids(shared.pidsProcs).isEmpty && CgroupFS.pids(shared.freezerProcs).isEmpty
-            && CgroupFS.pids(memoryDirectory + "/cgroup.procs").isEmpty
-    }
-
+    /// Every process of the run joined all four cgroups before exec and its children
+    /// inherit them, so the freezer's list is the run's.
     func killAll() -> [Int32] {
         guard !CgroupFS.pids(shared.freezerProcs).isEmpty else { return [] }
         shared.killed = true
@@ -195,15 +192,15 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     }
 
     /// Removes the memory cgroup; returns the rest to the pool when it can be reused
-    /// cleanly (nothing was killed in it, no fork was refused), else removes it too.
+    /// cleanly (it is empty, nothing was killed in it, no fork was refused), else removes
+    /// it too.
     func remove() {
         CgroupFS.removeDirectory(memoryDirectory)
         if !recycle() { shared.destroy() }
     }
 
     private func recycle() -> Bool {
-        guard !shared.killed, processLimitHits() == 0,
-              CgroupFS.pids(shared.pidsProcs).isEmpty, CgroupFS.pids(shared.freezerProcs).isEmpty,
+        guard !shared.killed, processLimitHits() == 0, CgroupFS.pids(shared.freezerProcs).isEmpty,
               (try? shared.cpuReset.write("0")) != nil
         else { return false }
         return Self.pools.withLock { pools in

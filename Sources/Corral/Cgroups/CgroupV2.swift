@@ -127,10 +127,6 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         CgroupFS.readKeyed(directory + "/pids.events")["max"] ?? 0
     }
 
-    func isEmpty() -> Bool {
-        CgroupFS.readKeyed(directory + "/cgroup.events")["populated"] == 0
-    }
-
     func killAll() -> [Int32] {
         let members = members()
         if members.isEmpty { return [] }

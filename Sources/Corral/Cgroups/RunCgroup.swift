@@ -31,9 +31,8 @@ protocol RunCgroup: AnyObject, Sendable {
     func oomKills() -> UInt64
     /// Forks refused at the pids limit.
     func processLimitHits() -> UInt64
-    /// No process is left in the cgroup (zombies do not count).
-    func isEmpty() -> Bool
-    /// One round of killing everything in the cgroup; returns the pids it found there. (On
+    /// One round of killing everything in the cgroup; returns the pids it found there, none
+    /// when the cgroup was empty. (On
     /// v1 an exiting process shows the root cgroup in /proc/PID/cgroup, so these pids are
     /// how its zombie is later known to be the run's.)
     @discardableResult

@@ -202,9 +202,10 @@ final class TrackedRun {
             }
         }
         guard phase == .draining else { return }
-        killEverything()
+        // A cgroup nobody is left in stays empty: no process can join it from outside.
+        let cgroupEmpty = killEverything()
         scan()
-        if escapees.isEmpty && Glibc.kill(-pid, 0) != 0 && errno == ESRCH && (cgroup?.isEmpty() ?? true) {
+        if escapees.isEmpty && Glibc.kill(-pid, 0) != 0 && errno == ESRCH && cgroupEmpty {
             finish()
         }
     }
@@ -220,15 +221,18 @@ final class TrackedRun {
         killEverything()
     }
 
-    private func killEverything() {
+    /// Returns whether the run's cgroup (if any) had no process left in it.
+    @discardableResult
+    private func killEverything() -> Bool {
         // A stopped process is continued, then killed; the group kill is atomic against
         // fork, and escapees are our own unreaped children, so their pids cannot be reused.
         _ = Glibc.kill(-pid, SIGCONT)
         _ = Glibc.kill(-pid, SIGKILL)
         for escapee in escapees { Self.kill(escapee) }
-        if let cgroup {
-            for member in cgroup.killAll() { knownPids.insert(member) }
-        }
+        guard let cgroup else { return true }
+        let members = cgroup.killAll()
+        for member in members { knownPids.insert(member) }
+        return members.isEmpty
     }
 
     private static func kill(_ process: Int32) {
@@ -280,10 +284,14 @@ final class TrackedRun {
             outcome.memoryPeak = cgroup.memoryPeak() ?? outcome.memoryPeak
             outcome.oomKills = cgroup.oomKills()
             outcome.processLimitHit = cgroup.processLimitHits() > 0
-            cgroup.remove()
         }
+        // Tidying after the report is out overlaps with whatever the caller does next; the
+        // exit hook waits for it (``CgroupParents/releaseAll()``).
+        CgroupParents.tidying.add(1, ordering: .sequentiallyConsistent)
+        continuation.resume(returning: Verdict.report(for: outcome))
+        cgroup?.remove()
         plan.close()
         if pidfd >= 0 { close(pidfd) }
-        continuation.resume(returning: Verdict.report(for: outcome))
+        CgroupParents.tidying.subtract(1, ordering: .sequentiallyConsistent)
     }
 }
