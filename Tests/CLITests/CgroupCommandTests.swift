@@ -44,7 +44,7 @@ struct CgroupCommandTests {
         #expect(result.standardError.contains("--containment"))
     }
 
-    func killedCorral(_ containment: String) throws {
+    func killedCorral(_ containment: String, cleanupBy nextRun: Bool = false) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let pidFile = directory.file("daemon")
@@ -64,11 +64,17 @@ struct CgroupCommandTests {
         #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty == false)
         #expect(Leftovers.isRunning(daemon))
 
-        let cleanup = try corral("cleanup", "--json")
-        #expect(cleanup.status == 0, "\(cleanup.standardError)")
-        let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any])
-        #expect((summary["cgroupsRemoved"] as? Int ?? 0) >= 1)
-        #expect((summary["processesKilled"] as? Int ?? 0) >= 1)
+        if nextRun {
+            // The next Corral to use the same parent cleans up before its first run.
+            let run = try corral("run", "--quiet", "--containment", containment, "--", "/bin/true")
+            #expect(run.status == 0, "\(run.standardError)")
+        } else {
+            let cleanup = try corral("cleanup", "--json")
+            #expect(cleanup.status == 0, "\(cleanup.standardError)")
+            let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any])
+            #expect((summary["cgroupsRemoved"] as? Int ?? 0) >= 1)
+            #expect((summary["processesKilled"] as? Int ?? 0) >= 1)
+        }
         var gone = 0
         while Leftovers.isRunning(daemon) && gone < 100 {
             usleep(10_000)
@@ -85,4 +91,26 @@ struct CgroupCommandTests {
     @Test("v2: Corral killed with SIGKILL mid-run, then corral cleanup leaves no process and no cgroup",
           .enabled(if: v2, "needs root and a writable cgroup v2 hierarchy"))
     func killedCorralV2() throws { try killedCorral("cgroup-v2") }
+
+    @Test("v1: after Corral was killed, the next corral run cleans up its stale cgroups first",
+          .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
+    func killedCorralNextRun() throws { try killedCorral("cgroup-v1", cleanupBy: true) }
+
+    @Test("--cgroup-parent puts run cgroups there, and Corral removes the parent it made at exit",
+          .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
+    func cgroupParent() throws {
+        let parent = "/corral-test-parent-\(getpid())"
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let out = directory.file("cgroup")
+        let result = try corral("run", "--quiet", "--containment", "cgroup-v1", "--cgroup-parent", parent, "--stdout", out,
+                                "--", "/bin/cat", "/proc/self/cgroup")
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(lines.contains(":pids:\(parent)/run-"), "\(lines)")
+        #expect(lines.contains(":memory:\(parent)/run-"), "\(lines)")
+        for hierarchy in CgroupCheck.host.cgroups.v1 {
+            #expect(!FileManager.default.fileExists(atPath: hierarchy.mount + parent), "\(hierarchy.mount + parent) was left")
+        }
+    }
 }
