@@ -17,9 +17,7 @@ struct CleanupCommand: ParsableCommand {
     func run() throws {
         let summary = StaleCgroups.clean(configuration: containmentOptions.configuration)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            FileHandle.standardOutput.write(try encoder.encode(summary) + Data("\n".utf8))
+            try JSONOutput.write(summary)
         } else {
             print("removed \(summary.cgroupsRemoved) stale run cgroup(s), killed \(summary.processesKilled) process(es)")
             for failure in summary.failures { StandardError.write("corral: \(failure)\n") }

@@ -17,9 +17,7 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         let report = HostReport.inspect(configuration: containmentOptions.configuration)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+            try JSONOutput.write(report)
         } else {
             print(Self.text(report))
         }

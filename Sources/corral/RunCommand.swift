@@ -96,7 +96,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let destination = self.report {
             do {
-                try ReportWriter.write(report, to: destination)
+                try JSONOutput.write(report, to: destination)
             } catch {
                 StandardError.write("corral: writing the report to \(destination): \(error)\n")
                 throw ExitCode(ExitCodes.corralError)
@@ -131,12 +131,17 @@ enum CancellableRun {
     }
 }
 
-enum ReportWriter {
-    static func write(_ report: RunReport, to destination: String) throws {
+/// Corral's JSON output: pretty, keys sorted, one trailing newline.
+enum JSONOutput {
+    static func data(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(report)
-        data.append(UInt8(ascii: "\n"))
+        return try encoder.encode(value) + Data("\n".utf8)
+    }
+
+    /// To a file, or to stdout for "-".
+    static func write(_ value: some Encodable, to destination: String = "-") throws {
+        let data = try data(value)
         if destination == "-" {
             FileHandle.standardOutput.write(data)
         } else {

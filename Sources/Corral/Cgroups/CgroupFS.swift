@@ -36,7 +36,10 @@ enum CgroupFS {
 
     /// `key value` lines (`cpu.stat`, `memory.events`, `memory.oom_control`, `pids.events`).
     static func readKeyed(_ path: String) -> [String: UInt64] {
-        guard let text = read(path) else { return [:] }
+        read(path).map(parseKeyed) ?? [:]
+    }
+
+    static func parseKeyed(_ text: String) -> [String: UInt64] {
         var result: [String: UInt64] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")

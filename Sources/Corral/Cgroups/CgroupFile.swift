@@ -34,13 +34,7 @@ final class CgroupFile: @unchecked Sendable {
     }
 
     func readKeyed() -> [String: UInt64] {
-        guard let text = read() else { return [:] }
-        var result: [String: UInt64] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let value = UInt64(parts[1]) { result[String(parts[0])] = value }
-        }
-        return result
+        read().map(CgroupFS.parseKeyed) ?? [:]
     }
 
     func write(_ value: String) throws(CgroupError) {
