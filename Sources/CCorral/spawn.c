@@ -29,6 +29,8 @@
 
 /// The child's stack. Spawns may come from several threads, so each thread keeps its own.
 #define CORRAL_CHILD_STACK_SIZE (64 * 1024)
+/// The most descriptors one child can be given (stdio plus pipes).
+#define CORRAL_MAX_FDS 64
 
 typedef struct corral_child_context {
     const corral_spawn_request *request;
@@ -71,7 +73,7 @@ static int corral_cloexec_from(int first) {
 static int corral_child_main(void *argument) {
     const corral_child_context *context = argument;
     const corral_spawn_request *request = context->request;
-    const int error_fd = context->error_fd;
+    int error_fd = context->error_fd;
 
     // A session and process group of its own: pgid = sid = pid, no controlling terminal.
     if (setsid() < 0) {
@@ -117,30 +119,39 @@ static int corral_child_main(void *argument) {
         }
     }
 
-    // stdio: first move any source that sits on 0..2 out of the way, then dup2 into place.
-    int sources[3];
-    for (int target = 0; target < 3; target++) {
-        int source = request->stdio[target];
-        if (source >= 0 && source < 3 && source != target) {
-            source = fcntl(source, F_DUPFD_CLOEXEC, 3);
-            if (source < 0) {
-                corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, target);
-            }
-        }
-        sources[target] = source;
+    // Nothing but the mapped descriptors survives execve (the error pipe closes on a
+    // successful exec). Marked before the mapping, which clears the flag on its targets.
+    if (corral_cloexec_from(3) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_CLOSE_FDS, errno, 0);
     }
-    for (int target = 0; target < 3; target++) {
-        int source = sources[target];
-        if (source < 0) {
-            continue;
+
+    // Descriptors: first move every source above all targets and sources (so no dup2
+    // overwrites a source another mapping still needs), then dup2 each into place.
+    if (request->fd_count > CORRAL_MAX_FDS) {
+        corral_child_fail(error_fd, CORRAL_STAGE_STDIO, EMFILE, request->fd_count);
+    }
+    int above = 3;
+    for (int index = 0; index < request->fd_count; index++) {
+        if (request->fds[index].target >= above) above = request->fds[index].target + 1;
+        if (request->fds[index].source >= above) above = request->fds[index].source + 1;
+    }
+    // The error pipe must not be a target either.
+    int lifted_error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, above);
+    if (lifted_error_fd < 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, -1);
+    }
+    error_fd = lifted_error_fd;
+    above = error_fd + 1;
+    int moved[CORRAL_MAX_FDS];
+    for (int index = 0; index < request->fd_count; index++) {
+        moved[index] = fcntl(request->fds[index].source, F_DUPFD_CLOEXEC, above);
+        if (moved[index] < 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, request->fds[index].target);
         }
-        if (source == target) {
-            int flags = fcntl(target, F_GETFD);
-            if (flags < 0 || fcntl(target, F_SETFD, flags & ~FD_CLOEXEC) != 0) {
-                corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, target);
-            }
-        } else if (dup2(source, target) < 0) {
-            corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, target);
+    }
+    for (int index = 0; index < request->fd_count; index++) {
+        if (dup2(moved[index], request->fds[index].target) < 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, request->fds[index].target);
         }
     }
 
@@ -154,11 +165,6 @@ static int corral_child_main(void *argument) {
         if (setrlimit(limit->resource, &value) != 0) {
             corral_child_fail(error_fd, CORRAL_STAGE_RLIMIT, errno, limit->resource);
         }
-    }
-
-    // Nothing but 0, 1 and 2 survives execve (the error pipe closes on a successful exec).
-    if (corral_cloexec_from(3) != 0) {
-        corral_child_fail(error_fd, CORRAL_STAGE_CLOSE_FDS, errno, 0);
     }
 
     sigset_t empty;

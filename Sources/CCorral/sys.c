@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -72,6 +74,34 @@ int corral_wnowait(void) { return WNOWAIT; }
 int corral_p_pidfd(void) { return P_PIDFD; }
 int corral_nsig(void) { return NSIG; }
 uint64_t corral_rlim_infinity(void) { return (uint64_t)RLIM_INFINITY; }
+
+int corral_pipe(int ends[2]) {
+    return pipe2(ends, O_CLOEXEC);
+}
+
+int corral_memfd(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct corral_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+#define CORRAL_RESOLVE_NO_MAGICLINKS 0x02
+#define CORRAL_RESOLVE_NO_SYMLINKS 0x04
+#define CORRAL_RESOLVE_BENEATH 0x08
+
+int corral_open_beneath(int dirfd, const char *path) {
+    struct corral_open_how how = {
+        (uint64_t)(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), 0,
+        CORRAL_RESOLVE_BENEATH | CORRAL_RESOLVE_NO_SYMLINKS | CORRAL_RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
 
 int corral_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 

@@ -11,7 +11,7 @@ struct ReportTests {
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let keys = ["status", "pid", "exitCode", "signal", "signalName", "cpuTime", "userTime", "systemTime", "wallTime",
                     "memoryPeak", "processes", "leftovers", "limits", "containment", "processLimitHit", "warnings", "events",
-                    "message", "error"]
+                    "message", "error", "stdout", "stderr"]
         #expect(Set(object.keys) == Set(keys))
         #expect(object["status"] as? String == "ok")
         #expect(object["signal"] is NSNull)

@@ -12,7 +12,7 @@ typedef enum corral_spawn_stage {
     CORRAL_STAGE_SIGNALS = 2,
     CORRAL_STAGE_PDEATHSIG = 3,
     CORRAL_STAGE_CGROUP = 4,
-    CORRAL_STAGE_STDIO = 5,
+    CORRAL_STAGE_STDIO = 5, /* any descriptor of the mapping; detail is the target */
     CORRAL_STAGE_CHDIR = 6,
     CORRAL_STAGE_RLIMIT = 7,
     CORRAL_STAGE_CLOSE_FDS = 8,
@@ -26,6 +26,12 @@ typedef struct corral_rlimit {
     uint64_t hard;
 } corral_rlimit;
 
+/// One descriptor of the child: `source` (a descriptor of the parent) becomes `target`.
+typedef struct corral_fd_mapping {
+    int source;
+    int target;
+} corral_fd_mapping;
+
 /// Everything the child needs, prepared by the parent before the clone: after it, the
 /// child allocates nothing and takes no lock.
 typedef struct corral_spawn_request {
@@ -37,8 +43,10 @@ typedef struct corral_spawn_request {
     char *const *envp;
     /// The working directory, or NULL to stay in Corral's.
     const char *directory;
-    /// Descriptors that become the child's 0, 1 and 2; -1 keeps Corral's own.
-    int stdio[3];
+    /// The child's descriptors: stdio and any other number. 0, 1 and 2 not listed stay
+    /// Corral's own; every other descriptor is closed at exec.
+    const corral_fd_mapping *fds;
+    int fd_count;
     const corral_rlimit *rlimits;
     int rlimit_count;
     /// Open `cgroup.procs` descriptors the child writes "0" into (joins) before exec.
@@ -69,8 +77,8 @@ typedef struct corral_spawn_result {
 /// Starts the child with clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD): the calling thread
 /// is suspended until the child has exec'd or given up, so when this returns the outcome
 /// of the setup is known. In the child: setsid, default signal dispositions, PDEATHSIG,
-/// cgroup joins, stdio, chdir, rlimits, every descriptor above 2 marked close-on-exec,
-/// an empty signal mask, execve.
+/// cgroup joins, every descriptor above 2 marked close-on-exec, the descriptor mapping,
+/// chdir, rlimits, an empty signal mask, execve.
 ///
 /// Returns 0 when a child was created (see result->failure), or an errno value when no
 /// child could be created (pipe, stack or clone failed).

@@ -56,6 +56,17 @@ int corral_p_pidfd(void);
 int corral_nsig(void);
 uint64_t corral_rlim_infinity(void);
 
+/// pipe2(ends, O_CLOEXEC). Returns 0, or -1 with errno.
+int corral_pipe(int ends[2]);
+
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file, for inline stdin content.
+int corral_memfd(const char *name);
+
+/// openat2(dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) with
+/// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: never leaves `dirfd`, never
+/// follows a link. -1 with errno ENOSYS where the kernel has no openat2.
+int corral_open_beneath(int dirfd, const char *path);
+
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): how other threads wake the reaper.
 int corral_eventfd(void);
 

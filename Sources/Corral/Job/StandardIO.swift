@@ -4,6 +4,7 @@ public struct Input: Sendable, Hashable, Codable, CustomStringConvertible {
         case null
         case inherit
         case file(String)
+        case content([UInt8])
     }
     let storage: Storage
 
@@ -13,12 +14,16 @@ public struct Input: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let inherit = Input(storage: .inherit)
     /// A file, opened read-only.
     public static func file(_ path: String) -> Input { Input(storage: .file(path)) }
+    /// These bytes, from an anonymous in-memory file (no pipe, no proxy, no deadlock).
+    public static func content(bytes: [UInt8]) -> Input { Input(storage: .content(bytes)) }
+    public static func content(_ text: String) -> Input { Input(storage: .content(Array(text.utf8))) }
 
     public var description: String {
         switch storage {
         case .null: "null"
         case .inherit: "inherit"
         case .file(let path): path
+        case .content(let bytes): "\(bytes.count) bytes of content"
         }
     }
 }
@@ -29,6 +34,7 @@ public struct Output: Sendable, Hashable, Codable, CustomStringConvertible {
         case null
         case inherit
         case file(String)
+        case capture(max: UInt64)
     }
     let storage: Storage
 
@@ -38,12 +44,16 @@ public struct Output: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let inherit = Output(storage: .inherit)
     /// A file, created or truncated. Under an output limit it is cut at exactly the limit.
     public static func file(_ path: String) -> Output { Output(storage: .file(path)) }
+    /// Into the report, cut at exactly `max` bytes. A program that writes more is killed
+    /// (status `output-limit`); Corral reads the pipe as it fills, so nobody blocks on it.
+    public static func capture(max: UInt64) -> Output { Output(storage: .capture(max: max)) }
 
     public var description: String {
         switch storage {
         case .null: "null"
         case .inherit: "inherit"
         case .file(let path): path
+        case .capture(let max): "capture (max \(max) bytes)"
         }
     }
 }

@@ -83,6 +83,9 @@ final class Supervisor: @unchecked Sendable {
                 if let fd = run.watchedDescriptor {
                     descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
                 }
+                for fd in run.captureDescriptors {
+                    descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                }
             }
             _ = poll(&descriptors, nfds_t(descriptors.count), timeout())
             var counter: UInt64 = 0
@@ -128,6 +131,7 @@ final class Supervisor: @unchecked Sendable {
             let bootTicks = Self.bootTicks()
             let spawned = Spawner.spawn(plan)
             plan.cgroup?.closeJoinDescriptors()
+            plan.closeHandedOver()
             switch spawned {
             case .failed(let failure):
                 plan.cgroup?.killAll()
@@ -149,7 +153,10 @@ final class Supervisor: @unchecked Sendable {
     private func service() {
         guard !runs.isEmpty else { return }
         scannedThisPass = false
-        for run in runs.values { run.reap() }
+        for run in runs.values {
+            run.drainCaptures()
+            run.reap()
+        }
         if runs.values.contains(where: { $0.isTickDue }) {
             scanChildren()
         }

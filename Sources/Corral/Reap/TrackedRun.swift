@@ -30,6 +30,8 @@ final class TrackedRun {
     private(set) var sessions: Set<Int32> = []
     /// Children of Corral, re-parented to it, that belong to the run (in its group or not).
     private(set) var escapees: Set<Int32> = []
+    /// Captured streams, drained as they fill.
+    let captures: [Capture]
     /// A limit seen while reaping, acted on in ``advance(scan:)``.
     private var pendingStop: StopReason?
     private var nextTick: Int64
@@ -59,6 +61,7 @@ final class TrackedRun {
         self.outcome = RunOutcome(limits: plan.job.limits)
         self.outcome.pid = process.pid
         self.cgroup = plan.cgroup
+        self.captures = plan.captures
         self.outcome.containment = plan.cgroup?.containment ?? .processGroup
         self.outcome.warnings = plan.warnings
         self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
@@ -86,6 +89,19 @@ final class TrackedRun {
 
     var isTickDue: Bool { phase == .running && MonotonicClock.now() >= nextTick }
     var isDraining: Bool { phase == .draining || (phase == .running && !mainAlive) }
+
+    /// The capture pipes to wake up for while the run goes on.
+    var captureDescriptors: [Int32] {
+        phase == .finished ? [] : captures.filter { !$0.atEnd }.map(\.descriptor)
+    }
+
+    /// Reads what the captured streams have; a stream past its cap ends the run.
+    func drainCaptures() {
+        for capture in captures {
+            capture.drain()
+            if capture.overflowed && phase == .running { pendingStop = pendingStop ?? .capture }
+        }
+    }
 
     // MARK: Reaping
 
@@ -264,6 +280,12 @@ final class TrackedRun {
 
     private func finish() {
         phase = .finished
+        // Every writer is gone: what is left in the pipes is all there will be.
+        for capture in captures {
+            capture.drain()
+            if capture.overflowed { outcome.captureOverflows.append((capture.stream, capture.max)) }
+            if capture.stream == "stdout" { outcome.standardOutput = capture.output } else { outcome.standardError = capture.output }
+        }
         if let limit = plan.job.limits.output {
             for fd in plan.outputFiles {
                 var info = stat()

@@ -9,6 +9,8 @@ enum StopReason: Sendable, Hashable {
     case cpuTime
     case wallTime
     case memory
+    /// A captured stream passed its cap.
+    case capture
     case cancelled
 }
 
@@ -38,6 +40,10 @@ struct RunOutcome: Sendable {
     var oomKills: UInt64 = 0
     var processLimitHit = false
     var warnings: [String] = []
+    var standardOutput: CapturedOutput?
+    var standardError: CapturedOutput?
+    /// Captured streams that passed their cap: (stream, cap).
+    var captureOverflows: [(stream: String, max: UInt64)] = []
 
     init(limits: Limits) {
         self.limits = limits

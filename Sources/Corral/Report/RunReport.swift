@@ -34,6 +34,9 @@ public struct RunReport: Sendable, Hashable, Codable {
     public var message: String
     /// Why the program could not be started, for `setup-error`.
     public var error: SetupFailure?
+    /// Captured standard output and error (``Output/capture(max:)``); nil otherwise.
+    public var stdout: CapturedOutput?
+    public var stderr: CapturedOutput?
 
     public init(
         status: RunStatus, pid: Int32? = nil, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
@@ -81,6 +84,7 @@ public struct RunReport: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case status, pid, exitCode, signal, signalName, cpuTime, userTime, systemTime, wallTime, memoryPeak
         case processes, leftovers, limits, containment, processLimitHit, warnings, events, message, error
+        case stdout, stderr
     }
 
     /// Every key is always present; absent values are `null`.
@@ -105,5 +109,7 @@ public struct RunReport: Sendable, Hashable, Codable {
         try container.encode(events, forKey: .events)
         try container.encode(message, forKey: .message)
         try container.encode(error, forKey: .error)
+        try container.encode(stdout, forKey: .stdout)
+        try container.encode(stderr, forKey: .stderr)
     }
 }

@@ -28,6 +28,8 @@ enum Verdict {
             events: outcome.events,
             message: ""
         )
+        report.stdout = outcome.standardOutput
+        report.stderr = outcome.standardError
         switch outcome.mainEnd {
         case .exited(let code): report.exitCode = code
         case .signaled(let signal):
@@ -45,7 +47,7 @@ enum Verdict {
 
         let cpuPassed = limits.cpuTime.map { measuredCPU > $0.nanoseconds / 1000 } ?? false
             || outcome.fatalSignals.contains(SIGXCPU)
-        let outputPassed = outcome.outputExceeded || outcome.fatalSignals.contains(SIGXFSZ)
+        let outputPassed = outcome.outputExceeded || outcome.fatalSignals.contains(SIGXFSZ) || !outcome.captureOverflows.isEmpty
         // In a cgroup the kernel holds memory at the limit and OOM-kills past it; with
         // RLIMIT_AS only a measured peak above the limit tells.
         let memoryPassed = outcome.containment == .processGroup
@@ -61,6 +63,9 @@ enum Verdict {
         case .cpuTime:
             report.status = .cpuTimeLimit
             report.message = cpuMessage("killed after", measuredCPU, limits)
+        case .capture:
+            report.status = .outputLimit
+            report.message = captureMessage(outcome) + "; killed"
         case .memory:
             report.status = .memoryLimit
             report.message = memoryMessage(outcome, limits)
@@ -74,7 +79,7 @@ enum Verdict {
                 report.message = cpuMessage(verb, measuredCPU, limits)
             } else if outputPassed {
                 report.status = .outputLimit
-                report.message = "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"
+                report.message = !outcome.captureOverflows.isEmpty ? captureMessage(outcome) + "; the capture was cut at the cap" : "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"
             } else if memoryPassed {
                 report.status = .memoryLimit
                 report.message = memoryMessage(outcome, limits)
@@ -104,6 +109,11 @@ enum Verdict {
             report.message += "; \(outcome.leftovers) leftover \(noun) killed"
         }
         return report
+    }
+
+    private static func captureMessage(_ outcome: RunOutcome) -> String {
+        outcome.captureOverflows.map { "wrote more than \($0.max) bytes to \($0.stream) (cap \($0.max) bytes)" }
+            .joined(separator: " and ")
     }
 
     private static func memoryMessage(_ outcome: RunOutcome, _ limits: Limits) -> String {

@@ -15,24 +15,32 @@ final class SpawnPlan: @unchecked Sendable {
     private let directory: UnsafeMutablePointer<CChar>?
     private let rlimits: UnsafeMutablePointer<corral_rlimit>
     private let rlimitCount: Int
-    /// Descriptors for the child's 0, 1, 2 (-1: Corral's own).
-    let stdio: [Int32]
+    /// The child's descriptors: (source in Corral, target in the child).
+    let mappings: [corral_fd_mapping]
     /// Regular files Corral opened for stdout and stderr, checked against the output limit.
     let outputFiles: [Int32]
-    private var ownedDescriptors: [Int32]
+    /// Streams captured into the report.
+    let captures: [Capture]
+    /// Descriptors only the child needs (pipe ends, content files): closed once it has them,
+    /// so a reader sees EOF and a writer EPIPE as soon as the other side is gone.
+    private var handedOver: [Int32]
+    /// Descriptors kept until the run is over (the output files).
+    private var kept: [Int32]
     /// The run's cgroup, which the child joins before exec; nil in process-group mode.
     let cgroup: (any RunCgroup)?
     let warnings: [String]
 
-    private init(job: Job, path: String, stdio: [Int32], outputFiles: [Int32], owned: [Int32],
-                 cgroup: (any RunCgroup)?, warnings: [String]) {
+    private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
+                 handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String]) {
         self.job = job
         self.cgroup = cgroup
         self.warnings = warnings
         self.path = path
-        self.stdio = stdio
+        self.mappings = mappings
         self.outputFiles = outputFiles
-        self.ownedDescriptors = owned
+        self.captures = captures
+        self.handedOver = handedOver
+        self.kept = kept
         pathC = strdup(path)
         argv = SpawnPlan.cArray(job.arguments)
         envp = SpawnPlan.cArray(job.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
@@ -44,6 +52,7 @@ final class SpawnPlan: @unchecked Sendable {
     }
 
     deinit {
+        closeHandedOver()
         close()
         free(pathC)
         SpawnPlan.freeCArray(argv)
@@ -52,62 +61,81 @@ final class SpawnPlan: @unchecked Sendable {
         rlimits.deallocate()
     }
 
-    /// Resolves the program and opens the stdio files. A failure here is a setup error
-    /// of the run, reported like one that happens in the child.
-    static func make(_ job: Job, cgroup: (any RunCgroup)?, warnings: [String]) -> Result<SpawnPlan, SetupFailure> {
+    /// Resolves the program, opens the stdio files, makes the capture pipes and the content
+    /// files. `descriptors` are more of the child's descriptors (target → an open
+    /// descriptor the plan takes over, e.g. a pipe end). A failure here is a setup error of
+    /// the run, reported like one that happens in the child.
+    static func make(_ job: Job, cgroup: (any RunCgroup)?, warnings: [String],
+                     descriptors: [Int32: Int32] = [:]) -> Result<SpawnPlan, SetupFailure> {
+        var handedOver = Array(descriptors.values)
+        var kept: [Int32] = []
+        var mappings: [corral_fd_mapping] = descriptors.map { corral_fd_mapping(source: $0.value, target: $0.key) }
+        var outputFiles: [Int32] = []
+        var captures: [Capture] = []
+        func fail(_ failure: SetupFailure) -> Result<SpawnPlan, SetupFailure> {
+            (handedOver + kept).forEach { _ = Glibc.close($0) }
+            return .failure(failure)
+        }
+        func systemFailure(_ what: String, _ error: Int32) -> SetupFailure {
+            SetupFailure(stage: "open", errno: error, message: "\(what): \(SetupFailure.describe(error))")
+        }
         let resolved: String
         switch ProgramResolver.resolve(job.arguments[0], environment: job.environment) {
         case .success(let path): resolved = path
-        case .failure(let failure): return .failure(failure)
-        }
-        var owned: [Int32] = []
-        var stdio: [Int32] = [-1, -1, -1]
-        var outputFiles: [Int32] = []
-        func fail(_ failure: SetupFailure) -> Result<SpawnPlan, SetupFailure> {
-            owned.forEach { _ = Glibc.close($0) }
-            return .failure(failure)
+        case .failure(let failure): return fail(failure)
         }
         func openFile(_ path: String, _ flags: Int32, _ name: String) -> Result<Int32, SetupFailure> {
             let fd = open(path, flags | O_CLOEXEC, 0o644)
-            if fd < 0 {
-                let error = errno
-                return .failure(SetupFailure(stage: "open", errno: error, message: "open \(name) \(path): \(SetupFailure.describe(error))"))
-            }
-            owned.append(fd)
+            if fd < 0 { return .failure(systemFailure("open \(name) \(path)", errno)) }
             return .success(fd)
         }
         switch job.standardInput.storage {
         case .inherit: break
-        case .null:
-            switch openFile("/dev/null", O_RDONLY, "stdin") {
-            case .success(let fd): stdio[0] = fd
-            case .failure(let failure): return fail(failure)
-            }
-        case .file(let path):
+        case .null, .file:
+            let path: String
+            if case .file(let file) = job.standardInput.storage { path = file } else { path = "/dev/null" }
             switch openFile(path, O_RDONLY, "stdin") {
-            case .success(let fd): stdio[0] = fd
+            case .success(let fd):
+                handedOver.append(fd)
+                mappings.append(corral_fd_mapping(source: fd, target: 0))
             case .failure(let failure): return fail(failure)
             }
+        case .content(let bytes):
+            let fd = corral_memfd("corral-stdin")
+            if fd < 0 { return fail(systemFailure("memfd_create for stdin content", errno)) }
+            handedOver.append(fd)
+            var written = 0
+            while written < bytes.count {
+                let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { return fail(systemFailure("writing stdin content", errno)) }
+                written += count
+            }
+            if lseek(fd, 0, SEEK_SET) != 0 { return fail(systemFailure("lseek stdin content", errno)) }
+            mappings.append(corral_fd_mapping(source: fd, target: 0))
         }
         var openedOutputs: [String: Int32] = [:]
-        for (index, output) in [(1, job.standardOutput), (2, job.standardError)] {
-            let name = index == 1 ? "stdout" : "stderr"
+        for (target, output) in [(Int32(1), job.standardOutput), (Int32(2), job.standardError)] {
+            let name = target == 1 ? "stdout" : "stderr"
             switch output.storage {
             case .inherit: break
             case .null:
                 switch openFile("/dev/null", O_WRONLY, name) {
-                case .success(let fd): stdio[index] = fd
+                case .success(let fd):
+                    handedOver.append(fd)
+                    mappings.append(corral_fd_mapping(source: fd, target: target))
                 case .failure(let failure): return fail(failure)
                 }
             case .file(let path):
                 // The same file for both streams is one open file, as `>f 2>&1` would be.
                 if let fd = openedOutputs[path] {
-                    stdio[index] = fd
+                    mappings.append(corral_fd_mapping(source: fd, target: target))
                     continue
                 }
                 switch openFile(path, O_WRONLY | O_CREAT | O_TRUNC, name) {
                 case .success(let fd):
-                    stdio[index] = fd
+                    kept.append(fd)
+                    mappings.append(corral_fd_mapping(source: fd, target: target))
                     openedOutputs[path] = fd
                     var info = stat()
                     if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
@@ -115,10 +143,17 @@ final class SpawnPlan: @unchecked Sendable {
                     }
                 case .failure(let failure): return fail(failure)
                 }
+            case .capture(let max):
+                var ends: [Int32] = [-1, -1]
+                if corral_pipe(&ends) != 0 { return fail(systemFailure("pipe for \(name)", errno)) }
+                _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+                captures.append(Capture(stream: name, descriptor: ends[0], max: max))
+                handedOver.append(ends[1])
+                mappings.append(corral_fd_mapping(source: ends[1], target: target))
             }
         }
-        return .success(SpawnPlan(job: job, path: resolved, stdio: stdio, outputFiles: outputFiles, owned: owned,
-                                  cgroup: cgroup, warnings: warnings))
+        return .success(SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
+                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings))
     }
 
     /// Calls `body` with the C request; valid only during the call.
@@ -128,24 +163,34 @@ final class SpawnPlan: @unchecked Sendable {
         request.argv = UnsafePointer(argv)
         request.envp = UnsafePointer(envp)
         request.directory = directory.map { UnsafePointer($0) }
-        request.stdio = (stdio[0], stdio[1], stdio[2])
         request.rlimits = UnsafePointer(rlimits)
         request.rlimit_count = Int32(rlimitCount)
         request.parent_pid = parent
         let joins = cgroup?.joinDescriptors ?? []
-        return joins.withUnsafeBufferPointer { buffer in
-            request.cgroup_procs_fds = buffer.baseAddress
-            request.cgroup_procs_count = Int32(buffer.count)
-            return body(&request)
+        return joins.withUnsafeBufferPointer { joinBuffer in
+            mappings.withUnsafeBufferPointer { mappingBuffer in
+                request.cgroup_procs_fds = joinBuffer.baseAddress
+                request.cgroup_procs_count = Int32(joinBuffer.count)
+                request.fds = mappingBuffer.baseAddress
+                request.fd_count = Int32(mappingBuffer.count)
+                return body(&request)
+            }
         }
     }
 
-    func close() {
-        for fd in ownedDescriptors { _ = Glibc.close(fd) }
-        ownedDescriptors = []
+    /// Once the child has its descriptors.
+    func closeHandedOver() {
+        for fd in handedOver { _ = Glibc.close(fd) }
+        handedOver = []
     }
 
-    /// The rlimits a job's limits turn into. Core dumps are always off.
+    /// When the run is over.
+    func close() {
+        closeHandedOver()
+        for fd in kept { _ = Glibc.close(fd) }
+        kept = []
+    }
+
     /// `memoryInCgroup`: the memory limit is the cgroup's; otherwise it becomes RLIMIT_AS.
     static func rlimits(for limits: Limits, memoryInCgroup: Bool) -> [corral_rlimit] {
         var result: [corral_rlimit] = [corral_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0)]
