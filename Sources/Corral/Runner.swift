@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Runs jobs. Every run gets a session and process group of its own and, where the host
 /// allows, a cgroup of its own (v2, or v1) that decides what belongs to the run, what it
 /// used and when it is over. Runs are tracked by one reaper thread for the whole process
@@ -24,6 +28,14 @@ public struct Runner: Sendable {
     }
 
     public func run(_ job: Job) async throws(CorralError) -> RunReport {
+        try await run(job, descriptors: [:])
+    }
+
+    /// `descriptors`: more of the child's descriptors (target → an open descriptor this
+    /// run takes over and closes, e.g. a pipe end of a job).
+    func run(_ job: Job, descriptors: [Int32: Int32]) async throws(CorralError) -> RunReport {
+        var handed = descriptors
+        defer { for fd in handed.values { _ = close(fd) } }
         try job.validate()
         let supervisor = try Supervisor.shared.get()
         var cgroup: (any RunCgroup)?
@@ -35,7 +47,9 @@ public struct Runner: Sendable {
             return Self.failed(job, failure, warnings: warnings)
         }
         let plan: SpawnPlan
-        switch SpawnPlan.make(job, cgroup: cgroup, warnings: warnings) {
+        let made = SpawnPlan.make(job, cgroup: cgroup, warnings: warnings, descriptors: handed)
+        handed = [:] // the plan owns them now, made or not
+        switch made {
         case .success(let made): plan = made
         case .failure(let failure):
             cgroup?.closeJoinDescriptors()

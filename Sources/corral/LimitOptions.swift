@@ -27,6 +27,10 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("address-space"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_AS of each process.", valueName: "size"))
     var addressSpace: String?
 
+    var isEmpty: Bool {
+        [cpuTime, wallTime, memory, output, openFiles, stack, processes, addressSpace].allSatisfy { $0 == nil }
+    }
+
     /// The limits, each value checked; a bad one names its flag.
     func limits() throws -> Limits {
         func parse<T>(_ value: String?, _ flag: String, _ parser: (String) throws(LimitParseError) -> T) throws -> T? {

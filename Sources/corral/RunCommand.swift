@@ -42,6 +42,21 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "No summary line on stderr.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
+    var spec: String?
+
+    @Option(name: .customLong("stdout-max"), parsing: .unconditional, help: ArgumentHelp("Capture stdout into the report, cut at this size (the program is killed past it).", valueName: "size"))
+    var stdoutMax: String?
+
+    @Option(name: .customLong("stderr-max"), parsing: .unconditional, help: ArgumentHelp("Capture stderr into the report, cut at this size.", valueName: "size"))
+    var stderrMax: String?
+
+    @Option(name: .customLong("file"), help: ArgumentHelp("Put the host file PATH into the job's working directory as NAME (repeatable); the program runs there.", valueName: "NAME=PATH"))
+    var files: [String] = []
+
+    @Option(name: .customLong("collect"), help: ArgumentHelp("Return this file of the working directory in the report (repeatable).", valueName: "NAME"))
+    var collect: [String] = []
+
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments (after --).", valueName: "program"))
     var command: [String] = []
 
@@ -50,16 +65,40 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        if spec != nil {
+            if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
+            let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),
+                               ("--stdout-max", stdoutMax), ("--stderr-max", stderrMax)].filter { $0.1 != nil }.map(\.0)
+                + (environment.isEmpty ? [] : ["--env"]) + (inheritEnvironment ? ["--inherit-env"] : [])
+                + (files.isEmpty ? [] : ["--file"]) + (collect.isEmpty ? [] : ["--collect"])
+                + (limitOptions.isEmpty ? [] : ["limit flags"])
+            if let first = conflicting.first { throw ValidationError("--spec: cannot be combined with \(first) (put it in the spec)") }
+            return
+        }
         if programArguments.isEmpty {
             throw ValidationError("no program given (usage: corral run [options] -- program [arguments])")
         }
-        if report == "-" && stdout == nil {
+        if stdoutMax != nil && stdout != nil { throw ValidationError("--stdout-max: cannot be combined with --stdout") }
+        if stderrMax != nil && stderr != nil { throw ValidationError("--stderr-max: cannot be combined with --stderr") }
+        for entry in files where !entry.contains("=") || entry.hasPrefix("=") || entry.hasSuffix("=") {
+            throw ValidationError("--file: expected NAME=PATH, got '\(entry)'")
+        }
+        _ = try captureSizes()
+        if report == "-" && stdout == nil && stdoutMax == nil && files.isEmpty && collect.isEmpty {
             throw ValidationError("--report -: allowed only with --stdout, so the program's output and the report do not mix")
         }
         for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
             throw ValidationError("--env: expected K=V, got '\(entry)'")
         }
         _ = try limitOptions.limits()
+    }
+
+    func captureSizes() throws -> (stdout: UInt64?, stderr: UInt64?) {
+        func parse(_ value: String?, _ flag: String) throws -> UInt64? {
+            guard let value else { return nil }
+            do { return try LimitValue.parseSize(value) } catch { throw ValidationError("--\(flag): \(error.description)") }
+        }
+        return (try parse(stdoutMax, "stdout-max"), try parse(stderrMax, "stderr-max"))
     }
 
     func job() throws -> Job {
@@ -73,13 +112,54 @@ struct RunCommand: AsyncParsableCommand {
             environment: variables,
             workingDirectory: dir,
             standardInput: stdin.map { .file($0) } ?? .null,
-            standardOutput: stdout.map { .file($0) } ?? .inherit,
-            standardError: stderr.map { .file($0) } ?? .inherit,
+            standardOutput: try captureSizes().stdout.map { .capture(max: $0) } ?? stdout.map { .file($0) } ?? .inherit,
+            standardError: try captureSizes().stderr.map { .capture(max: $0) } ?? stderr.map { .file($0) } ?? .inherit,
             limits: try limitOptions.limits()
         )
     }
 
+    /// `--file` and `--collect` make a one-process job in a private working directory:
+    /// stdout and stderr are captured unless given as files.
+    func singleProcessSpec() throws -> JobSpec {
+        let job = try job()
+        let cwd = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
+        func stream(_ path: String?, _ max: UInt64?) -> StreamSpec {
+            if let max { return .capture(max: max) }
+            if let path { return .file(absolute(path)) }
+            return .capture(max: StreamSpec.defaultCaptureMax)
+        }
+        let sizes = try captureSizes()
+        let process = ProcessSpec(
+            name: "main", args: job.arguments, env: job.environment, dir: dir.map(absolute),
+            limits: job.limits, stdin: stdin.map { .file(absolute($0)) } ?? .null,
+            stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr)
+        )
+        let filesIn = files.map { entry -> FileSpec in
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            return FileSpec(path: String(parts[0]), source: .copy(absolute(String(parts[1]))))
+        }
+        return JobSpec(processes: [process], files: filesIn, collect: collect.map { CollectSpec(path: $0) })
+    }
+
     func run() async throws {
+        if let source = spec {
+            let data: Data
+            do {
+                data = source == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: source))
+            } catch {
+                throw ValidationError("--spec: cannot read \(source): \(error.localizedDescription)")
+            }
+            do {
+                try await runJob(try JobSpec.parse(data))
+            } catch let error as SpecError {
+                throw ValidationError("--spec: \(error)")
+            }
+            return
+        }
+        if !files.isEmpty || !collect.isEmpty {
+            return try await runJob(try singleProcessSpec())
+        }
         let job = try job()
         let outcome = try await CancellableRun.run(job, configuration: containmentOptions.configuration)
         let report: RunReport
@@ -106,17 +186,50 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
+extension RunCommand {
+    func runJob(_ spec: JobSpec) async throws {
+        let runner = JobRunner(runner: Runner(configuration: containmentOptions.configuration))
+        let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
+            do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
+        }
+        let job: JobReport
+        switch outcome {
+        case .success(let value): job = value
+        case .failure(let error): throw ValidationError(error.message)
+        }
+        var warnings: Set<String> = []
+        for process in job.processes {
+            for warning in process.report.warnings where warnings.insert(warning).inserted {
+                StandardError.write("corral: warning: \(warning)\n")
+            }
+            if !quiet { StandardError.write("\(process.name): " + Summary.line(for: process.report)) }
+        }
+        if let kept = job.workdir { StandardError.write("corral: working directory kept at \(kept)\n") }
+        do {
+            try JSONOutput.write(job, to: report ?? "-")
+        } catch {
+            StandardError.write("corral: writing the report to \(report ?? "-"): \(error)\n")
+            throw ExitCode(ExitCodes.corralError)
+        }
+        throw ExitCode(job.commandExitCode)
+    }
+}
+
 /// Runs a job as a task that SIGINT, SIGTERM and SIGHUP cancel: the run is killed and
 /// reaped, and its report still comes back.
 enum CancellableRun {
     static func run(_ job: Job, configuration: RunnerConfiguration) async throws -> Result<RunReport, CorralError> {
-        let task = Task { () async -> Result<RunReport, CorralError> in
+        await run { () async -> Result<RunReport, CorralError> in
             do throws(CorralError) {
                 return .success(try await Runner(configuration: configuration).run(job))
             } catch {
                 return .failure(error)
             }
         }
+    }
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        let task = Task { await body() }
         var sources: [any DispatchSourceSignal] = []
         for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             signal(signalNumber, SIG_IGN)

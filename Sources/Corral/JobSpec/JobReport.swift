@@ -1,0 +1,59 @@
+/// What happened in a job: an overall status and each process's own report.
+public struct JobReport: Sendable, Hashable, Codable {
+    /// The first status other than `ok` among the processes, in the order given; else `ok`.
+    public var status: RunStatus
+    /// One report per process, in the order given, with its `name`.
+    public var processes: [NamedRunReport]
+    /// The files collected after the run, in the order asked for.
+    public var files: [CollectedFile]
+    /// The working directory, when it was kept (`workdir.keep`); else nil (it was removed).
+    public var workdir: String?
+    /// From the first spawn until the last process ended.
+    public var wallTime: Double
+
+    /// The exit code `corral run --spec` gives: that of the first process whose status is
+    /// not `ok` (see ``RunReport/commandExitCode``), else 0.
+    public var commandExitCode: Int32 {
+        processes.first { $0.report.status != .ok }?.report.commandExitCode ?? 0
+    }
+}
+
+/// A process's report in a job: its name, then every field of ``RunReport``.
+public struct NamedRunReport: Sendable, Hashable, Codable {
+    public var name: String
+    public var report: RunReport
+
+    public init(name: String, report: RunReport) {
+        self.name = name
+        self.report = report
+    }
+
+    enum CodingKeys: String, CodingKey { case name }
+
+    public init(from decoder: any Decoder) throws {
+        name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
+        report = try RunReport(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try report.encode(to: encoder)
+    }
+}
+
+/// A file collected from the working directory after the run.
+public struct CollectedFile: Sendable, Hashable, Codable {
+    public var path: String
+    /// The content, as text when valid UTF-8 else base64, cut at the file's `max`; nil on error.
+    public var content: CapturedOutput?
+    /// Why it could not be collected: missing, a symbolic link, not a regular file, outside
+    /// the working directory...
+    public var error: String?
+
+    public init(path: String, content: CapturedOutput?, error: String?) {
+        self.path = path
+        self.content = content
+        self.error = error
+    }
+}

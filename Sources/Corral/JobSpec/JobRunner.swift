@@ -1,0 +1,107 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a ``JobSpec``: a private working directory with the job's files, the pipes
+/// between the processes (connected directly: Corral never carries their bytes), every
+/// process as a run of its own with its own limits, then the collected files.
+///
+/// A process that hits a limit is killed alone; its peers then see EOF or EPIPE on its
+/// pipes, as they would in real life, and are bounded by their own limits. The job ends
+/// when every process has ended. Cancelling the task cancels every process.
+public struct JobRunner: Sendable {
+    public let runner: Runner
+
+    public init(runner: Runner = Runner()) {
+        self.runner = runner
+    }
+
+    public func run(_ spec: JobSpec) async throws(CorralError) -> JobReport {
+        let started = MonotonicClock.now()
+        let workdir = try Workdir.create()
+        defer { if !spec.workdir.keep { workdir.remove() } }
+        try workdir.put(spec.files)
+
+        // Every pipe end goes to exactly one process, which closes it once its child has it.
+        var pipes: [String: (read: Int32, write: Int32)] = [:]
+        defer { for ends in pipes.values { _ = close(ends.read); _ = close(ends.write) } }
+        for name in spec.pipes {
+            var ends: [Int32] = [-1, -1]
+            guard corral_pipe(&ends) == 0 else {
+                throw CorralError(.system, "pipe for \"\(name)\": \(SetupFailure.describe(errno))")
+            }
+            pipes[name] = (ends[0], ends[1])
+        }
+        var prepared: [(Job, [Int32: Int32])] = []
+        for process in spec.processes {
+            var descriptors: [Int32: Int32] = [:]
+            func take(_ name: String, _ end: PipeEndSpec.End, as target: Int32) {
+                guard let ends = pipes[name] else { return }
+                if end == .read {
+                    descriptors[target] = ends.read
+                    pipes[name]!.read = -1
+                } else {
+                    descriptors[target] = ends.write
+                    pipes[name]!.write = -1
+                }
+            }
+            func input(_ stream: StreamSpec) -> Input {
+                switch stream {
+                case .null: return .null
+                case .file(let path): return .file(workdir.resolve(path))
+                case .content(let bytes): return .content(bytes: bytes)
+                case .pipe(let name): take(name, .read, as: 0); return .inherit
+                case .capture: return .null // refused by the parser
+                }
+            }
+            func output(_ stream: StreamSpec, _ target: Int32) -> Output {
+                switch stream {
+                case .null: return .null
+                case .file(let path): return .file(workdir.resolve(path))
+                case .capture(let max): return .capture(max: max)
+                case .pipe(let name): take(name, .write, as: target); return .inherit
+                case .content: return .null // refused by the parser
+                }
+            }
+            let job = Job(
+                arguments: process.args,
+                environment: process.env,
+                workingDirectory: process.dir.map(workdir.resolve) ?? workdir.path,
+                standardInput: input(process.stdin),
+                standardOutput: output(process.stdout, 1),
+                standardError: output(process.stderr, 2),
+                limits: process.limits
+            )
+            for (fd, end) in process.fds { take(end.pipe, end.end, as: fd) }
+            prepared.append((job, descriptors))
+        }
+        // The ends now belong to the processes' runs.
+        pipes = [:]
+
+        let runner = self.runner
+        let outcomes = await withTaskGroup(of: (Int, Result<RunReport, CorralError>).self) { group in
+            for (index, (job, descriptors)) in prepared.enumerated() {
+                group.addTask {
+                    do throws(CorralError) {
+                        return (index, .success(try await runner.run(job, descriptors: descriptors)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results: [(Int, Result<RunReport, CorralError>)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        var reports: [NamedRunReport] = []
+        for (process, outcome) in zip(spec.processes, outcomes) {
+            reports.append(NamedRunReport(name: process.name, report: try outcome.get()))
+        }
+        let files = spec.collect.map { workdir.collect($0) }
+        let status = reports.first { $0.report.status != .ok }?.report.status ?? .ok
+        return JobReport(status: status, processes: reports, files: files,
+                         workdir: spec.workdir.keep ? workdir.path : nil,
+                         wallTime: Double(MonotonicClock.now() - started) / 1e9)
+    }
+}

@@ -1,0 +1,122 @@
+/// A declarative job: one or more processes, the pipes between them, files put into the
+/// working directory before the run and files collected after it. The same document for
+/// the library (``JobRunner``), `corral run --spec` and the server. Parse it with
+/// ``JobSpec/parse(_:)``, which refuses anything it does not know, naming the field.
+public struct JobSpec: Sendable, Hashable, Codable {
+    public var processes: [ProcessSpec]
+    /// The names of the pipes; each has exactly one reading and one writing end among the
+    /// processes' `stdin`, `stdout`, `stderr` and `fds`.
+    public var pipes: [String]
+    public var files: [FileSpec]
+    public var collect: [CollectSpec]
+    public var workdir: WorkdirSpec
+
+    public init(processes: [ProcessSpec], pipes: [String] = [], files: [FileSpec] = [], collect: [CollectSpec] = [],
+                workdir: WorkdirSpec = WorkdirSpec()) {
+        self.processes = processes
+        self.pipes = pipes
+        self.files = files
+        self.collect = collect
+        self.workdir = workdir
+    }
+}
+
+public struct ProcessSpec: Sendable, Hashable, Codable {
+    /// Unique within the job; defaults to `p0`, `p1`, ... by position.
+    public var name: String
+    public var args: [String]
+    /// The whole environment; by default `PATH=/usr/local/bin:/usr/bin:/bin` only.
+    public var env: [String: String]
+    /// Relative to the job's working directory (the default), or absolute.
+    public var dir: String?
+    public var limits: Limits
+    public var stdin: StreamSpec
+    public var stdout: StreamSpec
+    public var stderr: StreamSpec
+    /// More descriptors (3 and up), each a pipe end.
+    public var fds: [Int32: PipeEndSpec]
+
+    public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: String? = nil,
+                limits: Limits = Limits(), stdin: StreamSpec = .null, stdout: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax),
+                stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:]) {
+        self.name = name
+        self.args = args
+        self.env = env
+        self.dir = dir
+        self.limits = limits
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.fds = fds
+    }
+}
+
+/// Where a standard stream goes or comes from.
+public enum StreamSpec: Sendable, Hashable, Codable {
+    /// `/dev/null` (JSON `null`).
+    case null
+    /// A file, relative to the working directory (JSON: a string, or `{"file": PATH}`).
+    case file(String)
+    /// stdin only: these bytes (`{"content": TEXT}` or `{"contentBase64": B64}`).
+    case content([UInt8])
+    /// An end of a named pipe (`{"pipe": NAME}`): stdin reads, stdout and stderr write.
+    case pipe(String)
+    /// stdout and stderr only: into the report, cut at `max` bytes (`{"capture": {"max": S}}`,
+    /// or `{"capture": true}` for the default of 1 MiB).
+    case capture(max: UInt64)
+
+    public static let defaultCaptureMax: UInt64 = 1 << 20
+}
+
+public struct PipeEndSpec: Sendable, Hashable, Codable {
+    public enum End: String, Sendable, Hashable, Codable { case read, write }
+    public var pipe: String
+    public var end: End
+
+    public init(pipe: String, end: End) {
+        self.pipe = pipe
+        self.end = end
+    }
+}
+
+/// A file put into the working directory before the run.
+public struct FileSpec: Sendable, Hashable, Codable {
+    public enum Source: Sendable, Hashable, Codable {
+        case content([UInt8])
+        /// A copy of a file of the host.
+        case copy(String)
+    }
+    /// Relative to the working directory; subdirectories are created.
+    public var path: String
+    public var source: Source
+    /// Mode 0755 instead of 0644 (a copy keeps the original's execute bits either way).
+    public var executable: Bool
+
+    public init(path: String, source: Source, executable: Bool = false) {
+        self.path = path
+        self.source = source
+        self.executable = executable
+    }
+}
+
+/// A file returned after the run.
+public struct CollectSpec: Sendable, Hashable, Codable {
+    /// Relative to the working directory; never through a symbolic link.
+    public var path: String
+    /// At most this many bytes are returned (default 1 MiB).
+    public var max: UInt64
+
+    public init(path: String, max: UInt64 = 1 << 20) {
+        self.path = path
+        self.max = max
+    }
+}
+
+public struct WorkdirSpec: Sendable, Hashable, Codable {
+    /// Keep the private temporary working directory after the job (its path is reported).
+    public var keep: Bool
+
+    public init(keep: Bool = false) {
+        self.keep = keep
+    }
+}

@@ -1,0 +1,141 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A job's private working directory: created (0700) under `$TMPDIR` or `/tmp`, filled
+/// with the job's files, read from for `collect`, removed after the job.
+struct Workdir: Sendable {
+    let path: String
+
+    static func create() throws(CorralError) -> Workdir {
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(base)/corral-job-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw CorralError(.system, "mkdtemp \(base)/corral-job-XXXXXX: \(SetupFailure.describe(errno))")
+        }
+        return Workdir(path: String(cString: made))
+    }
+
+    /// A path of the spec: relative ones are inside the working directory.
+    func resolve(_ relative: String) -> String {
+        relative.hasPrefix("/") ? relative : path + "/" + relative
+    }
+
+    func put(_ files: [FileSpec]) throws(CorralError) {
+        for file in files {
+            let target = resolve(file.path)
+            let components = file.path.split(separator: "/").dropLast()
+            var directory = path
+            for component in components {
+                directory += "/" + component
+                if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+                    throw CorralError(.system, "files: mkdir \(directory): \(SetupFailure.describe(errno))")
+                }
+            }
+            var mode: mode_t = file.executable ? 0o755 : 0o644
+            let bytes: [UInt8]
+            switch file.source {
+            case .content(let content): bytes = content
+            case .copy(let source):
+                var info = stat()
+                guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let content = ProcFS.readWhole(source) else {
+                    throw CorralError(.system, "files: copy \(source): \(errno == 0 ? "not a regular file" : SetupFailure.describe(errno))")
+                }
+                if info.st_mode & 0o111 != 0 { mode = 0o755 }
+                bytes = content
+            }
+            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            guard fd >= 0 else { throw CorralError(.system, "files: create \(file.path): \(SetupFailure.describe(errno))") }
+            defer { close(fd) }
+            var written = 0
+            while written < bytes.count {
+                let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw CorralError(.system, "files: write \(file.path): \(SetupFailure.describe(errno))") }
+                written += count
+            }
+            _ = fchmod(fd, mode)
+        }
+    }
+
+    /// Reads a file of the working directory, never through a symbolic link and never
+    /// outside the directory; FIFOs, devices and directories are refused.
+    func collect(_ spec: CollectSpec) -> CollectedFile {
+        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return CollectedFile(path: spec.path, content: nil, error: "the working directory is gone") }
+        defer { close(directory) }
+        var fd = corral_open_beneath(directory, spec.path)
+        if fd < 0 && errno == ENOSYS { fd = Self.openByComponents(directory, spec.path) }
+        guard fd >= 0 else {
+            let reason: String
+            switch errno {
+            case ELOOP: reason = "a symbolic link (not followed)"
+            case EXDEV: reason = "outside the working directory"
+            case ENOENT: reason = "no such file"
+            default: reason = SetupFailure.describe(errno)
+            }
+            return CollectedFile(path: spec.path, content: nil, error: reason)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return CollectedFile(path: spec.path, content: nil, error: SetupFailure.describe(errno)) }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            let kind = type == S_IFIFO ? "a FIFO" : type == S_IFDIR ? "a directory" : type == S_IFSOCK ? "a socket" : "a device"
+            return CollectedFile(path: spec.path, content: nil, error: "not a regular file (\(kind))")
+        }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var truncated = false
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            let room = Int(min(UInt64(count), spec.max - min(spec.max, UInt64(data.count))))
+            data.append(contentsOf: buffer[0..<room])
+            if room < count { truncated = true; break }
+        }
+        return CollectedFile(path: spec.path, content: CapturedOutput(data, truncated: truncated), error: nil)
+    }
+
+    /// Where openat2 is missing: one component at a time, none of them a link.
+    private static func openByComponents(_ directory: Int32, _ path: String) -> Int32 {
+        let components = path.split(separator: "/").map(String.init)
+        guard !components.contains("..") else { errno = EXDEV; return -1 }
+        var current = dup(directory)
+        for (index, component) in components.enumerated() {
+            let last = index == components.count - 1
+            let flags = O_NOFOLLOW | O_CLOEXEC | (last ? O_RDONLY | O_NONBLOCK : O_RDONLY | O_DIRECTORY)
+            let next = openat(current, component, flags)
+            let saved = errno
+            close(current)
+            guard next >= 0 else { errno = saved; return -1 }
+            current = next
+        }
+        return current
+    }
+
+    /// Removes the directory and everything in it (not following links).
+    func remove() {
+        Self.removeTree(path)
+    }
+
+    private static func removeTree(_ path: String) {
+        if let handle = opendir(path) {
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                let child = path + "/" + name
+                var info = stat()
+                if lstat(child, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                    removeTree(child)
+                } else {
+                    unlink(child)
+                }
+            }
+            closedir(handle)
+        }
+        rmdir(path)
+    }
+}
