@@ -11,6 +11,26 @@ public struct JobReport: Sendable, Hashable, Codable {
     /// From the first spawn until the last process ended.
     public var wallTime: Double
 
+    public init(status: RunStatus, processes: [NamedRunReport], files: [CollectedFile], workdir: String?, wallTime: Double) {
+        self.status = status
+        self.processes = processes
+        self.files = files
+        self.workdir = workdir
+        self.wallTime = wallTime
+    }
+
+    enum CodingKeys: String, CodingKey { case status, processes, files, workdir, wallTime }
+
+    /// Every key is always present; `workdir` is null when the directory was removed.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(processes, forKey: .processes)
+        try container.encode(files, forKey: .files)
+        try container.encode(workdir, forKey: .workdir)
+        try container.encode(wallTime, forKey: .wallTime)
+    }
+
     /// The exit code `corral run --spec` gives: that of the first process whose status is
     /// not `ok` (see ``RunReport/commandExitCode``), else 0.
     public var commandExitCode: Int32 {

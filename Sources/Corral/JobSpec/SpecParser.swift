@@ -6,6 +6,8 @@ extension JobSpec {
     public static func parse(_ data: Data) throws(SpecError) -> JobSpec {
         let root: JSONValue
         do {
+            // The syntax first: JSONSerialization says where it is broken.
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
             throw SpecError("", "not valid JSON: \(Self.describe(error))")
@@ -17,7 +19,7 @@ extension JobSpec {
         if case DecodingError.dataCorrupted(let context) = error {
             return (context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
         }
-        return "\(error)"
+        return (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
     }
 }
 
