@@ -24,7 +24,16 @@ struct CorralBench {
             }
         }
 
-        let result = await measure(options, modes: BenchMode.all)
+        var result = await measure(options, modes: BenchMode.all)
+        if options.pingPongRounds > 0 {
+            if let program = PingPongBench.compileFixture() {
+                result.pingPong = await PingPongBench.measure(program: program, roundTrips: options.pingPongRounds, repeats: 7)
+                if result.pingPong == nil { Console.error("corral-bench: the ping-pong job failed\n") }
+                unlink(program)
+            } else {
+                Console.error("corral-bench: could not compile Tests/Fixtures/pingpong.c; ping-pong skipped\n")
+            }
+        }
 
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)

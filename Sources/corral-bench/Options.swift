@@ -3,12 +3,14 @@ struct Options: Sendable {
     var runs = 2000
     var warmup = 50
     var json = false
+    var pingPongRounds = 10000
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
+          --ping-pong N  round trips of the interactive job (default 10000; 0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -35,6 +37,8 @@ struct Options: Sendable {
                 options.json = true
             case "--runs":
                 options.runs = try count(name, inlineValue ?? iterator.next(), minimum: 1)
+            case "--ping-pong":
+                options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

@@ -25,6 +25,7 @@ struct BenchResult: Sendable {
     let baseline: Summary
     let baselineFailures: Int
     let modes: [ModeResult]
+    var pingPong: PingPongResult?
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -41,7 +42,8 @@ struct BenchResult: Sendable {
         return "{\"runs\": \(runs), \"warmup\": \(warmup), "
             + "\"baselineMicros\": \(fixed(baseline.median, 1)), "
             + "\"baselineP10\": \(fixed(baseline.p10, 1)), \"baselineP90\": \(fixed(baseline.p90, 1)), "
-            + "\"modes\": [\(modeObjects.joined(separator: ", "))]}\n"
+            + "\"modes\": [\(modeObjects.joined(separator: ", "))]"
+            + (pingPong.map { ", \"pingPong\": \($0.json)" } ?? "") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
@@ -52,6 +54,10 @@ struct BenchResult: Sendable {
         lines.append(row("bare posix_spawn", baseline, ratio: 1, failures: baselineFailures))
         for mode in modes {
             lines.append(row(mode.name, mode.summary, ratio: ratio(mode), failures: mode.failures))
+        }
+        if let pingPong {
+            lines.append("ping-pong, \(pingPong.roundTrips) round trips (median of \(pingPong.repeats)): bare pipes "
+                + "\(Int(pingPong.bareRate))/s, Corral job \(Int(pingPong.corralRate))/s, ratio \(fixed(pingPong.ratio, 3))")
         }
         return lines.joined(separator: "\n") + "\n"
     }
