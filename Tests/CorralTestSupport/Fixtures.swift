@@ -10,6 +10,8 @@ public enum Fixtures {
     private static let outputDirectory: String = {
         let path = NSTemporaryDirectory() + "corral-fixtures-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // The compiled fixtures go when the test process does.
+        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "corral-fixtures-\(getpid())") }
         return path
     }()
 
