@@ -16,6 +16,13 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -29,6 +36,17 @@
 
 /// The child's stack. Spawns may come from several threads, so each thread keeps its own.
 #define CORRAL_CHILD_STACK_SIZE (64 * 1024)
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#define CORRAL_SECBIT_NOROOT (1 << 0)
+#define CORRAL_SECBIT_NOROOT_LOCKED (1 << 1)
+#define CORRAL_SECBIT_NO_SETUID_FIXUP_LOCKED (1 << 3)
+#define CORRAL_SECBIT_KEEP_CAPS_LOCKED (1 << 5)
+#define CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
+#define CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+
 /// The most descriptors one child can be given (stdio plus pipes).
 #define CORRAL_MAX_FDS 64
 
@@ -70,55 +88,10 @@ static int corral_cloexec_from(int first) {
     return 0;
 }
 
-static int corral_child_main(void *argument) {
-    const corral_child_context *context = argument;
-    const corral_spawn_request *request = context->request;
-    int error_fd = context->error_fd;
-
-    // A session and process group of its own: pgid = sid = pid, no controlling terminal.
-    if (setsid() < 0) {
-        corral_child_fail(error_fd, CORRAL_STAGE_SETSID, errno, 0);
-    }
-
-    // Handlers are the parent's code and must never run here: every caught or ignored
-    // signal goes back to its default. The mask stays full until just before execve.
-    for (int signal_number = 1; signal_number < NSIG; signal_number++) {
-        if (signal_number == SIGKILL || signal_number == SIGSTOP) {
-            continue;
-        }
-        struct sigaction current;
-        if (sigaction(signal_number, NULL, &current) != 0) {
-            continue; // reserved by the C library (SIGCANCEL, SIGSETXID): nothing to reset
-        }
-        if (current.sa_handler != SIG_DFL) {
-            struct sigaction fallback;
-            memset(&fallback, 0, sizeof(fallback));
-            fallback.sa_handler = SIG_DFL;
-            if (sigaction(signal_number, &fallback, NULL) != 0) {
-                corral_child_fail(error_fd, CORRAL_STAGE_SIGNALS, errno, signal_number);
-            }
-        }
-    }
-
-    // Die with the thread that started us; if it is already gone, do not run at all.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
-        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
-    }
-    if (getppid() != request->parent_pid) {
-        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, ESRCH, 0);
-    }
-
-    // Join the run's cgroups before a single instruction of the program runs.
-    for (int index = 0; index < request->cgroup_procs_count; index++) {
-        ssize_t written;
-        do {
-            written = write(request->cgroup_procs_fds[index], "0", 1);
-        } while (written < 0 && errno == EINTR);
-        if (written != 1) {
-            corral_child_fail(error_fd, CORRAL_STAGE_CGROUP, written < 0 ? errno : EIO, index);
-        }
-    }
-
+/// Every descriptor above 2 marked close-on-exec, then the mapping put in place. Moves the
+/// error pipe above every target so no mapping overwrites it.
+static void corral_child_descriptors(const corral_spawn_request *request, int *error_fd_in_out) {
+    int error_fd = *error_fd_in_out;
     // Nothing but the mapped descriptors survives execve (the error pipe closes on a
     // successful exec). Marked before the mapping, which clears the flag on its targets.
     if (corral_cloexec_from(3) != 0) {
@@ -155,10 +128,49 @@ static int corral_child_main(void *argument) {
         }
     }
 
+    *error_fd_in_out = error_fd;
+}
+
+/// Handlers are the parent's code and must never run in the child: every caught or
+/// ignored signal goes back to its default. The mask stays full until just before execve.
+static void corral_child_reset_signals(int error_fd) {
+    for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+        if (signal_number == SIGKILL || signal_number == SIGSTOP) {
+            continue;
+        }
+        struct sigaction current;
+        if (sigaction(signal_number, NULL, &current) != 0) {
+            continue; // reserved by the C library (SIGCANCEL, SIGSETXID): nothing to reset
+        }
+        if (current.sa_handler != SIG_DFL) {
+            struct sigaction fallback;
+            memset(&fallback, 0, sizeof(fallback));
+            fallback.sa_handler = SIG_DFL;
+            if (sigaction(signal_number, &fallback, NULL) != 0) {
+                corral_child_fail(error_fd, CORRAL_STAGE_SIGNALS, errno, signal_number);
+            }
+        }
+    }
+}
+
+/// Joins the run's cgroups before a single instruction of the program runs.
+static void corral_child_join_cgroups(const corral_spawn_request *request, int error_fd) {
+    for (int index = 0; index < request->cgroup_procs_count; index++) {
+        ssize_t written;
+        do {
+            written = write(request->cgroup_procs_fds[index], "0", 1);
+        } while (written < 0 && errno == EINTR);
+        if (written != 1) {
+            corral_child_fail(error_fd, CORRAL_STAGE_CGROUP, written < 0 ? errno : EIO, index);
+        }
+    }
+}
+
+/// chdir, rlimits, an empty signal mask, execve. Does not return.
+static void corral_child_exec(const corral_spawn_request *request, int error_fd) {
     if (request->directory != NULL && chdir(request->directory) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
     }
-
     for (int index = 0; index < request->rlimit_count; index++) {
         const corral_rlimit *limit = &request->rlimits[index];
         struct rlimit value = { (rlim_t)limit->soft, (rlim_t)limit->hard };
@@ -166,24 +178,245 @@ static int corral_child_main(void *argument) {
             corral_child_fail(error_fd, CORRAL_STAGE_RLIMIT, errno, limit->resource);
         }
     }
-
     sigset_t empty;
     sigemptyset(&empty);
     if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_SIGNALS, errno, 0);
     }
-
     execve(request->path, request->argv, request->envp);
     corral_child_fail(error_fd, CORRAL_STAGE_EXEC, errno, 0);
+}
+
+static int corral_child_main(void *argument) {
+    const corral_child_context *context = argument;
+    const corral_spawn_request *request = context->request;
+    int error_fd = context->error_fd;
+
+    // A session and process group of its own: pgid = sid = pid, no controlling terminal.
+    if (setsid() < 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_SETSID, errno, 0);
+    }
+    corral_child_reset_signals(error_fd);
+
+    // Die with the thread that started us; if it is already gone, do not run at all.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
+    }
+    if (getppid() != request->parent_pid) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, ESRCH, 0);
+    }
+
+    corral_child_join_cgroups(request, error_fd);
+    corral_child_descriptors(request, &error_fd);
+    corral_child_exec(request, error_fd);
     return 127;
 }
 
 static __thread void *corral_thread_stack = NULL;
 
+// MARK: Isolation
+
+/// The program, PID 2 of the namespace: its own session, its descriptors, then no
+/// privileges at all, then exec. Does not return.
+static void corral_isolated_program(const corral_spawn_request *request, int error_fd) {
+    const corral_isolation *isolation = request->isolation;
+    if (setsid() < 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_SETSID, errno, 0);
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
+    }
+    corral_child_descriptors(request, &error_fd);
+
+    // No capability can come back: the bounding set emptied, ambient cleared, securebits
+    // locked so that root gets no capabilities and a uid change always drops them.
+    for (int capability = 0; capability < 64; capability++) {
+        if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
+            if (errno == EINVAL) break; // past the last capability this kernel has
+            corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 4);
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 4);
+    }
+    unsigned long securebits = CORRAL_SECBIT_NOROOT | CORRAL_SECBIT_NOROOT_LOCKED
+        | CORRAL_SECBIT_NO_SETUID_FIXUP_LOCKED | CORRAL_SECBIT_KEEP_CAPS_LOCKED
+        | CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE | CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    if (prctl(PR_SET_SECUREBITS, securebits, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 5);
+    }
+    if (setgroups(0, NULL) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 1);
+    }
+    if (setresgid(isolation->gid, isolation->gid, isolation->gid) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 2);
+    }
+    if (setresuid(isolation->uid, isolation->uid, isolation->uid) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 3);
+    }
+    // For uid 0 (asked for explicitly) no uid change cleared the sets: clear them.
+    struct { uint32_t version; int pid; } header = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+    struct { uint32_t effective, permitted, inheritable; } data[2];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &header, data) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 4);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 6);
+    }
+    corral_child_exec(request, error_fd);
+}
+
+/// Processes in this PID namespace, from its own /proc, with getdents64 (no allocation).
+static int corral_count_processes(void) {
+    int directory = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) return 0;
+    char buffer[4096];
+    int count = 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, directory, buffer, sizeof(buffer));
+        if (got <= 0) break;
+        for (long offset = 0; offset < got;) {
+            unsigned short length = *(unsigned short *)(buffer + offset + 16);
+            const char *name = buffer + offset + 19;
+            if (name[0] >= '1' && name[0] <= '9') count++;
+            offset += length;
+        }
+    }
+    close(directory);
+    return count;
+}
+
+/// Brings the loopback of a new network namespace up.
+static int corral_loopback_up(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -1;
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    int result = ioctl(sock, SIOCGIFFLAGS, &request);
+    if (result == 0) {
+        request.ifr_flags |= IFF_UP | IFF_RUNNING;
+        result = ioctl(sock, SIOCSIFFLAGS, &request);
+    }
+    int saved = errno;
+    close(sock);
+    errno = saved;
+    return result;
+}
+
+/// PID 1 of the run's namespaces: sets them up, starts the program, reaps every orphan
+/// so zombies never pile up, forwards the program's end to Corral, and exits, which makes
+/// the kernel kill whatever is left. It dies with Corral (PR_SET_PDEATHSIG), and with it
+/// every process of the namespace. Does not return.
+static void corral_isolated_init(const corral_spawn_request *request, int error_fd) {
+    const corral_isolation *isolation = request->isolation;
+    if (setsid() < 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_SETSID, errno, 0);
+    }
+    corral_child_reset_signals(error_fd);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
+    }
+    corral_child_join_cgroups(request, error_fd);
+    // Mounts made here stay here; a fresh /proc shows this PID namespace only.
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 1);
+    }
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 2);
+    }
+    if (sethostname(isolation->hostname, strlen(isolation->hostname)) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 3);
+    }
+    if (isolation->new_network && corral_loopback_up() != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 4);
+    }
+    // A raw clone, not fork(): no atfork handlers of the (copied) parent run here.
+    long program = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0);
+    if (program < 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_INIT_FORK, errno, 0);
+    }
+    if (program == 0) {
+        corral_isolated_program(request, error_fd);
+    }
+    close(error_fd);
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, __WALL);
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            _exit(0);
+        }
+        if (pid == (pid_t)program) {
+            // {the program's wait status, how many other processes are left}: they die
+            // with this init, and Corral counts them as leftovers.
+            int message[2] = { status, corral_count_processes() - 1 };
+            ssize_t written;
+            do {
+                written = write(isolation->status_fd, message, sizeof(message));
+            } while (written < 0 && errno == EINTR);
+            _exit(0);
+        }
+    }
+}
+
+/// The isolated spawn: a fork-style clone (the init never execs, so the parent cannot wait
+/// for it as with vfork) into new namespaces. The parent learns of a setup failure from
+/// the error pipe, which reaches EOF once the program has exec'd (or failed).
+static int corral_spawn_isolated(const corral_spawn_request *request, corral_spawn_result *result) {
+    int error_pipe[2];
+    if (pipe2(error_pipe, O_CLOEXEC) != 0) {
+        return errno;
+    }
+    unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+    if (request->isolation->new_network) {
+        flags |= CLONE_NEWNET;
+    }
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    int pidfd = -1;
+    long pid = syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
+    if (pid == 0) {
+        close(error_pipe[0]);
+        corral_isolated_init(request, error_pipe[1]);
+        _exit(127);
+    }
+    int clone_error = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(error_pipe[1]);
+    if (pid < 0) {
+        close(error_pipe[0]);
+        return clone_error;
+    }
+    result->pid = (pid_t)pid;
+    result->pidfd = pidfd;
+    corral_child_failure failure;
+    size_t got = 0;
+    while (got < sizeof(failure)) {
+        ssize_t count = read(error_pipe[0], (char *)&failure + got, sizeof(failure) - got);
+        if (count < 0 && errno == EINTR) continue;
+        if (count <= 0) break;
+        got += (size_t)count;
+    }
+    close(error_pipe[0]);
+    if (got == sizeof(failure)) {
+        result->failure = failure;
+    } else if (got > 0) {
+        result->failure.stage = CORRAL_STAGE_EXEC;
+        result->failure.error = EIO;
+    }
+    return 0;
+}
+
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result) {
     result->pid = -1;
     result->pidfd = -1;
     memset(&result->failure, 0, sizeof(result->failure));
+    if (request->isolation != NULL) {
+        return corral_spawn_isolated(request, result);
+    }
 
     if (corral_thread_stack == NULL) {
         void *stack = mmap(NULL, CORRAL_CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Corral
 
 extension RunnerConfiguration.ContainmentPreference: ExpressibleByArgument {}
+extension Isolation.Network: ExpressibleByArgument {}
 
 /// How runs are contained; shared by `run`, `doctor` and `cleanup`.
 struct ContainmentOptions: ParsableArguments {

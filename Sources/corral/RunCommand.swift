@@ -42,6 +42,15 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "No summary line on stderr.")
     var quiet = false
 
+    @Flag(help: "Isolate the program: new PID, mount, IPC, UTS and network namespaces, Corral's init as PID 1, a fresh /proc, an unprivileged user, no capabilities, no_new_privs. Needs root.")
+    var isolate = false
+
+    @Option(help: ArgumentHelp("With --isolate: none (a loopback only, the default) or host.", valueName: "mode"))
+    var network: Isolation.Network?
+
+    @Option(help: ArgumentHelp("With --isolate: the program's user (default 65534:65534).", valueName: "UID[:GID]"))
+    var user: String?
+
     @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
     var spec: String?
 
@@ -84,6 +93,8 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--file: expected NAME=PATH, got '\(entry)'")
         }
         _ = try captureSizes()
+        if !isolate && (network != nil || user != nil) { throw ValidationError("--network and --user go with --isolate") }
+        _ = try isolation()
         if report == "-" && stdout == nil && stdoutMax == nil && files.isEmpty && collect.isEmpty {
             throw ValidationError("--report -: allowed only with --stdout, so the program's output and the report do not mix")
         }
@@ -101,6 +112,20 @@ struct RunCommand: AsyncParsableCommand {
         return (try parse(stdoutMax, "stdout-max"), try parse(stderrMax, "stderr-max"))
     }
 
+    func isolation() throws -> Isolation? {
+        guard isolate else { return nil }
+        var settings = Isolation(network: network ?? .none)
+        if let user {
+            let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+                throw ValidationError("--user: expected UID or UID:GID as numbers, got '\(user)'")
+            }
+            settings.uid = uid
+            settings.gid = parts.count > 1 ? UInt32(parts[1])! : uid
+        }
+        return settings
+    }
+
     func job() throws -> Job {
         var variables = inheritEnvironment ? ProcessInfo.processInfo.environment : Job.defaultEnvironment
         for entry in environment {
@@ -114,7 +139,8 @@ struct RunCommand: AsyncParsableCommand {
             standardInput: stdin.map { .file($0) } ?? .null,
             standardOutput: try captureSizes().stdout.map { .capture(max: $0) } ?? stdout.map { .file($0) } ?? .inherit,
             standardError: try captureSizes().stderr.map { .capture(max: $0) } ?? stderr.map { .file($0) } ?? .inherit,
-            limits: try limitOptions.limits()
+            limits: try limitOptions.limits(),
+            isolation: try isolation()
         )
     }
 

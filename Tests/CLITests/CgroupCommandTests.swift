@@ -114,3 +114,45 @@ struct CgroupCommandTests {
         }
     }
 }
+
+@Suite("corral run --isolate", .enabled(if: geteuid() == 0, "isolation needs root"))
+struct IsolateCommandTests {
+    @Test("Corral killed with SIGKILL mid-run: the kernel kills the whole namespace, no cleanup needed")
+    func killedCorral() throws {
+        let marker = "61.\(getpid() % 1000)"
+        let started = try Spawn.start(corralPath, ["run", "--quiet", "--isolate", "--", "/bin/sh", "-c", "sleep \(marker) & sleep \(marker) & sleep \(marker)"])
+        var waited = 0
+        while count(marker) < 3 && waited < 200 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(count(marker) == 3)
+        kill(started.pid, SIGKILL)
+        _ = started.wait()
+        waited = 0
+        while count(marker) > 0 && waited < 200 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(count(marker) == 0, "sleepers survived Corral")
+        _ = try corral("cleanup")
+    }
+
+    /// Running (not zombie) processes whose command line has `sleep MARKER`.
+    func count(_ marker: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+            return line == "sleep\u{0}\(marker)\u{0}" && Leftovers.isRunning(pid)
+        }.count
+    }
+
+    @Test("--network and --user need --isolate; --user takes numbers")
+    func flags() throws {
+        #expect(try corral("run", "--network", "host", "--", "/bin/true").status == 125)
+        #expect(try corral("run", "--isolate", "--user", "nobody", "--", "/bin/true").status == 125)
+        let result = try corral("run", "--quiet", "--isolate", "--user", "1234:4321", "--stdout-max", "100", "--report", "-", "--", "/bin/sh", "-c", "id -u; id -g")
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains(#""text" : "1234\n4321\n""#))
+    }
+}

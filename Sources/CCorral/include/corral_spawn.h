@@ -17,7 +17,23 @@ typedef enum corral_spawn_stage {
     CORRAL_STAGE_RLIMIT = 7,
     CORRAL_STAGE_CLOSE_FDS = 8,
     CORRAL_STAGE_EXEC = 9,
+    CORRAL_STAGE_NAMESPACES = 10, /* mounts, hostname, loopback of the isolated init; detail says which */
+    CORRAL_STAGE_INIT_FORK = 11,
+    CORRAL_STAGE_PRIVILEGES = 12, /* detail: 1 setgroups, 2 setresgid, 3 setresuid, 4 capabilities, 5 securebits, 6 no_new_privs */
 } corral_spawn_stage;
+
+/// Isolation: new PID, mount, IPC, UTS (and network) namespaces with Corral's own init as
+/// PID 1, which starts the program as an unprivileged user and forwards its end.
+typedef struct corral_isolation {
+    /// A new network namespace with only a loopback that is up; 0 keeps the host's.
+    int new_network;
+    unsigned int uid;
+    unsigned int gid;
+    /// Written to by the init when the program ends: two ints, the program's raw wait
+    /// status and how many other processes of the namespace were still there.
+    int status_fd;
+    const char *hostname;
+} corral_isolation;
 
 /// One resource limit for the child: `setrlimit(resource, {soft, hard})`.
 typedef struct corral_rlimit {
@@ -54,6 +70,8 @@ typedef struct corral_spawn_request {
     int cgroup_procs_count;
     /// The parent's pid: the child checks it is still its parent after PR_SET_PDEATHSIG.
     pid_t parent_pid;
+    /// NULL: no isolation (the vfork-style spawn). Otherwise see corral_isolation.
+    const corral_isolation *isolation;
 } corral_spawn_request;
 
 /// What the child reports when its setup fails: the stage, errno, and a detail (the

@@ -12,6 +12,8 @@ public struct Job: Sendable, Hashable, Codable {
     public var standardOutput: Output
     public var standardError: Output
     public var limits: Limits
+    /// Namespaces, a fresh /proc and no privileges; nil runs on the host as Corral's user.
+    public var isolation: Isolation?
 
     /// The environment a job gets unless told otherwise: a `PATH` and nothing else.
     public static let defaultEnvironment: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
@@ -23,7 +25,8 @@ public struct Job: Sendable, Hashable, Codable {
         standardInput: Input = .null,
         standardOutput: Output = .inherit,
         standardError: Output = .inherit,
-        limits: Limits = Limits()
+        limits: Limits = Limits(),
+        isolation: Isolation? = nil
     ) {
         self.arguments = arguments
         self.environment = environment
@@ -32,6 +35,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.standardOutput = standardOutput
         self.standardError = standardError
         self.limits = limits
+        self.isolation = isolation
     }
 
     /// Checks what can be checked without starting anything.

@@ -71,7 +71,8 @@ public struct JobRunner: Sendable {
                 standardInput: input(process.stdin),
                 standardOutput: output(process.stdout, 1),
                 standardError: output(process.stderr, 2),
-                limits: process.limits
+                limits: process.limits,
+                isolation: process.isolation
             )
             for (fd, end) in process.fds { take(end.pipe, end.end, as: fd) }
             prepared.append((job, descriptors))

@@ -35,10 +35,13 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
     public var stderr: StreamSpec
     /// More descriptors (3 and up), each a pipe end.
     public var fds: [Int32: PipeEndSpec]
+    /// Run isolated (``Isolation``); nil runs on the host.
+    public var isolation: Isolation?
 
     public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: String? = nil,
                 limits: Limits = Limits(), stdin: StreamSpec = .null, stdout: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax),
-                stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:]) {
+                stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:],
+                isolation: Isolation? = nil) {
         self.name = name
         self.args = args
         self.env = env
@@ -48,6 +51,7 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
         self.stdout = stdout
         self.stderr = stderr
         self.fds = fds
+        self.isolation = isolation
     }
 }
 

@@ -64,7 +64,7 @@ struct SpecParser {
     // MARK: Processes
 
     private func process(_ value: JSONValue, _ path: String, index: Int) throws(SpecError) -> ProcessSpec {
-        let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds"])
+        let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds", "isolate", "network"])
         let name = try object["name"].map { value throws(SpecError) in try nonEmptyString(value, "\(path).name") } ?? "p\(index)"
         guard let argsValue = object["args"] else { throw SpecError("\(path).args", "missing: a process needs a program") }
         let args = try array(argsValue, "\(path).args").enumerated().map { item throws(SpecError) in
@@ -105,7 +105,17 @@ struct SpecParser {
                 fds[number] = PipeEndSpec(pipe: try nonEmptyString(pipeValue, "\(fdPath).pipe"), end: end)
             }
         }
-        return ProcessSpec(name: name, args: args, env: env, dir: dir, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr, fds: fds)
+        var isolation: Isolation?
+        if let value = object["isolate"], try bool(value, "\(path).isolate") { isolation = Isolation() }
+        if let value = object["network"] {
+            guard let network = Isolation.Network(rawValue: try string(value, "\(path).network")) else {
+                throw SpecError("\(path).network", "must be \"none\" or \"host\"")
+            }
+            guard isolation != nil else { throw SpecError("\(path).network", "goes with \"isolate\": true") }
+            isolation?.network = network
+        }
+        return ProcessSpec(name: name, args: args, env: env, dir: dir, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr,
+                           fds: fds, isolation: isolation)
     }
 
     private func stream(_ value: JSONValue?, _ path: String, input: Bool) throws(SpecError) -> StreamSpec? {

@@ -64,6 +64,7 @@ final class TrackedRun {
         self.captures = plan.captures
         self.outcome.containment = plan.cgroup?.containment ?? .processGroup
         self.outcome.warnings = plan.warnings
+        self.outcome.isolated = plan.job.isolation != nil
         self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
         self.cpuLimitMicros = limits.cpuTime.map { $0.nanoseconds / 1000 }
         self.nextTick = start + TrackedRun.tickNanos
@@ -160,9 +161,11 @@ final class TrackedRun {
         if result.pid == pid {
             mainAlive = false
             outcome.wallNanos = now - start
-            switch status {
+            switch programStatus() ?? status {
             case .exited(let code): outcome.mainEnd = .exited(code)
-            case .signaled(let signal): outcome.mainEnd = .signaled(signal)
+            case .signaled(let signal):
+                outcome.mainEnd = .signaled(signal)
+                outcome.fatalSignals.insert(signal)
             default: break
             }
         } else if phase == .draining, case .signaled(SIGKILL) = status {
@@ -176,6 +179,18 @@ final class TrackedRun {
     func note(_ process: Int32, _ stat: ProcessStat) {
         knownPids.insert(process)
         sessions.insert(stat.session)
+    }
+
+    /// In an isolated run the main process is Corral's init; the program's own end is what
+    /// the init forwarded (nil when the init was killed before the program ended).
+    private func programStatus() -> WaitStatus? {
+        guard let pipe = plan.statusPipe else { return nil }
+        var message: (Int32, Int32) = (0, 0)
+        let count = read(pipe, &message, MemoryLayout<(Int32, Int32)>.size)
+        guard count == MemoryLayout<(Int32, Int32)>.size else { return nil }
+        // The rest of the namespace died with the init.
+        outcome.leftovers += Int(max(0, message.1))
+        return WaitStatus(message.0)
     }
 
     /// A child of Corral's (re-parented to it) that belongs to the run: sampled, waited for

@@ -36,6 +36,7 @@ struct RunOutcome: Sendable {
     /// A redirected file grew past the output limit (and was cut back to it).
     var outputExceeded = false
     var containment: Containment = .processGroup
+    var isolated = false
     /// OOM kills in the run's cgroup.
     var oomKills: UInt64 = 0
     var processLimitHit = false

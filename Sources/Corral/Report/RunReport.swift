@@ -25,6 +25,8 @@ public struct RunReport: Sendable, Hashable, Codable {
     /// The limits in force, defaults filled in.
     public var limits: Limits
     public var containment: Containment
+    /// The program ran in namespaces of its own as an unprivileged user (``Job/isolation``).
+    public var isolated: Bool = false
     /// A fork or clone failed at the process limit (`pids.events`).
     public var processLimitHit: Bool
     /// Things the caller should know, e.g. that cgroups were not usable.
@@ -83,7 +85,7 @@ public struct RunReport: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case status, pid, exitCode, signal, signalName, cpuTime, userTime, systemTime, wallTime, memoryPeak
-        case processes, leftovers, limits, containment, processLimitHit, warnings, events, message, error
+        case processes, leftovers, limits, containment, isolated, processLimitHit, warnings, events, message, error
         case stdout, stderr
     }
 
@@ -104,6 +106,7 @@ public struct RunReport: Sendable, Hashable, Codable {
         try container.encode(leftovers, forKey: .leftovers)
         try container.encode(limits, forKey: .limits)
         try container.encode(containment, forKey: .containment)
+        try container.encode(isolated, forKey: .isolated)
         try container.encode(processLimitHit, forKey: .processLimitHit)
         try container.encode(warnings, forKey: .warnings)
         try container.encode(events, forKey: .events)

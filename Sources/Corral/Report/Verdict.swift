@@ -28,6 +28,7 @@ enum Verdict {
             events: outcome.events,
             message: ""
         )
+        report.isolated = outcome.isolated
         report.stdout = outcome.standardOutput
         report.stderr = outcome.standardError
         switch outcome.mainEnd {

@@ -29,10 +29,21 @@ final class SpawnPlan: @unchecked Sendable {
     /// The run's cgroup, which the child joins before exec; nil in process-group mode.
     let cgroup: (any RunCgroup)?
     let warnings: [String]
+    /// For an isolated run: where the init writes the program's wait status.
+    let statusPipe: Int32?
+    private var isolation: corral_isolation?
+    private let hostname: UnsafeMutablePointer<CChar>
 
     private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
-                 handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String]) {
+                 handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String],
+                statusPipe: (read: Int32, write: Int32)?) {
         self.job = job
+        self.statusPipe = statusPipe?.read
+        hostname = strdup("corral")
+        if let settings = job.isolation, let statusPipe {
+            isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, uid: settings.uid, gid: settings.gid,
+                                         status_fd: statusPipe.write, hostname: UnsafePointer(hostname))
+        }
         self.cgroup = cgroup
         self.warnings = warnings
         self.path = path
@@ -54,6 +65,8 @@ final class SpawnPlan: @unchecked Sendable {
     deinit {
         closeHandedOver()
         close()
+        if let statusPipe { _ = Glibc.close(statusPipe) }
+        free(hostname)
         free(pathC)
         SpawnPlan.freeCArray(argv)
         SpawnPlan.freeCArray(envp)
@@ -152,8 +165,19 @@ final class SpawnPlan: @unchecked Sendable {
                 mappings.append(corral_fd_mapping(source: ends[1], target: target))
             }
         }
+        var statusPipe: (read: Int32, write: Int32)?
+        if job.isolation != nil {
+            guard geteuid() == 0 else {
+                return fail(SetupFailure(stage: "namespaces", errno: EPERM, message: "isolation needs root (rootless isolation with a user namespace is not implemented yet)"))
+            }
+            var ends: [Int32] = [-1, -1]
+            if corral_pipe(&ends) != 0 { return fail(systemFailure("pipe for the init's status", errno)) }
+            _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+            handedOver.append(ends[1])
+            statusPipe = (ends[0], ends[1])
+        }
         return .success(SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
-                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings))
+                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusPipe: statusPipe))
     }
 
     /// Calls `body` with the C request; valid only during the call.
@@ -167,13 +191,18 @@ final class SpawnPlan: @unchecked Sendable {
         request.rlimit_count = Int32(rlimitCount)
         request.parent_pid = parent
         let joins = cgroup?.joinDescriptors ?? []
+        var settings = isolation ?? corral_isolation()
+        let isolated = isolation != nil
         return joins.withUnsafeBufferPointer { joinBuffer in
             mappings.withUnsafeBufferPointer { mappingBuffer in
-                request.cgroup_procs_fds = joinBuffer.baseAddress
-                request.cgroup_procs_count = Int32(joinBuffer.count)
-                request.fds = mappingBuffer.baseAddress
-                request.fd_count = Int32(mappingBuffer.count)
-                return body(&request)
+                withUnsafePointer(to: &settings) { settingsPointer in
+                    request.cgroup_procs_fds = joinBuffer.baseAddress
+                    request.cgroup_procs_count = Int32(joinBuffer.count)
+                    request.fds = mappingBuffer.baseAddress
+                    request.fd_count = Int32(mappingBuffer.count)
+                    request.isolation = isolated ? settingsPointer : nil
+                    return body(&request)
+                }
             }
         }
     }

@@ -71,6 +71,13 @@ enum Spawner {
             }
             (stage, message) = ("rlimit", text)
         case CORRAL_STAGE_CLOSE_FDS: (stage, message) = ("close-fds", "closing descriptors: \(reason)")
+        case CORRAL_STAGE_NAMESPACES:
+            let step = [1: "making mounts private", 2: "mounting /proc", 3: "sethostname", 4: "bringing the loopback up"][failure.detail] ?? "setting up namespaces"
+            (stage, message) = ("namespaces", "\(step): \(reason)")
+        case CORRAL_STAGE_INIT_FORK: (stage, message) = ("init", "the init could not start the program: \(reason)")
+        case CORRAL_STAGE_PRIVILEGES:
+            let step = [1: "setgroups", 2: "setresgid", 3: "setresuid", 4: "dropping capabilities", 5: "locking securebits", 6: "no_new_privs"][failure.detail] ?? "dropping privileges"
+            (stage, message) = ("privileges", "\(step): \(reason)")
         case CORRAL_STAGE_EXEC:
             var text = "exec \(plan.path): \(reason)"
             var info = stat()
