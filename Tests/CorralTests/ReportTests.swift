@@ -10,7 +10,7 @@ struct ReportTests {
         let data = try JSONEncoder().encode(report)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let keys = ["status", "pid", "exitCode", "signal", "signalName", "cpuTime", "userTime", "systemTime", "wallTime",
-                    "memoryPeak", "processes", "leftovers", "limits", "containment", "processLimitHit", "warnings", "events",
+                    "memoryPeak", "processes", "leftovers", "limits", "containment", "isolated", "processLimitHit", "warnings", "events",
                     "message", "error", "stdout", "stderr"]
         #expect(Set(object.keys) == Set(keys))
         #expect(object["status"] as? String == "ok")
