@@ -1,4 +1,7 @@
 import Corral
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One way of running `/bin/true` through the library. A mode performs one run and says
 /// whether it ended as expected; the harness times it and interleaves it with the others.
@@ -14,10 +17,7 @@ struct BenchMode: Sendable {
 
 extension BenchMode {
     /// Every mode measured, in the order they run within an iteration and are reported.
-    static let all: [BenchMode] = [
-        .processGroup,
-        .cgroup,
-    ]
+    static let all: [BenchMode] = geteuid() == 0 ? [.processGroup, .cgroup, .isolated, .isolatedHostNetwork] : [.processGroup, .cgroup]
 
     /// A session and process group of its own, no cgroup.
     static let processGroup = runner("process-group", RunnerConfiguration(containment: .processGroup))
@@ -25,8 +25,16 @@ extension BenchMode {
     /// A cgroup of its own too (v2 with memory and pids, else v1), created and removed per run.
     static let cgroup = runner("cgroup", RunnerConfiguration(containment: .automatic, requireCgroup: true))
 
-    static func runner(_ name: String, _ configuration: RunnerConfiguration) -> BenchMode {
-        let job = Job(arguments: ["/bin/true"])
+    /// The cgroup mode plus namespaces and Corral's init (root only).
+    static let isolated = runner("isolated", RunnerConfiguration(containment: .automatic, requireCgroup: true),
+                                 isolation: Isolation())
+
+    /// The same without a network namespace (its creation and teardown are the main cost).
+    static let isolatedHostNetwork = runner("isolated-host-network", RunnerConfiguration(containment: .automatic, requireCgroup: true),
+                                            isolation: Isolation(network: .host))
+
+    static func runner(_ name: String, _ configuration: RunnerConfiguration, isolation: Isolation? = nil) -> BenchMode {
+        let job = Job(arguments: ["/bin/true"], isolation: isolation)
         let runner = Runner(configuration: configuration)
         return BenchMode(name: name) {
             do {
