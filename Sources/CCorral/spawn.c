@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -287,6 +288,104 @@ static int corral_count_processes(void) {
     return count;
 }
 
+/// Joins `root` and `path` into `buffer` (no allocation). Returns 0, or -1 when too long.
+static int corral_join(char *buffer, size_t size, const char *root, const char *path) {
+    size_t used = 0;
+    for (const char *part = root; *part; part++) {
+        if (used + 1 >= size) return -1;
+        buffer[used++] = *part;
+    }
+    for (const char *part = path; *part; part++) {
+        if (used + 1 >= size) return -1;
+        buffer[used++] = *part;
+    }
+    buffer[used] = 0;
+    return 0;
+}
+
+/// mkdir -p of every parent of `path` (an absolute path), in place.
+static int corral_make_parents(char *path) {
+    for (char *cursor = path + 1; *cursor; cursor++) {
+        if (*cursor != '/') continue;
+        *cursor = 0;
+        int result = mkdir(path, 0755);
+        *cursor = '/';
+        if (result != 0 && errno != EEXIST) return -1;
+    }
+    return 0;
+}
+
+static int corral_make_entry(const char *root, const corral_mount *entry) {
+    char path[4096];
+    if (corral_join(path, sizeof(path), root, entry->target) != 0) { errno = ENAMETOOLONG; return -1; }
+    if (corral_make_parents(path) != 0) return -1;
+    const unsigned long readonly = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+    switch (entry->kind) {
+    case CORRAL_MOUNT_BIND_DIRECTORY:
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+        if (mount(entry->source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+        if (!entry->writable && mount(NULL, path, NULL, readonly, NULL) != 0) return -1;
+        if (entry->writable && mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) != 0) return -1;
+        return 0;
+    case CORRAL_MOUNT_BIND_FILE: {
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return -1;
+        close(fd);
+        if (mount(entry->source, path, NULL, MS_BIND, NULL) != 0) return -1;
+        unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID;
+        if (!entry->writable) flags |= MS_RDONLY;
+        // A device (data "dev": /dev/null and friends) keeps working; anything else is nodev.
+        if (entry->data == NULL || entry->data[0] != 'd') flags |= MS_NODEV;
+        return mount(NULL, path, NULL, flags, NULL);
+    }
+    case CORRAL_MOUNT_TMPFS:
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+        return mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, entry->data);
+    case CORRAL_MOUNT_SYMLINK:
+        return symlink(entry->source, path);
+    case CORRAL_MOUNT_FILE: {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return -1;
+        unsigned long written = 0;
+        while (written < entry->length) {
+            ssize_t count = write(fd, entry->source + written, entry->length - written);
+            if (count < 0 && errno == EINTR) continue;
+            if (count <= 0) { int saved = errno; close(fd); errno = saved; return -1; }
+            written += (unsigned long)count;
+        }
+        return close(fd);
+    }
+    case CORRAL_MOUNT_PROC:
+        if (mkdir(path, 0555) != 0 && errno != EEXIST) return -1;
+        return mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    default:
+        errno = EINVAL;
+        return -1;
+    }
+}
+
+/// A tmpfs root holding only the listed entries, pivoted into; the old root detached and
+/// the new one remounted read-only.
+static void corral_build_root(const corral_isolation *isolation, int error_fd) {
+    const char *root = isolation->root;
+    if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, -1);
+    }
+    for (int index = 0; index < isolation->mount_count; index++) {
+        if (corral_make_entry(root, &isolation->mounts[index]) != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, index);
+        }
+    }
+    if (chdir(root) != 0 || mkdir(".oldroot", 0700) != 0
+        || syscall(SYS_pivot_root, ".", ".oldroot") != 0
+        || umount2("/.oldroot", MNT_DETACH) != 0 || rmdir("/.oldroot") != 0 || chdir("/") != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, -2);
+    }
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, -3);
+    }
+}
+
 /// Brings the loopback of a new network namespace up.
 static int corral_loopback_up(void) {
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -323,7 +422,9 @@ static void corral_isolated_init(const corral_spawn_request *request, int error_
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 1);
     }
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+    if (isolation->root != NULL) {
+        corral_build_root(isolation, error_fd);
+    } else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 2);
     }
     if (sethostname(isolation->hostname, strlen(isolation->hostname)) != 0) {

@@ -51,6 +51,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --isolate: the program's user (default 65534:65534).", valueName: "UID[:GID]"))
     var user: String?
 
+    @Option(help: ArgumentHelp("With --isolate: make a host path visible inside (repeatable), read-only unless :rw.", valueName: "SRC[:DST][:rw]"))
+    var bind: [String] = []
+
+    @Option(help: ArgumentHelp("With --isolate: a private tmpfs inside (repeatable).", valueName: "DST[:SIZE]"))
+    var tmpfs: [String] = []
+
     @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
     var spec: String?
 
@@ -93,7 +99,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--file: expected NAME=PATH, got '\(entry)'")
         }
         _ = try captureSizes()
-        if !isolate && (network != nil || user != nil) { throw ValidationError("--network and --user go with --isolate") }
+        if !isolate && (network != nil || user != nil || !bind.isEmpty || !tmpfs.isEmpty) {
+            throw ValidationError("--network, --user, --bind and --tmpfs go with --isolate")
+        }
         _ = try isolation()
         if report == "-" && stdout == nil && stdoutMax == nil && files.isEmpty && collect.isEmpty {
             throw ValidationError("--report -: allowed only with --stdout, so the program's output and the report do not mix")
@@ -122,6 +130,26 @@ struct RunCommand: AsyncParsableCommand {
             }
             settings.uid = uid
             settings.gid = parts.count > 1 ? UInt32(parts[1])! : uid
+        }
+        for entry in bind {
+            var parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let writable = parts.count > 1 && parts.last == "rw"
+            if writable || (parts.count > 1 && parts.last == "ro") { parts.removeLast() }
+            guard (1...2).contains(parts.count), parts.allSatisfy({ $0.hasPrefix("/") && !$0.split(separator: "/").contains("..") }) else {
+                throw ValidationError("--bind: expected SRC[:DST][:rw] with absolute paths, got '\(entry)'")
+            }
+            settings.binds.append(Isolation.Bind(source: parts[0], target: parts.count > 1 ? parts[1] : nil, writable: writable))
+        }
+        for entry in tmpfs {
+            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let target = parts.first, target.hasPrefix("/"), !target.split(separator: "/").contains("..") else {
+                throw ValidationError("--tmpfs: expected an absolute DST[:SIZE], got '\(entry)'")
+            }
+            var size: UInt64?
+            if parts.count > 1 {
+                do { size = try LimitValue.parseSize(parts[1]) } catch { throw ValidationError("--tmpfs: \(error.description)") }
+            }
+            settings.tmpfs.append(Isolation.Tmpfs(target: target, size: size))
         }
         return settings
     }

@@ -81,8 +81,10 @@ struct IsolationTests {
 
     @Test("10,000 zombies of an orphaning parent end cleanly under --processes 64", .enabled(if: CgroupCheck.hasV1 || CgroupCheck.hasV2Controllers))
     func zombies() async throws {
-        let report = try await run(Job(arguments: [try Fixtures.path("zombies"), "10000"],
-                                       limits: Limits(wallTime: .seconds(60), processes: 64), isolation: Isolation()))
+        let fixture = try Fixtures.path("zombies")
+        let directory = URL(fileURLWithPath: fixture).deletingLastPathComponent().path
+        let report = try await run(Job(arguments: [fixture, "10000"], limits: Limits(wallTime: .seconds(60), processes: 64),
+                                       isolation: Isolation(binds: [Isolation.Bind(source: directory)])))
         #expect(report.status == .ok, "\(report.message)")
         #expect(report.exitCode == 0)
     }
@@ -100,6 +102,70 @@ struct IsolationTests {
         #expect(leftovers.status == .ok)
         #expect(leftovers.leftovers == 2)
         #expect(leftovers.wallTime < 5)
+    }
+
+    // MARK: The minimal filesystem
+
+    @Test("only the listed paths of the host are there, read-only; /box and /tmp are writable")
+    func filesystem() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        chmod(directory.path, 0o777)
+        let secret = TemporaryDirectory()
+        defer { secret.remove() }
+        try "secret".write(toFile: secret.file("secret.txt"), atomically: true, encoding: .utf8)
+        let report = try await run(Job(
+            arguments: ["/bin/sh", "-c", """
+            ls /; cat \(secret.file("secret.txt")) 2>/dev/null && echo read-host-file
+            cat /etc/shadow 2>/dev/null && echo read-shadow
+            for d in / /usr /etc /dev /proc; do (echo x > $d/corral-probe) 2>/dev/null && echo "wrote $d"; done
+            echo in-box > /box/made-inside && echo wrote-box; echo t > /tmp/t && echo wrote-tmp; pwd
+            """],
+            workingDirectory: directory.path, standardOutput: .capture(max: 1 << 16), standardError: .null,
+            limits: Limits(wallTime: .seconds(20)), isolation: Isolation()
+        ))
+        #expect(report.status == .ok, "\(report.message)")
+        let lines = report.stdout?.text?.split(separator: "\n").map(String.init) ?? []
+        #expect(Set(lines).isSuperset(of: ["box", "dev", "etc", "proc", "tmp", "usr", "wrote-box", "wrote-tmp", "/box"]), "\(lines)")
+        #expect(!lines.contains("read-host-file"))
+        #expect(!lines.contains("read-shadow"))
+        #expect(!lines.contains { $0.hasPrefix("wrote /") }, "\(lines)")
+        #expect(!lines.contains("root"))
+        #expect(!lines.contains("home"))
+        // /box is the working directory.
+        #expect((try? String(contentsOfFile: directory.file("made-inside"), encoding: .utf8)) == "in-box\n")
+    }
+
+    @Test("gcc compiles and runs a C program inside; python3 and a dynamically linked /usr/bin program work")
+    func runtimes() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        chmod(directory.path, 0o777)
+        try "#include <stdio.h>\nint main(void) { puts(\"compiled inside\"); return 0; }\n".write(toFile: directory.file("a.c"), atomically: true, encoding: .utf8)
+        let report = try await run(Job(
+            arguments: ["/bin/sh", "-c", "gcc -O1 -o a a.c && ./a && python3 -c 'print(6 * 7)' && /usr/bin/basename /dynamically/linked"],
+            workingDirectory: directory.path, standardOutput: .capture(max: 1 << 16), standardError: .capture(max: 1 << 16),
+            limits: Limits(wallTime: .seconds(60)), isolation: Isolation()
+        ))
+        #expect(report.status == .ok, "\(report.message): \(report.stderr?.text ?? "")")
+        #expect(report.stdout?.text == "compiled inside\n42\nlinked\n")
+    }
+
+    @Test("--bind and --tmpfs add mounts, read-only unless asked")
+    func extraMounts() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try "shared".write(toFile: directory.file("data.txt"), atomically: true, encoding: .utf8)
+        chmod(directory.path, 0o777)
+        let isolation = Isolation(binds: [Isolation.Bind(source: directory.path, target: "/data"),
+                                          Isolation.Bind(source: directory.path, target: "/data-rw", writable: true)],
+                                  tmpfs: [Isolation.Tmpfs(target: "/scratch", size: 1 << 20)])
+        let report = try await run(Job(
+            arguments: ["/bin/sh", "-c", "cat /data/data.txt; echo; (echo x > /data/new) 2>/dev/null || echo ro; echo y > /data-rw/new && echo rw; echo z > /scratch/z && echo scratch"],
+            standardOutput: .capture(max: 1 << 16), standardError: .null, isolation: isolation
+        ))
+        #expect(report.stdout?.text == "shared\nro\nrw\nscratch\n")
+        #expect((try? String(contentsOfFile: directory.file("new"), encoding: .utf8)) == "y\n")
     }
 }
 }

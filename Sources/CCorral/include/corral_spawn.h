@@ -18,9 +18,31 @@ typedef enum corral_spawn_stage {
     CORRAL_STAGE_CLOSE_FDS = 8,
     CORRAL_STAGE_EXEC = 9,
     CORRAL_STAGE_NAMESPACES = 10, /* mounts, hostname, loopback of the isolated init; detail says which */
+    CORRAL_STAGE_FILESYSTEM = 13, /* building the new root: detail is the index of the mount, -1 the root itself, -2 pivot_root */
     CORRAL_STAGE_INIT_FORK = 11,
     CORRAL_STAGE_PRIVILEGES = 12, /* detail: 1 setgroups, 2 setresgid, 3 setresuid, 4 capabilities, 5 securebits, 6 no_new_privs */
 } corral_spawn_stage;
+
+/// One entry of an isolated run's filesystem, made below the new root before pivot_root.
+typedef enum corral_mount_kind {
+    CORRAL_MOUNT_BIND_DIRECTORY = 0,
+    CORRAL_MOUNT_BIND_FILE = 1,
+    CORRAL_MOUNT_TMPFS = 2,       /* data: mount options, e.g. "mode=1777,size=64m" */
+    CORRAL_MOUNT_SYMLINK = 3,     /* source: the link's text */
+    CORRAL_MOUNT_FILE = 4,        /* source: the content, length bytes */
+    CORRAL_MOUNT_PROC = 5,
+} corral_mount_kind;
+
+typedef struct corral_mount {
+    int kind;
+    /// A host path (binds), the link text, or the content.
+    const char *source;
+    /// Absolute, inside the new root.
+    const char *target;
+    int writable;
+    const char *data;
+    unsigned long length;
+} corral_mount;
 
 /// Isolation: new PID, mount, IPC, UTS (and network) namespaces with Corral's own init as
 /// PID 1, which starts the program as an unprivileged user and forwards its end.
@@ -33,6 +55,11 @@ typedef struct corral_isolation {
     /// status and how many other processes of the namespace were still there.
     int status_fd;
     const char *hostname;
+    /// An empty host directory to build the new root on (a tmpfs), or NULL to keep the
+    /// host's filesystem (with a fresh /proc).
+    const char *root;
+    const corral_mount *mounts;
+    int mount_count;
 } corral_isolation;
 
 /// One resource limit for the child: `setrlimit(resource, {soft, hard})`.

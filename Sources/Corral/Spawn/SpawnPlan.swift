@@ -33,16 +33,22 @@ final class SpawnPlan: @unchecked Sendable {
     let statusPipe: Int32?
     private var isolation: corral_isolation?
     private let hostname: UnsafeMutablePointer<CChar>
+    private let filesystem: MinimalFilesystem?
+    /// Where the child changes directory: the job's, or `/box` inside an isolated root.
+    private let directoryOverride: UnsafeMutablePointer<CChar>?
 
     private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
                  handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String],
-                statusPipe: (read: Int32, write: Int32)?) {
+                statusPipe: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?) {
         self.job = job
         self.statusPipe = statusPipe?.read
+        self.filesystem = filesystem
         hostname = strdup("corral")
+        directoryOverride = filesystem != nil ? strdup(MinimalFilesystem.box) : nil
         if let settings = job.isolation, let statusPipe {
             isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, uid: settings.uid, gid: settings.gid,
-                                         status_fd: statusPipe.write, hostname: UnsafePointer(hostname))
+                                         status_fd: statusPipe.write, hostname: UnsafePointer(hostname),
+                                         root: nil, mounts: nil, mount_count: 0)
         }
         self.cgroup = cgroup
         self.warnings = warnings
@@ -67,6 +73,7 @@ final class SpawnPlan: @unchecked Sendable {
         close()
         if let statusPipe { _ = Glibc.close(statusPipe) }
         free(hostname)
+        free(directoryOverride)
         free(pathC)
         SpawnPlan.freeCArray(argv)
         SpawnPlan.freeCArray(envp)
@@ -176,8 +183,17 @@ final class SpawnPlan: @unchecked Sendable {
             handedOver.append(ends[1])
             statusPipe = (ends[0], ends[1])
         }
+        var filesystem: MinimalFilesystem?
+        if let isolation = job.isolation, !isolation.hostFilesystem {
+            do {
+                filesystem = try MinimalFilesystem(isolation: isolation, workingDirectory: job.workingDirectory)
+            } catch {
+                return fail(error)
+            }
+        }
         return .success(SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
-                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusPipe: statusPipe))
+                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusPipe: statusPipe,
+                                  filesystem: filesystem))
     }
 
     /// Calls `body` with the C request; valid only during the call.
@@ -186,16 +202,23 @@ final class SpawnPlan: @unchecked Sendable {
         request.path = UnsafePointer(pathC)
         request.argv = UnsafePointer(argv)
         request.envp = UnsafePointer(envp)
-        request.directory = directory.map { UnsafePointer($0) }
+        request.directory = (directoryOverride ?? directory).map { UnsafePointer($0) }
         request.rlimits = UnsafePointer(rlimits)
         request.rlimit_count = Int32(rlimitCount)
         request.parent_pid = parent
         let joins = cgroup?.joinDescriptors ?? []
         var settings = isolation ?? corral_isolation()
         let isolated = isolation != nil
+        let mounts = filesystem?.mounts ?? []
+        let root = filesystem.map { strdup($0.staging)! }
+        defer { free(root) }
         return joins.withUnsafeBufferPointer { joinBuffer in
             mappings.withUnsafeBufferPointer { mappingBuffer in
-                withUnsafePointer(to: &settings) { settingsPointer in
+                mounts.withUnsafeBufferPointer { mountBuffer in
+                settings.root = root.map { UnsafePointer($0) }
+                settings.mounts = mountBuffer.baseAddress
+                settings.mount_count = Int32(mountBuffer.count)
+                return withUnsafePointer(to: &settings) { settingsPointer in
                     request.cgroup_procs_fds = joinBuffer.baseAddress
                     request.cgroup_procs_count = Int32(joinBuffer.count)
                     request.fds = mappingBuffer.baseAddress
@@ -203,8 +226,20 @@ final class SpawnPlan: @unchecked Sendable {
                     request.isolation = isolated ? settingsPointer : nil
                     return body(&request)
                 }
+                }
             }
         }
+    }
+
+    /// "TARGET (from SOURCE)" for the filesystem entry at `index`, for error messages.
+    func mountDescription(_ index: Int) -> String {
+        guard let mounts = filesystem?.mounts, mounts.indices.contains(index) else { return "entry \(index)" }
+        let target = String(cString: mounts[index].target)
+        let kind = corral_mount_kind(rawValue: UInt32(mounts[index].kind))
+        if (kind == CORRAL_MOUNT_BIND_DIRECTORY || kind == CORRAL_MOUNT_BIND_FILE), let source = mounts[index].source {
+            return "\(target) (from \(String(cString: source)))"
+        }
+        return target
     }
 
     /// Once the child has its descriptors.

@@ -74,6 +74,17 @@ enum Spawner {
         case CORRAL_STAGE_NAMESPACES:
             let step = [1: "making mounts private", 2: "mounting /proc", 3: "sethostname", 4: "bringing the loopback up"][failure.detail] ?? "setting up namespaces"
             (stage, message) = ("namespaces", "\(step): \(reason)")
+        case CORRAL_STAGE_FILESYSTEM:
+            let step: String
+            switch failure.detail {
+            case -1: step = "mounting the new root"
+            case -2: step = "pivot_root"
+            case -3: step = "making the root read-only"
+            default:
+                let entry = plan.mountDescription(Int(failure.detail))
+                step = "mounting \(entry)"
+            }
+            (stage, message) = ("filesystem", "\(step): \(reason)")
         case CORRAL_STAGE_INIT_FORK: (stage, message) = ("init", "the init could not start the program: \(reason)")
         case CORRAL_STAGE_PRIVILEGES:
             let step = [1: "setgroups", 2: "setresgid", 3: "setresuid", 4: "dropping capabilities", 5: "locking securebits", 6: "no_new_privs"][failure.detail] ?? "dropping privileges"

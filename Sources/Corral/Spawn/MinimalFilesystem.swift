@@ -1,0 +1,107 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The filesystem of an isolated run, built by its init on a fresh tmpfs before
+/// `pivot_root`: read-only, nosuid, nodev binds of `/usr`, `/bin`, `/sbin`, `/lib*` (or the
+/// same symbolic links where the host has merged them into `/usr`), the `/etc` essentials
+/// the dynamic linker and common runtimes need (`ld.so.cache`, `alternatives`, and a
+/// `passwd`/`group` with only root, nobody and the run's user), a fresh `/proc`, a minimal
+/// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links), a private `/tmp`, and the
+/// working directory read-write at `/box` (an empty private tmpfs when there is none). The
+/// root is remounted read-only and the old root detached: nothing else of the host is
+/// reachable.
+final class MinimalFilesystem: @unchecked Sendable {
+    /// The empty host directory the root is built on.
+    let staging: String
+    private(set) var mounts: [corral_mount] = []
+    private var strings: [UnsafeMutablePointer<CChar>] = []
+
+    static let box = "/box"
+
+    init(isolation: Isolation, workingDirectory: String?) throws(SetupFailure) {
+        var template = Array("/tmp/corral-root-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SetupFailure(stage: "filesystem", errno: errno, message: "mkdtemp /tmp/corral-root-XXXXXX: \(SetupFailure.describe(errno))")
+        }
+        staging = String(cString: made)
+        for top in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"] {
+            var info = stat()
+            guard lstat(top, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFLNK, let link = Self.readLink(top) {
+                add(CORRAL_MOUNT_SYMLINK, source: link, target: top)
+            } else if (info.st_mode & S_IFMT) == S_IFDIR {
+                add(CORRAL_MOUNT_BIND_DIRECTORY, source: top, target: top)
+            }
+        }
+        if access("/etc/ld.so.cache", F_OK) == 0 { add(CORRAL_MOUNT_BIND_FILE, source: "/etc/ld.so.cache", target: "/etc/ld.so.cache") }
+        if access("/etc/alternatives", F_OK) == 0 { add(CORRAL_MOUNT_BIND_DIRECTORY, source: "/etc/alternatives", target: "/etc/alternatives") }
+        var passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        var group = "root:x:0:\nnogroup:x:65534:\n"
+        if ![0, 65534].contains(isolation.uid) { passwd += "corral:x:\(isolation.uid):\(isolation.gid):corral:/box:/bin/sh\n" }
+        if ![0, 65534].contains(isolation.gid) { group += "corral:x:\(isolation.gid):\n" }
+        addFile("/etc/passwd", passwd)
+        addFile("/etc/group", group)
+        addFile("/etc/hostname", "corral\n")
+        add(CORRAL_MOUNT_PROC, source: nil, target: "/proc")
+        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev", data: "mode=0755,size=64k")
+        for device in ["null", "zero", "full", "random", "urandom"] {
+            add(CORRAL_MOUNT_BIND_FILE, source: "/dev/" + device, target: "/dev/" + device, writable: true, data: "dev")
+        }
+        add(CORRAL_MOUNT_SYMLINK, source: "/proc/self/fd", target: "/dev/fd")
+        for (index, name) in ["stdin", "stdout", "stderr"].enumerated() {
+            add(CORRAL_MOUNT_SYMLINK, source: "/proc/self/fd/\(index)", target: "/dev/" + name)
+        }
+        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/tmp", data: "mode=1777")
+        if let workingDirectory {
+            add(CORRAL_MOUNT_BIND_DIRECTORY, source: workingDirectory, target: Self.box, writable: true)
+        } else {
+            add(CORRAL_MOUNT_TMPFS, source: nil, target: Self.box, data: "mode=1777")
+        }
+        for bind in isolation.binds {
+            var info = stat()
+            guard stat(bind.source, &info) == 0 else {
+                rmdir(staging)
+                throw SetupFailure(stage: "filesystem", errno: errno, message: "bind \(bind.source): \(SetupFailure.describe(errno))")
+            }
+            let kind = (info.st_mode & S_IFMT) == S_IFDIR ? CORRAL_MOUNT_BIND_DIRECTORY : CORRAL_MOUNT_BIND_FILE
+            add(kind, source: bind.source, target: bind.target, writable: bind.writable)
+        }
+        for tmpfs in isolation.tmpfs {
+            add(CORRAL_MOUNT_TMPFS, source: nil, target: tmpfs.target, data: "mode=1777" + (tmpfs.size.map { ",size=\($0)" } ?? ""))
+        }
+    }
+
+    deinit {
+        strings.forEach { free($0) }
+        rmdir(staging)
+    }
+
+    private func keep(_ string: String) -> UnsafeMutablePointer<CChar> {
+        let copy = strdup(string)!
+        strings.append(copy)
+        return copy
+    }
+
+    private func add(_ kind: corral_mount_kind, source: String?, target: String, writable: Bool = false, data: String? = nil) {
+        mounts.append(corral_mount(
+            kind: Int32(kind.rawValue), source: source.map { UnsafePointer(keep($0)) }, target: UnsafePointer(keep(target)),
+            writable: writable ? 1 : 0, data: data.map { UnsafePointer(keep($0)) }, length: 0
+        ))
+    }
+
+    private func addFile(_ target: String, _ content: String) {
+        mounts.append(corral_mount(
+            kind: Int32(CORRAL_MOUNT_FILE.rawValue), source: UnsafePointer(keep(content)), target: UnsafePointer(keep(target)),
+            writable: 0, data: nil, length: UInt(content.utf8.count)
+        ))
+    }
+
+    private static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
