@@ -9,6 +9,8 @@ public struct CleanupSummary: Sendable, Hashable, Codable {
     public var cgroupsRemoved = 0
     /// Processes killed in them.
     public var processesKilled = 0
+    /// Empty staging directories of isolated runs removed.
+    public var stagingRemoved = 0
     /// Directories that could not be removed, with why.
     public var failures: [String] = []
 
@@ -27,6 +29,7 @@ public enum StaleCgroups {
         let host = CgroupHost.current
         if host.hasV1 { cleanV1(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
         if host.unified != nil { cleanV2(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
+        removeStaleRoots(into: &summary)
         return summary
     }
 
@@ -101,6 +104,17 @@ public enum StaleCgroups {
         }
         if removeParents && CgroupFS.entries(of: directory).isEmpty {
             CgroupFS.removeDirectory(directory)
+        }
+    }
+
+    /// Empty staging directories of isolated runs (`/tmp/corral-root-PID-START-*`) whose
+    /// owner is gone.
+    private static func removeStaleRoots(into summary: inout CleanupSummary) {
+        for name in CgroupFS.entries(of: "/tmp") where name.hasPrefix("corral-root-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 5, let pid = Int32(parts[2]), let start = UInt64(parts[3]),
+                  !CgroupOwner(pid: pid, startTime: start).isAlive else { continue }
+            if CgroupFS.removeDirectory("/tmp/" + name) == 0 { summary.stagingRemoved += 1 }
         }
     }
 

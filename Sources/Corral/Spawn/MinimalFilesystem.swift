@@ -21,7 +21,9 @@ final class MinimalFilesystem: @unchecked Sendable {
     static let box = "/box"
 
     init(isolation: Isolation, workingDirectory: String?) throws(SetupFailure) {
-        var template = Array("/tmp/corral-root-XXXXXX".utf8CString)
+        // Named after its owner, so a later `corral cleanup` can remove it if Corral dies.
+        let owner = CgroupOwner.current
+        var template = Array("/tmp/corral-root-\(owner.pid)-\(owner.startTime)-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw SetupFailure(stage: "filesystem", errno: errno, message: "mkdtemp /tmp/corral-root-XXXXXX: \(SetupFailure.describe(errno))")
         }
@@ -75,6 +77,12 @@ final class MinimalFilesystem: @unchecked Sendable {
 
     deinit {
         strings.forEach { free($0) }
+        removeStaging()
+    }
+
+    /// The staging directory is empty on the host (the mounts live in the run's mount
+    /// namespace); removed once the run is over.
+    func removeStaging() {
         rmdir(staging)
     }
 

@@ -250,6 +250,7 @@ final class SpawnPlan: @unchecked Sendable {
 
     /// When the run is over.
     func close() {
+        filesystem?.removeStaging()
         closeHandedOver()
         for fd in kept { _ = Glibc.close(fd) }
         kept = []
