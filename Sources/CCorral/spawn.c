@@ -20,6 +20,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -167,8 +169,16 @@ static void corral_child_join_cgroups(const corral_spawn_request *request, int e
     }
 }
 
+static void corral_child_exec_filtered(const corral_spawn_request *request, int error_fd, const corral_isolation *isolation);
+
 /// chdir, rlimits, an empty signal mask, execve. Does not return.
 static void corral_child_exec(const corral_spawn_request *request, int error_fd) {
+    corral_child_exec_filtered(request, error_fd, NULL);
+}
+
+/// The same, with the seccomp filter installed last, right before execve (so the steps
+/// before it need no system call it might forbid).
+static void corral_child_exec_filtered(const corral_spawn_request *request, int error_fd, const corral_isolation *isolation) {
     if (request->directory != NULL && chdir(request->directory) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
     }
@@ -183,6 +193,12 @@ static void corral_child_exec(const corral_spawn_request *request, int error_fd)
     sigemptyset(&empty);
     if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_SIGNALS, errno, 0);
+    }
+    if (isolation != NULL && isolation->seccomp_filter != NULL) {
+        struct sock_fprog program = { isolation->seccomp_length, (struct sock_filter *)isolation->seccomp_filter };
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_SECCOMP, errno, 0);
+        }
     }
     execve(request->path, request->argv, request->envp);
     corral_child_fail(error_fd, CORRAL_STAGE_EXEC, errno, 0);
@@ -265,7 +281,7 @@ static void corral_isolated_program(const corral_spawn_request *request, int err
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 6);
     }
-    corral_child_exec(request, error_fd);
+    corral_child_exec_filtered(request, error_fd, isolation);
 }
 
 /// Processes in this PID namespace, from its own /proc, with getdents64 (no allocation).

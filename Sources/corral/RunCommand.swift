@@ -57,6 +57,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --isolate: a private tmpfs inside (repeatable).", valueName: "DST[:SIZE]"))
     var tmpfs: [String] = []
 
+    @Option(help: ArgumentHelp("With --isolate: the seccomp profile, default or none.", valueName: "profile"))
+    var seccomp: String?
+
+    @Option(name: .customLong("seccomp-policy"), help: ArgumentHelp("With --isolate: a seccomp policy file (allow, deny, errno N per syscall name; default ACTION).", valueName: "file"))
+    var seccompPolicy: String?
+
     @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
     var spec: String?
 
@@ -99,9 +105,11 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--file: expected NAME=PATH, got '\(entry)'")
         }
         _ = try captureSizes()
-        if !isolate && (network != nil || user != nil || !bind.isEmpty || !tmpfs.isEmpty) {
-            throw ValidationError("--network, --user, --bind and --tmpfs go with --isolate")
+        if !isolate && (network != nil || user != nil || !bind.isEmpty || !tmpfs.isEmpty || seccomp != nil || seccompPolicy != nil) {
+            throw ValidationError("--network, --user, --bind, --tmpfs, --seccomp and --seccomp-policy go with --isolate")
         }
+        if seccomp != nil && seccompPolicy != nil { throw ValidationError("--seccomp and --seccomp-policy: give one") }
+        if let seccomp, !["default", "none"].contains(seccomp) { throw ValidationError("--seccomp: expected default or none, got '\(seccomp)'") }
         _ = try isolation()
         if report == "-" && stdout == nil && stdoutMax == nil && files.isEmpty && collect.isEmpty {
             throw ValidationError("--report -: allowed only with --stdout, so the program's output and the report do not mix")
@@ -150,6 +158,15 @@ struct RunCommand: AsyncParsableCommand {
                 do { size = try LimitValue.parseSize(parts[1]) } catch { throw ValidationError("--tmpfs: \(error.description)") }
             }
             settings.tmpfs.append(Isolation.Tmpfs(target: target, size: size))
+        }
+        if seccomp == "none" { settings.seccomp = .none }
+        if let seccompPolicy {
+            guard let text = try? String(contentsOfFile: seccompPolicy, encoding: .utf8) else {
+                throw ValidationError("--seccomp-policy: cannot read \(seccompPolicy)")
+            }
+            do { settings.seccomp = .policy(try SeccompPolicy.parse(text)) } catch {
+                throw ValidationError("--seccomp-policy: \(seccompPolicy): \(error.description)")
+            }
         }
         return settings
     }

@@ -167,5 +167,39 @@ struct IsolationTests {
         #expect(report.stdout?.text == "shared\nro\nrw\nscratch\n")
         #expect((try? String(contentsOfFile: directory.file("new"), encoding: .utf8)) == "y\n")
     }
+
+    // MARK: Seccomp
+
+    @Test("the standard filter kills ptrace, namespace creation and TIOCSTI: syscall-violation", arguments: [
+        "import ctypes; ctypes.CDLL(None).syscall(101, 16, 1, 0, 0)",            // ptrace(PTRACE_ATTACH, 1)
+        "import ctypes; ctypes.CDLL(None).unshare(0x10000000)",                    // unshare(CLONE_NEWUSER)
+        "import fcntl; fcntl.ioctl(0, 0x5412, b'x')",                               // ioctl(TIOCSTI)
+        "import ctypes; ctypes.CDLL(None).syscall(310, 1, 0, 1, 0, 1, 0)",          // process_vm_readv
+    ])
+    func standardFilter(code: String) async throws {
+        let report = try await run(Job(arguments: ["python3", "-c", code], standardError: .null, limits: Limits(wallTime: .seconds(20)),
+                                       isolation: Isolation()))
+        #expect(report.status == .syscallViolation, "\(report.message)")
+        #expect(report.signalName == "SIGSYS")
+        #expect(report.commandExitCode == 159)
+    }
+
+    @Test("a policy file: errno N makes a call fail, deny kills, and unknown names are refused")
+    func policy() async throws {
+        let policy = try SeccompPolicy.parse("""
+        default allow   # everything else
+        errno 1 socket
+        deny getppid
+        """)
+        let failing = try await run(Job(arguments: ["python3", "-c", "import socket\ntry:\n socket.socket()\nexcept PermissionError:\n print('EPERM')"],
+                                        standardOutput: .capture(max: 100), isolation: Isolation(seccomp: .policy(policy))))
+        #expect(failing.stdout?.text == "EPERM\n")
+        let killed = try await run(Job(arguments: ["python3", "-c", "import os; os.getppid()"], isolation: Isolation(seccomp: .policy(policy))))
+        #expect(killed.status == .syscallViolation)
+        #expect(throws: LimitParseError.self) { try SeccompPolicy.parse("deny no_such_call") }
+        #expect(throws: LimitParseError.self) { try SeccompPolicy.parse("forbid ptrace") }
+        let none = try await run(Job(arguments: ["python3", "-c", "import os; os.getppid()"], isolation: Isolation(seccomp: .none)))
+        #expect(none.status == .ok)
+    }
 }
 }

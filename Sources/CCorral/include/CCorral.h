@@ -2,4 +2,5 @@
 #define CCORRAL_H
 #include "corral_spawn.h"
 #include "corral_sys.h"
+#include "corral_seccomp.h"
 #endif

@@ -18,6 +18,7 @@ typedef enum corral_spawn_stage {
     CORRAL_STAGE_CLOSE_FDS = 8,
     CORRAL_STAGE_EXEC = 9,
     CORRAL_STAGE_NAMESPACES = 10, /* mounts, hostname, loopback of the isolated init; detail says which */
+    CORRAL_STAGE_SECCOMP = 14,
     CORRAL_STAGE_FILESYSTEM = 13, /* building the new root: detail is the index of the mount, -1 the root itself, -2 pivot_root */
     CORRAL_STAGE_INIT_FORK = 11,
     CORRAL_STAGE_PRIVILEGES = 12, /* detail: 1 setgroups, 2 setresgid, 3 setresuid, 4 capabilities, 5 securebits, 6 no_new_privs */
@@ -60,6 +61,9 @@ typedef struct corral_isolation {
     const char *root;
     const corral_mount *mounts;
     int mount_count;
+    /// A seccomp filter the program installs last, right before execve; NULL for none.
+    unsigned short seccomp_length;
+    const void *seccomp_filter;
 } corral_isolation;
 
 /// One resource limit for the child: `setrlimit(resource, {soft, hard})`.

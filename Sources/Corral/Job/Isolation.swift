@@ -44,14 +44,17 @@ public struct Isolation: Sendable, Hashable, Codable {
     public var tmpfs: [Tmpfs]
     /// Keep the host's filesystem (with a fresh /proc) instead of the minimal one.
     public var hostFilesystem: Bool
+    /// The seccomp filter; the standard deny list by default.
+    public var seccomp: SeccompProfile
 
     public init(network: Network = .none, uid: UInt32 = 65534, gid: UInt32 = 65534, binds: [Bind] = [], tmpfs: [Tmpfs] = [],
-                hostFilesystem: Bool = false) {
+                hostFilesystem: Bool = false, seccomp: SeccompProfile = .standard) {
         self.network = network
         self.uid = uid
         self.gid = gid
         self.binds = binds
         self.tmpfs = tmpfs
         self.hostFilesystem = hostFilesystem
+        self.seccomp = seccomp
     }
 }

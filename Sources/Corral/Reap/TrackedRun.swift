@@ -65,6 +65,7 @@ final class TrackedRun {
         self.outcome.containment = plan.cgroup?.containment ?? .processGroup
         self.outcome.warnings = plan.warnings
         self.outcome.isolated = plan.job.isolation != nil
+        self.outcome.seccomp = (plan.job.isolation?.seccomp ?? SeccompProfile.none) != SeccompProfile.none
         self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
         self.cpuLimitMicros = limits.cpuTime.map { $0.nanoseconds / 1000 }
         self.nextTick = start + TrackedRun.tickNanos

@@ -37,6 +37,8 @@ struct RunOutcome: Sendable {
     var outputExceeded = false
     var containment: Containment = .processGroup
     var isolated = false
+    /// A seccomp filter was installed.
+    var seccomp = false
     /// OOM kills in the run's cgroup.
     var oomKills: UInt64 = 0
     var processLimitHit = false

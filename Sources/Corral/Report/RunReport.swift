@@ -76,6 +76,7 @@ public struct RunReport: Sendable, Hashable, Codable {
         switch status {
         case .ok, .nonzeroExit: exitCode ?? 0
         case .signaled: 128 + (signal ?? 0)
+        case .syscallViolation: 128 + 31 // SIGSYS
         case .cpuTimeLimit, .wallTimeLimit, .memoryLimit, .outputLimit: 124
         case .cancelled: 130
         case .setupError:

@@ -10,6 +10,8 @@ public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case wallTimeLimit = "wall-time-limit"
     case memoryLimit = "memory-limit"
     case outputLimit = "output-limit"
+    /// The seccomp filter killed the program (a forbidden system call).
+    case syscallViolation = "syscall-violation"
     /// The program could not be started (not found, not executable, a setup step failed).
     case setupError = "setup-error"
     /// The run was cancelled (the task was cancelled, or Corral got SIGINT, SIGTERM or SIGHUP).

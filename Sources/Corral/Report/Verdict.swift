@@ -95,6 +95,9 @@ enum Verdict {
                 case .exited(let code):
                     report.status = .nonzeroExit
                     report.message = "exited with code \(code)"
+                case .signaled(SIGSYS) where outcome.seccomp:
+                    report.status = .syscallViolation
+                    report.message = "killed by the seccomp filter: a forbidden system call (the kernel does not say which)"
                 case .signaled(let signal):
                     report.status = .signaled
                     report.message = "killed by \(signalName(signal) ?? "signal \(signal)") (signal \(signal))"

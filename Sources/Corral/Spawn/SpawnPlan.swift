@@ -34,13 +34,15 @@ final class SpawnPlan: @unchecked Sendable {
     private var isolation: corral_isolation?
     private let hostname: UnsafeMutablePointer<CChar>
     private let filesystem: MinimalFilesystem?
+    private let seccomp: SeccompFilter?
     /// Where the child changes directory: the job's, or `/box` inside an isolated root.
     private let directoryOverride: UnsafeMutablePointer<CChar>?
 
     private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
                  handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String],
-                statusPipe: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?) {
+                statusPipe: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?, seccomp: SeccompFilter?) {
         self.job = job
+        self.seccomp = seccomp
         self.statusPipe = statusPipe?.read
         self.filesystem = filesystem
         hostname = strdup("corral")
@@ -48,7 +50,8 @@ final class SpawnPlan: @unchecked Sendable {
         if let settings = job.isolation, let statusPipe {
             isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, uid: settings.uid, gid: settings.gid,
                                          status_fd: statusPipe.write, hostname: UnsafePointer(hostname),
-                                         root: nil, mounts: nil, mount_count: 0)
+                                         root: nil, mounts: nil, mount_count: 0,
+                                         seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions)
         }
         self.cgroup = cgroup
         self.warnings = warnings
@@ -183,6 +186,14 @@ final class SpawnPlan: @unchecked Sendable {
             handedOver.append(ends[1])
             statusPipe = (ends[0], ends[1])
         }
+        var seccomp: SeccompFilter?
+        if let isolation = job.isolation {
+            do {
+                seccomp = try SeccompFilter.filter(for: isolation.seccomp)
+            } catch {
+                return fail(error)
+            }
+        }
         var filesystem: MinimalFilesystem?
         if let isolation = job.isolation, !isolation.hostFilesystem {
             do {
@@ -193,7 +204,7 @@ final class SpawnPlan: @unchecked Sendable {
         }
         return .success(SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
                                   handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusPipe: statusPipe,
-                                  filesystem: filesystem))
+                                  filesystem: filesystem, seccomp: seccomp))
     }
 
     /// Calls `body` with the C request; valid only during the call.

@@ -85,6 +85,7 @@ enum Spawner {
                 step = "mounting \(entry)"
             }
             (stage, message) = ("filesystem", "\(step): \(reason)")
+        case CORRAL_STAGE_SECCOMP: (stage, message) = ("seccomp", "installing the seccomp filter: \(reason)")
         case CORRAL_STAGE_INIT_FORK: (stage, message) = ("init", "the init could not start the program: \(reason)")
         case CORRAL_STAGE_PRIVILEGES:
             let step = [1: "setgroups", 2: "setresgid", 3: "setresuid", 4: "dropping capabilities", 5: "locking securebits", 6: "no_new_privs"][failure.detail] ?? "dropping privileges"
