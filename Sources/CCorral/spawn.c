@@ -262,7 +262,9 @@ static void corral_isolated_program(const corral_spawn_request *request, int err
     if (prctl(PR_SET_SECUREBITS, securebits, 0, 0, 0) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 5);
     }
-    if (setgroups(0, NULL) != 0) {
+    // In a user namespace of our own, setgroups is denied (that is what lets an
+    // unprivileged user map its gid), and the caller's groups are not mapped anyway.
+    if (!isolation->new_user && setgroups(0, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 1);
     }
     if (setresgid(isolation->gid, isolation->gid, isolation->gid) != 0) {
@@ -424,10 +426,53 @@ static int corral_loopback_up(void) {
 /// so zombies never pile up, forwards the program's end to Corral, and exits, which makes
 /// the kernel kill whatever is left. It dies with Corral (PR_SET_PDEATHSIG), and with it
 /// every process of the namespace. Does not return.
+/// Writes `text` to a /proc file of this process. Returns 0, or -1 with errno.
+static int corral_write_proc(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t length = strlen(text);
+    ssize_t written = write(fd, text, length);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == (ssize_t)length ? 0 : -1;
+}
+
+/// "N N 1\n" for a uid or gid map, without printf.
+static void corral_identity_map(char *buffer, unsigned int id) {
+    char digits[16];
+    int count = 0;
+    do { digits[count++] = (char)('0' + id % 10); id /= 10; } while (id > 0);
+    int used = 0;
+    for (int copy = 0; copy < 2; copy++) {
+        for (int index = count - 1; index >= 0; index--) buffer[used++] = digits[index];
+        buffer[used++] = ' ';
+    }
+    buffer[used++] = '1';
+    buffer[used++] = '\n';
+    buffer[used] = 0;
+}
+
 static void corral_isolated_init(const corral_spawn_request *request, int error_fd) {
     const corral_isolation *isolation = request->isolation;
     if (setsid() < 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_SETSID, errno, 0);
+    }
+    if (isolation->new_user) {
+        // Rootless: the caller's uid and gid map to themselves; this init keeps every
+        // capability inside its own user namespace, enough to build the namespaces.
+        char map[64];
+        if (corral_write_proc("/proc/self/setgroups", "deny") != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 5);
+        }
+        corral_identity_map(map, isolation->uid);
+        if (corral_write_proc("/proc/self/uid_map", map) != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 6);
+        }
+        corral_identity_map(map, isolation->gid);
+        if (corral_write_proc("/proc/self/gid_map", map) != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 7);
+        }
     }
     corral_child_reset_signals(error_fd);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
@@ -489,6 +534,9 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
     if (request->isolation->new_network) {
         flags |= CLONE_NEWNET;
+    }
+    if (request->isolation->new_user) {
+        flags |= CLONE_NEWUSER;
     }
     sigset_t all, previous;
     sigfillset(&all);

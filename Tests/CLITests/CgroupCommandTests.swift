@@ -156,3 +156,40 @@ struct IsolateCommandTests {
         #expect(result.standardOutput.contains(#""text" : "1234\n4321\n""#))
     }
 }
+
+@Suite("corral run --isolate, rootless",
+       .enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                "needs root to become an unprivileged user with setpriv"))
+struct RootlessIsolationTests {
+    /// Runs corral as uid/gid 1000 (no root, no capabilities).
+    func unprivileged(_ arguments: [String]) throws -> Spawn.Result {
+        try Spawn.run("/usr/bin/setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", corralPath] + arguments)
+    }
+
+    @Test("a user namespace maps the caller: own hostname, PIDs, network, filesystem, no capabilities")
+    func isolation() throws {
+        let result = try unprivileged(["run", "--quiet", "--isolate", "--stdout-max", "4K", "--report", "-", "--", "/bin/sh", "-c",
+                                       "id -u; id -g; hostname; grep CapEff /proc/self/status | cut -f2; ls /proc | grep -c '^[0-9]'; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; test -e /root || echo no-root"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let text = (report["stdout"] as? [String: Any])?["text"] as? String ?? ""
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.count == 7, "\(lines)")
+        #expect(Array(lines.prefix(4)) == ["1000", "1000", "corral", "0000000000000000"], "\(lines)")
+        #expect(Int(lines.dropFirst(4).first ?? "") ?? 99 < 10)
+        #expect(lines.dropFirst(5).first == "lo")
+        #expect(lines.last == "no-root")
+        #expect(report["isolated"] as? Bool == true)
+        // An unprivileged user has no cgroups to make here: process-group mode, said so.
+        #expect((report["warnings"] as? [String])?.isEmpty == false || report["containment"] as? String != "process-group")
+    }
+
+    @Test("the seccomp filter holds rootless too, and another --user is refused")
+    func seccompAndUser() throws {
+        let ptrace = try unprivileged(["run", "--quiet", "--isolate", "--", "python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 16, 1, 0, 0)"])
+        #expect(ptrace.status == 159, "\(ptrace.standardError)")
+        let other = try unprivileged(["run", "--isolate", "--user", "0", "--", "/bin/true"])
+        #expect(other.status == 125)
+        #expect(other.standardError.contains("rootless"))
+    }
+}

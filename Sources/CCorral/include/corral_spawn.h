@@ -50,6 +50,8 @@ typedef struct corral_mount {
 typedef struct corral_isolation {
     /// A new network namespace with only a loopback that is up; 0 keeps the host's.
     int new_network;
+    /// Rootless: a new user namespace mapping `uid`/`gid` to themselves (the caller's).
+    int new_user;
     unsigned int uid;
     unsigned int gid;
     /// Written to by the init when the program ends: two ints, the program's raw wait

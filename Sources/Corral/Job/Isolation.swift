@@ -2,7 +2,8 @@
 /// namespaces (hostname `corral`) with Corral's own init as PID 1, a new network namespace
 /// with only a loopback unless ``network`` is `.host`, a minimal read-only filesystem
 /// (see ``MinimalFilesystem``) with the working directory at `/box`, and the program as an
-/// unprivileged user with no capabilities and `no_new_privs`. Needs root.
+/// unprivileged user with no capabilities and `no_new_privs`. Without root, a user
+/// namespace maps the caller's uid and gid (rootless, as bubblewrap does).
 public struct Isolation: Sendable, Hashable, Codable {
     public enum Network: String, Sendable, Hashable, Codable, CaseIterable {
         /// A network namespace of its own with only a loopback that is up.
@@ -36,9 +37,11 @@ public struct Isolation: Sendable, Hashable, Codable {
     }
 
     public var network: Network
-    /// The program's user and group; 65534 (nobody) by default. 0 only when asked for.
-    public var uid: UInt32
-    public var gid: UInt32
+    /// The program's user and group: by default 65534 (nobody) when Corral runs as root,
+    /// and the caller's own when not (rootless isolation maps only the caller's ids). 0
+    /// only when asked for.
+    public var uid: UInt32?
+    public var gid: UInt32?
     /// More mounts, on top of the minimal filesystem.
     public var binds: [Bind]
     public var tmpfs: [Tmpfs]
@@ -47,7 +50,7 @@ public struct Isolation: Sendable, Hashable, Codable {
     /// The seccomp filter; the standard deny list by default.
     public var seccomp: SeccompProfile
 
-    public init(network: Network = .none, uid: UInt32 = 65534, gid: UInt32 = 65534, binds: [Bind] = [], tmpfs: [Tmpfs] = [],
+    public init(network: Network = .none, uid: UInt32? = nil, gid: UInt32? = nil, binds: [Bind] = [], tmpfs: [Tmpfs] = [],
                 hostFilesystem: Bool = false, seccomp: SeccompProfile = .standard) {
         self.network = network
         self.uid = uid

@@ -39,10 +39,11 @@ final class MinimalFilesystem: @unchecked Sendable {
         }
         if access("/etc/ld.so.cache", F_OK) == 0 { add(CORRAL_MOUNT_BIND_FILE, source: "/etc/ld.so.cache", target: "/etc/ld.so.cache") }
         if access("/etc/alternatives", F_OK) == 0 { add(CORRAL_MOUNT_BIND_DIRECTORY, source: "/etc/alternatives", target: "/etc/alternatives") }
+        let identity = SpawnPlan.identity(for: isolation)
         var passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
         var group = "root:x:0:\nnogroup:x:65534:\n"
-        if ![0, 65534].contains(isolation.uid) { passwd += "corral:x:\(isolation.uid):\(isolation.gid):corral:/box:/bin/sh\n" }
-        if ![0, 65534].contains(isolation.gid) { group += "corral:x:\(isolation.gid):\n" }
+        if ![0, 65534].contains(identity.uid) { passwd += "corral:x:\(identity.uid):\(identity.gid):corral:/box:/bin/sh\n" }
+        if ![0, 65534].contains(identity.gid) { group += "corral:x:\(identity.gid):\n" }
         addFile("/etc/passwd", passwd)
         addFile("/etc/group", group)
         addFile("/etc/hostname", "corral\n")

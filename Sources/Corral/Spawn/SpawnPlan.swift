@@ -48,7 +48,9 @@ final class SpawnPlan: @unchecked Sendable {
         hostname = strdup("corral")
         directoryOverride = filesystem != nil ? strdup(MinimalFilesystem.box) : nil
         if let settings = job.isolation, let statusPipe {
-            isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, uid: settings.uid, gid: settings.gid,
+            let identity = SpawnPlan.identity(for: settings)
+            isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, new_user: geteuid() == 0 ? 0 : 1,
+                                         uid: identity.uid, gid: identity.gid,
                                          status_fd: statusPipe.write, hostname: UnsafePointer(hostname),
                                          root: nil, mounts: nil, mount_count: 0,
                                          seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions)
@@ -176,9 +178,11 @@ final class SpawnPlan: @unchecked Sendable {
             }
         }
         var statusPipe: (read: Int32, write: Int32)?
-        if job.isolation != nil {
-            guard geteuid() == 0 else {
-                return fail(SetupFailure(stage: "namespaces", errno: EPERM, message: "isolation needs root (rootless isolation with a user namespace is not implemented yet)"))
+        if let isolation = job.isolation {
+            let identity = identity(for: isolation)
+            if geteuid() != 0 && (identity.uid != getuid() || identity.gid != getgid()) {
+                return fail(SetupFailure(stage: "namespaces", errno: EPERM,
+                                         message: "rootless isolation runs the program as the caller (uid \(getuid()), gid \(getgid())); another --user needs root"))
             }
             var ends: [Int32] = [-1, -1]
             if corral_pipe(&ends) != 0 { return fail(systemFailure("pipe for the init's status", errno)) }
@@ -240,6 +244,12 @@ final class SpawnPlan: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The program's uid and gid: asked for, or nobody as root, or the caller's rootless.
+    static func identity(for isolation: Isolation) -> (uid: UInt32, gid: UInt32) {
+        let root = geteuid() == 0
+        return (isolation.uid ?? (root ? 65534 : getuid()), isolation.gid ?? isolation.uid ?? (root ? 65534 : getgid()))
     }
 
     /// "TARGET (from SOURCE)" for the filesystem entry at `index`, for error messages.

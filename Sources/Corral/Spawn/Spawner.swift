@@ -72,7 +72,8 @@ enum Spawner {
             (stage, message) = ("rlimit", text)
         case CORRAL_STAGE_CLOSE_FDS: (stage, message) = ("close-fds", "closing descriptors: \(reason)")
         case CORRAL_STAGE_NAMESPACES:
-            let step = [1: "making mounts private", 2: "mounting /proc", 3: "sethostname", 4: "bringing the loopback up"][failure.detail] ?? "setting up namespaces"
+            let step = [1: "making mounts private", 2: "mounting /proc", 3: "sethostname", 4: "bringing the loopback up",
+                        5: "denying setgroups in the user namespace", 6: "writing uid_map", 7: "writing gid_map"][failure.detail] ?? "setting up namespaces"
             (stage, message) = ("namespaces", "\(step): \(reason)")
         case CORRAL_STAGE_FILESYSTEM:
             let step: String
