@@ -42,6 +42,7 @@ struct DoctorCommand: ParsableCommand {
         lines.append("namespaces: \(report.namespaces.joined(separator: " "))"
             + (report.maxUserNamespaces.map { " (max user namespaces \($0))" } ?? ""))
         lines.append("seccomp: \(report.seccomp.available ? report.seccomp.actions.joined(separator: " ") : "not available"); libseccomp.so.2: \(report.seccomp.libseccomp ? "loadable" : "not found")")
+        lines.append("isolation (--isolate): \(report.isolation)" + (report.isolationSeccomp ? ", with seccomp" : ", without seccomp (use --seccomp none)"))
         lines.append(report.fullContainment ? "full containment: yes" : "full containment: no")
         return lines.joined(separator: "\n")
     }

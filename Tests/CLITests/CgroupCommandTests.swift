@@ -19,6 +19,8 @@ struct CgroupCommandTests {
         #expect((report["kernel"] as? String)?.isEmpty == false)
         #expect(report["namespaces"] is [String])
         #expect((report["seccomp"] as? [String: Any])?["available"] is Bool)
+        #expect(["root", "rootless", "unavailable"].contains(report["isolation"] as? String ?? ""))
+        if geteuid() == 0 { #expect(report["isolation"] as? String == "root") }
         let text = try corral("doctor")
         #expect(text.standardOutput.contains("containment: \(expectedContainment)"))
     }

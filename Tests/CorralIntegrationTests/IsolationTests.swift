@@ -51,6 +51,8 @@ struct IsolationTests {
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         let port = UInt16(bigEndian: address.sin_port)
         let connect = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', \(port)), timeout=2); print('connected')\""
+        let resolve = try await self.isolated("getent hosts example.com || echo unresolved")
+        #expect(resolve.stdout?.text == "unresolved\n")
         let isolated = try await self.isolated(connect)
         #expect(isolated.status == .nonzeroExit)
         #expect(isolated.stdout?.text?.contains("connected") != true)

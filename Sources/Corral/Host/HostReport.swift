@@ -48,6 +48,10 @@ public struct HostReport: Sendable, Hashable, Codable {
     public var maxUserNamespaces: Int?
     public var seccomp: Seccomp
     public var isRoot: Bool
+    /// What `--isolate` can do here: `root` (namespaces, nobody), `rootless` (a user namespace
+    /// mapping the caller), or `unavailable`; and whether the seccomp filter can be built.
+    public var isolation: String
+    public var isolationSeccomp: Bool
     /// Every run can be contained by a cgroup.
     public var fullContainment: Bool
 
@@ -84,6 +88,11 @@ public struct HostReport: Sendable, Hashable, Codable {
             .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? []
         let handle = dlopen("libseccomp.so.2", RTLD_NOW | RTLD_LOCAL)
         if let handle { dlclose(handle) }
+        let needed = ["pid", "mnt", "ipc", "uts", "net"]
+        let hasNamespaces = needed.allSatisfy(namespaces.contains)
+        let isolation = !hasNamespaces ? "unavailable"
+            : geteuid() == 0 ? "root"
+            : (namespaces.contains("user") && (maxUser ?? 0) > 0) ? "rootless" : "unavailable"
 
         return HostReport(
             kernel: release,
@@ -92,6 +101,8 @@ public struct HostReport: Sendable, Hashable, Codable {
             maxUserNamespaces: maxUser,
             seccomp: Seccomp(available: !actions.isEmpty, actions: actions, libseccomp: handle != nil),
             isRoot: geteuid() == 0,
+            isolation: isolation,
+            isolationSeccomp: handle != nil && !actions.isEmpty,
             fullContainment: problem == nil
         )
     }
