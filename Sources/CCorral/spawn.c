@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -49,6 +50,9 @@
 #define CORRAL_SECBIT_KEEP_CAPS_LOCKED (1 << 5)
 #define CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
 #define CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+
+/// How long an isolated run's setup (namespaces, filesystem, privileges) may take.
+#define CORRAL_ISOLATED_SETUP_TIMEOUT_MS 30000
 
 /// The most descriptors one child can be given (stdio plus pipes).
 #define CORRAL_MAX_FDS 64
@@ -264,13 +268,16 @@ static void corral_isolated_program(const corral_spawn_request *request, int err
     }
     // In a user namespace of our own, setgroups is denied (that is what lets an
     // unprivileged user map its gid), and the caller's groups are not mapped anyway.
-    if (!isolation->new_user && setgroups(0, NULL) != 0) {
+    // Raw system calls, not the C library's wrappers: in this copy of a multithreaded
+    // process those would try to signal and wait for the parent's other threads (setxid)
+    // and can deadlock on a lock one of them held at the clone. Only this thread exists.
+    if (!isolation->new_user && syscall(SYS_setgroups, 0, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 1);
     }
-    if (setresgid(isolation->gid, isolation->gid, isolation->gid) != 0) {
+    if (syscall(SYS_setresgid, isolation->gid, isolation->gid, isolation->gid) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 2);
     }
-    if (setresuid(isolation->uid, isolation->uid, isolation->uid) != 0) {
+    if (syscall(SYS_setresuid, isolation->uid, isolation->uid, isolation->uid) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 3);
     }
     // For uid 0 (asked for explicitly) no uid change cleared the sets: clear them.
@@ -557,15 +564,29 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     }
     result->pid = (pid_t)pid;
     result->pidfd = pidfd;
+    // The setup ends in EOF (exec) or a failure report; a setup that hangs is killed, so
+    // the caller (the reaper thread) is never stuck on it.
     corral_child_failure failure;
     size_t got = 0;
+    int timed_out = 0;
     while (got < sizeof(failure)) {
+        struct pollfd wait_for = { error_pipe[0], POLLIN, 0 };
+        int ready = poll(&wait_for, 1, CORRAL_ISOLATED_SETUP_TIMEOUT_MS);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) { timed_out = 1; break; }
         ssize_t count = read(error_pipe[0], (char *)&failure + got, sizeof(failure) - got);
         if (count < 0 && errno == EINTR) continue;
         if (count <= 0) break;
         got += (size_t)count;
     }
     close(error_pipe[0]);
+    if (timed_out) {
+        kill((pid_t)pid, SIGKILL);  /* the init: the kernel takes the namespace with it */
+        result->failure.stage = CORRAL_STAGE_NAMESPACES;
+        result->failure.error = ETIMEDOUT;
+        result->failure.detail = 8;
+        return 0;
+    }
     if (got == sizeof(failure)) {
         result->failure = failure;
     } else if (got > 0) {

@@ -16,10 +16,23 @@ public enum Spawn {
         let stdoutPath: String
         let stderrPath: String
 
-        /// Waits for the process and collects what it wrote.
-        public func wait() -> Result {
+        /// Waits for the process and collects what it wrote. A process still running after
+        /// `timeout` seconds is killed (and its status says so), so a hang fails a test
+        /// instead of stalling the suite.
+        public func wait(timeout: Double = 120) -> Result {
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let deadline = Date().addingTimeInterval(timeout)
+            while true {
+                let result = waitpid(pid, &status, WNOHANG)
+                if result == pid { break }
+                if result < 0 && errno != EINTR { break }
+                if Date() > deadline {
+                    kill(pid, SIGKILL)
+                    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                    break
+                }
+                usleep(5_000)
+            }
             let out = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
             let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
             unlink(stdoutPath)

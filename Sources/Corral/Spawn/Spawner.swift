@@ -73,7 +73,8 @@ enum Spawner {
         case CORRAL_STAGE_CLOSE_FDS: (stage, message) = ("close-fds", "closing descriptors: \(reason)")
         case CORRAL_STAGE_NAMESPACES:
             let step = [1: "making mounts private", 2: "mounting /proc", 3: "sethostname", 4: "bringing the loopback up",
-                        5: "denying setgroups in the user namespace", 6: "writing uid_map", 7: "writing gid_map"][failure.detail] ?? "setting up namespaces"
+                        5: "denying setgroups in the user namespace", 6: "writing uid_map", 7: "writing gid_map",
+                        8: "the isolated setup did not finish in 30 s and was killed"][failure.detail] ?? "setting up namespaces"
             (stage, message) = ("namespaces", "\(step): \(reason)")
         case CORRAL_STAGE_FILESYSTEM:
             let step: String
