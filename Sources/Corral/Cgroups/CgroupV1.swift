@@ -163,9 +163,14 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
 
     func members() -> [Int32] { CgroupFS.pids(shared.pidsProcs) }
 
+    /// The total is `cpuacct.usage` (nanoseconds, exact); `usage_user` and `usage_sys` are
+    /// sampled at the scheduler tick, so they only split the total between user and system.
     func cpu() -> CgroupCPU? {
-        guard let user = shared.cpuUser.readNumber(), let system = shared.cpuSystem.readNumber() else { return nil }
-        return CgroupCPU(total: Int64((user + system) / 1000), user: Int64(user / 1000), system: Int64(system / 1000))
+        guard let total = shared.cpuReset.readNumber() else { return nil }
+        let user = shared.cpuUser.readNumber() ?? 0, system = shared.cpuSystem.readNumber() ?? 0
+        let userShare = user + system > 0 ? Double(user) / Double(user + system) : 1
+        let userMicros = Int64((Double(total) * userShare / 1000).rounded())
+        return CgroupCPU(total: Int64(total / 1000), user: userMicros, system: Int64(total / 1000) - userMicros)
     }
 
     func memoryPeak() -> UInt64? { CgroupFS.readNumber(memoryDirectory + "/memory.max_usage_in_bytes") }
