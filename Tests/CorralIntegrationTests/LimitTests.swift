@@ -13,7 +13,7 @@ struct LimitTests {
         #expect(report.status == .cpuTimeLimit)
         // Corral's sampling and the RLIMIT_CPU backstop (soft limit 1 s) race at a whole
         // number of seconds; the kernel counts CPU in ticks, rusage in nanoseconds.
-        #expect(report.cpuTime >= 0.9)
+        #expect(report.cpuTime >= 0.8)
         #expect(report.cpuTime < 1.3)
         #expect(report.limits.wallTime == .seconds(3)) // 2 × cpu + 1 s
         #expect(report.signal == SIGKILL || report.signal == SIGXCPU)
@@ -24,18 +24,17 @@ struct LimitTests {
 
     @Test("two spinning threads count twice")
     func cpuIsSummedOverThreads() async throws {
-        try #require(ProcessInfo.processInfo.activeProcessorCount >= 2, "needs two CPUs")
-        // Compared with one spinning thread measured the same way, so a busy machine
-        // (which gives each thread less than a CPU) does not decide the result.
-        let one = try await run(try job("spin", "1", limits: Limits(cpuTime: .milliseconds(500), wallTime: .seconds(10))))
-        let two = try await run(try job("spin", "2", limits: Limits(cpuTime: .seconds(1), wallTime: .seconds(10))))
-        #expect(one.status == .cpuTimeLimit)
-        #expect(two.status == .cpuTimeLimit)
-        #expect(two.cpuTime >= 0.9)
-        let single = one.cpuTime / one.wallTime
-        let double = two.cpuTime / two.wallTime
-        #expect(single <= 1.05, "one thread used \(one.cpuTime) s of CPU in \(one.wallTime) s")
-        #expect(double > 1.3 * single, "two threads: \(double) CPU-seconds per second; one thread: \(single)")
+        // Each thread burns 0.4 s of its own CPU, however it is scheduled (a busy machine,
+        // or the run's session sharing one autogroup, gives each thread less than a CPU):
+        // the run's CPU is the sum, about 0.8 s; one thread counted would be 0.4 s.
+        let report = try await run(try job("thread_cpu", "2", "0.4", limits: Limits(wallTime: .seconds(20))))
+        #expect(report.status == .ok)
+        #expect(report.cpuTime >= 0.75, "cpu \(report.cpuTime)")
+        #expect(report.cpuTime < 1.2, "cpu \(report.cpuTime)")
+        if ProcessInfo.processInfo.activeProcessorCount >= 2 && report.wallTime < 0.6 {
+            // On an idle machine with two CPUs the threads ran side by side.
+            #expect(report.cpuTime > 1.3 * report.wallTime)
+        }
     }
 
     @Test("a limit between whole seconds is Corral's to enforce, not RLIMIT_CPU's")
