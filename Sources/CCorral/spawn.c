@@ -530,6 +530,17 @@ static void corral_isolated_init(const corral_spawn_request *request, int error_
     }
 }
 
+/// What the child wrote on the error pipe: a whole report, nothing (success), or a
+/// torn one (reported as an I/O error at exec).
+static void corral_record_failure(corral_spawn_result *result, const corral_child_failure *failure, size_t got) {
+    if (got == sizeof(*failure)) {
+        result->failure = *failure;
+    } else if (got > 0) {
+        result->failure.stage = CORRAL_STAGE_EXEC;
+        result->failure.error = EIO;
+    }
+}
+
 /// The isolated spawn: a fork-style clone (the init never execs, so the parent cannot wait
 /// for it as with vfork) into new namespaces. The parent learns of a setup failure from
 /// the error pipe, which reaches EOF once the program has exec'd (or failed).
@@ -587,12 +598,7 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
         result->failure.detail = 8;
         return 0;
     }
-    if (got == sizeof(failure)) {
-        result->failure = failure;
-    } else if (got > 0) {
-        result->failure.stage = CORRAL_STAGE_EXEC;
-        result->failure.error = EIO;
-    }
+    corral_record_failure(result, &failure, got);
     return 0;
 }
 
@@ -649,11 +655,6 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
         got = read(error_pipe[0], &failure, sizeof(failure));
     } while (got < 0 && errno == EINTR);
     close(error_pipe[0]);
-    if (got == (ssize_t)sizeof(failure)) {
-        result->failure = failure;
-    } else if (got > 0) {
-        result->failure.stage = CORRAL_STAGE_EXEC;
-        result->failure.error = EIO;
-    }
+    corral_record_failure(result, &failure, got > 0 ? (size_t)got : 0);
     return 0;
 }

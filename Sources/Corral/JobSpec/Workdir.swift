@@ -39,7 +39,7 @@ struct Workdir: Sendable {
             case .content(let content): bytes = content
             case .copy(let source):
                 var info = stat()
-                guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let content = ProcFS.readWhole(source) else {
+                guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let content = ProcFS.read(source) else {
                     throw CorralError(.system, "files: copy \(source): \(errno == 0 ? "not a regular file" : SetupFailure.describe(errno))")
                 }
                 if info.st_mode & 0o111 != 0 { mode = 0o755 }

@@ -42,11 +42,6 @@ enum ProcFS {
         return result
     }
 
-    /// A whole file of any size; nil when it cannot be opened or read.
-    static func readWhole(_ path: String) -> [UInt8]? {
-        read(path)
-    }
-
     static func stat(_ pid: Int32) -> ProcessStat? {
         guard let bytes = read("/proc/\(pid)/stat"),
               let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count
