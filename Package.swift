@@ -12,6 +12,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
     ],
     targets: [
         // The child side of the spawn (async-signal-safe only) and thin wrappers over
@@ -24,19 +29,43 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The HTTP API (`corral serve`): routes, admission (parallelism, queue, ceilings),
+        // metrics, shutdown.
+        .target(
+            name: "CorralServer",
+            dependencies: [
+                "Corral",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A small blocking HTTP/1.1 client for loopback: the server's tests and benchmark.
+        .target(name: "LoopbackHTTP"),
         .executableTarget(
             name: "corral",
             dependencies: [
                 "Corral",
+                "CorralServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral"]),
+        .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "LoopbackHTTP"]),
         // Shared by the test targets: fixture compilation, process checks, a spawner.
         .target(name: "CorralTestSupport", dependencies: ["Corral"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralTests", dependencies: ["Corral"]),
         .testTarget(name: "CorralIntegrationTests", dependencies: ["Corral", "CorralTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["corral", "Corral", "CorralTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["corral", "Corral", "CorralTestSupport", "LoopbackHTTP"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "CorralServer", "Corral", "CorralTestSupport", "LoopbackHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -204,7 +204,7 @@ struct RunCommand: AsyncParsableCommand {
         let process = ProcessSpec(
             name: "main", args: job.arguments, env: job.environment, dir: dir.map(absolute),
             limits: job.limits, stdin: stdin.map { .file(absolute($0)) } ?? .null,
-            stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr)
+            stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr), isolation: job.isolation
         )
         let filesIn = files.map { entry -> FileSpec in
             let parts = entry.split(separator: "=", maxSplits: 1)

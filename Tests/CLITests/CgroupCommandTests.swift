@@ -140,14 +140,7 @@ struct IsolateCommandTests {
         _ = try corral("cleanup")
     }
 
-    /// Running (not zombie) processes whose command line has `sleep MARKER`.
-    func count(_ marker: String) -> Int {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
-            return line == "sleep\u{0}\(marker)\u{0}" && Leftovers.isRunning(pid)
-        }.count
-    }
+    func count(_ marker: String) -> Int { Leftovers.sleepers(marker) }
 
     @Test("--network and --user need --isolate; --user takes numbers")
     func flags() throws {

@@ -7,7 +7,7 @@ import Testing
 /// process that escaped its run's session between two samples to the run that started
 /// last before it; with several runs going at once that guess can be wrong (cgroups make
 /// it exact), and these tests check exact attribution.
-@Suite(.serialized)
+@Suite(.serialized, .cgroupExclusive)
 enum IntegrationTests {}
 
 /// Runs a job through the library and checks that nothing of it is left alive.

@@ -66,3 +66,14 @@ extension Leftovers {
         return state != "Z" && state != "X"
     }
 }
+
+extension Leftovers {
+    /// Running (not zombie) processes whose command line is `sleep MARKER` (or `/bin/sleep`).
+    public static func sleepers(_ marker: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+            return (line == "sleep\u{0}\(marker)\u{0}" || line == "/bin/sleep\u{0}\(marker)\u{0}") && isRunning(pid)
+        }.count
+    }
+}

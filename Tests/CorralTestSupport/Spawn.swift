@@ -16,6 +16,11 @@ public enum Spawn {
         let stdoutPath: String
         let stderrPath: String
 
+        /// What the process has written to stdout so far.
+        public var standardOutputSoFar: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+        /// What the process has written to stderr so far.
+        public var standardErrorSoFar: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
         /// Waits for the process and collects what it wrote. A process still running after
         /// `timeout` seconds is killed (and its status says so), so a hang fails a test
         /// instead of stalling the suite.

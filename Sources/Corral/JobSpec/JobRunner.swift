@@ -22,6 +22,10 @@ public struct JobRunner: Sendable {
         let workdir = try Workdir.create()
         defer { if !spec.workdir.keep { workdir.remove() } }
         try workdir.put(spec.files)
+        // An isolated program runs as its own user (nobody by default): it gets the directory.
+        if geteuid() == 0, let isolation = spec.processes.lazy.compactMap(\.isolation).first {
+            try workdir.hand(to: SpawnPlan.identity(for: isolation))
+        }
 
         // Every pipe end goes to exactly one process, which closes it once its child has it.
         var pipes: [String: (read: Int32, write: Int32)] = [:]
@@ -34,8 +38,23 @@ public struct JobRunner: Sendable {
             pipes[name] = (ends[0], ends[1])
         }
         var prepared: [(Job, [Int32: Int32])] = []
+        // Stream files inside the directory, opened before any process runs; each goes to its run.
+        var opened: [Int32] = []
+        defer { for fd in opened { _ = close(fd) } }
         for process in spec.processes {
             var descriptors: [Int32: Int32] = [:]
+            var failure: CorralError?
+            func openInside(_ path: String, output: Bool, as target: Int32) -> Bool {
+                guard !path.hasPrefix("/") else { return false }
+                do throws(CorralError) {
+                    let fd = try workdir.openStream(path, output: output)
+                    opened.append(fd)
+                    descriptors[target] = fd
+                } catch {
+                    failure = failure ?? error
+                }
+                return true
+            }
             func take(_ name: String, _ end: PipeEndSpec.End, as target: Int32) {
                 guard let ends = pipes[name] else { return }
                 if end == .read {
@@ -49,7 +68,7 @@ public struct JobRunner: Sendable {
             func input(_ stream: StreamSpec) -> Input {
                 switch stream {
                 case .null: return .null
-                case .file(let path): return .file(workdir.resolve(path))
+                case .file(let path): return openInside(path, output: false, as: 0) ? .inherit : .file(path)
                 case .content(let bytes): return .content(bytes: bytes)
                 case .pipe(let name): take(name, .read, as: 0); return .inherit
                 case .capture: return .null // refused by the parser
@@ -58,7 +77,13 @@ public struct JobRunner: Sendable {
             func output(_ stream: StreamSpec, _ target: Int32) -> Output {
                 switch stream {
                 case .null: return .null
-                case .file(let path): return .file(workdir.resolve(path))
+                case .file(let path):
+                    // Both streams to one file share one open file, as `>f 2>&1` would.
+                    if target == 2, case .file(let other) = process.stdout, other == path, let fd = descriptors[1] {
+                        descriptors[2] = fd
+                        return .inherit
+                    }
+                    return openInside(path, output: true, as: target) ? .inherit : .file(path)
                 case .capture(let max): return .capture(max: max)
                 case .pipe(let name): take(name, .write, as: target); return .inherit
                 case .content: return .null // refused by the parser
@@ -75,10 +100,25 @@ public struct JobRunner: Sendable {
                 isolation: process.isolation
             )
             for (fd, end) in process.fds { take(end.pipe, end.end, as: fd) }
+            if let failure {
+                let owned = Set(opened)
+                for fd in descriptors.values where !owned.contains(fd) { _ = close(fd) }
+                for (_, earlier) in prepared { for fd in earlier.values where !owned.contains(fd) { _ = close(fd) } }
+                throw failure
+            }
+            // Each run closes what it is given; a descriptor given twice (stdout and stderr
+            // to one file) is duplicated so that each has its own.
+            if let out = descriptors[1], descriptors[2] == out {
+                let copy = fcntl(out, F_DUPFD_CLOEXEC, 3)
+                if copy < 0 { throw CorralError(.system, "dup: \(SetupFailure.describe(errno))") }
+                opened.append(copy)
+                descriptors[2] = copy
+            }
             prepared.append((job, descriptors))
         }
-        // The ends now belong to the processes' runs.
+        // The ends and files now belong to the processes' runs.
         pipes = [:]
+        opened = []
 
         let runner = self.runner
         let outcomes = await withTaskGroup(of: (Int, Result<RunReport, CorralError>).self) { group in

@@ -114,6 +114,10 @@ struct SpecParser {
             guard isolation != nil else { throw SpecError("\(path).network", "goes with \"isolate\": true") }
             isolation?.network = network
         }
+        // An isolated process sees its directory as /box: it must be inside the job's.
+        if isolation != nil, let dir, dir.hasPrefix("/") || dir.split(separator: "/").contains("..") {
+            throw SpecError("\(path).dir", "an isolated process's directory must be inside the working directory (relative, no \"..\")")
+        }
         return ProcessSpec(name: name, args: args, env: env, dir: dir, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr,
                            fds: fds, isolation: isolation)
     }

@@ -1,4 +1,5 @@
 import CCorral
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +21,31 @@ struct Workdir: Sendable {
     /// A path of the spec: relative ones are inside the working directory.
     func resolve(_ relative: String) -> String {
         relative.hasPrefix("/") ? relative : path + "/" + relative
+    }
+
+    /// Gives the directory, and everything put into it, to `owner` (the user an isolated
+    /// process runs as, so that it can work in `/box`). Nothing of the program's exists yet.
+    func hand(to owner: (uid: UInt32, gid: UInt32)) throws(CorralError) {
+        func give(_ target: String) throws(CorralError) {
+            guard lchown(target, owner.uid, owner.gid) == 0 else {
+                throw CorralError(.system, "chown \(target) to \(owner.uid):\(owner.gid): \(SetupFailure.describe(errno))")
+            }
+        }
+        try give(path)
+        guard let walker = FileManager.default.enumerator(atPath: path) else { return }
+        while let relative = walker.nextObject() as? String { try give(path + "/" + relative) }
+    }
+
+    /// Opens a stream file of the spec before any process of the job runs (so no program can
+    /// have put a symbolic link in its place): relative paths inside the directory, never
+    /// through a symbolic link in the last component.
+    func openStream(_ relative: String, output: Bool) throws(CorralError) -> Int32 {
+        let flags = output ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY
+        let fd = open(resolve(relative), flags | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CorralError(.system, "\(output ? "create" : "open") \(relative): \(SetupFailure.describe(errno))")
+        }
+        return fd
     }
 
     func put(_ files: [FileSpec]) throws(CorralError) {

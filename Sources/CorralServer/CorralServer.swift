@@ -1,0 +1,154 @@
+import Corral
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The HTTP API of Corral (`corral serve`): `POST /v1/run` runs a job spec and answers with
+/// its report; `GET /v1/health`, `/v1/version`, `/v1/doctor` and `/metrics` say how it is.
+/// See `Docs/openapi.json`.
+///
+/// ```swift
+/// let server = try CorralServer(configuration: ServerConfiguration(port: 5050), logger: logger)
+/// try await server.run()   // until SIGTERM or SIGINT
+/// ```
+public struct CorralServer: Sendable {
+    public let configuration: ServerConfiguration
+    /// The isolation every process gets; nil when off (`--no-isolate`) or unavailable here.
+    public let isolation: Isolation?
+    /// What the server decided at start that an operator should know (logged by ``run(onListening:)``).
+    public let notices: [String]
+    let logger: Logger
+    let dispatcher: Dispatcher
+    let metrics: ServerMetrics
+
+    public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        var notices: [String] = []
+        var isolation: Isolation?
+        if configuration.isolate {
+            let host = HostReport.inspect(configuration: configuration.runner)
+            if host.isolation == "unavailable" {
+                notices.append("isolation is not available on this host (see corral doctor): processes run without it")
+            } else if !host.isolationSeccomp {
+                notices.append("libseccomp.so.2 cannot be loaded: isolated processes run without a seccomp filter")
+                isolation = Isolation(seccomp: .none)
+            } else {
+                isolation = Isolation()
+            }
+        }
+        self.isolation = isolation
+        self.notices = notices
+        let metrics = ServerMetrics()
+        self.metrics = metrics
+        dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue) { metrics.update($0) }
+    }
+
+    /// The Hummingbird application: its routes, bound as configured. `onListening` gets the
+    /// address and port once the socket is bound (the port is the real one when 0 was asked).
+    public func application(
+        onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "corral/\(CorralVersion.string)"),
+            onServerRunning: { channel in
+                await onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
+            },
+            logger: logger
+        )
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: stops accepting, refuses
+    /// what waits in the queue (503), lets the runs in flight go on for the grace period,
+    /// kills what is left, and returns once every run has ended and been cleaned up.
+    public func run(onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) async throws {
+        for notice in notices { logger.warning("\(notice)") }
+        let service = Serving(application: application(onListening: onListening), dispatcher: dispatcher,
+                              grace: configuration.shutdownGrace, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let metrics = self.metrics
+        if let token = configuration.token {
+            router.add(middleware: TokenMiddleware(token: Array(token.utf8)) { metrics.rejected(.unauthorized) })
+        }
+        let handler = RunHandler(maxBody: configuration.maxBody,
+                                 admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation),
+                                 dispatcher: dispatcher, runner: JobRunner(runner: Runner(configuration: configuration.runner)),
+                                 metrics: metrics)
+        router.post("/v1/run") { request, context in
+            // A client that goes away cancels its job (the run is killed and cleaned up). To
+            // see it go, the request's stream is watched to its end, so the connection cannot
+            // carry another request: every answer says `Connection: close`.
+            var response: Response
+            do {
+                response = try await request.body.consumeWithCancellationOnInboundClose { body in
+                    try await handler.handle(request, body: body, logger: context.logger)
+                }
+            } catch let error as APIError {
+                response = try error.response(from: request, context: context)
+            }
+            response.headers[.connection] = "close"
+            return response
+        }
+        let dispatcher = self.dispatcher
+        let configuration = self.configuration
+        let isolated = isolation != nil
+        router.get("/v1/health") { _, _ in
+            let counts = dispatcher.counts
+            let shuttingDown = dispatcher.isShuttingDown
+            return try Self.json(HealthBody(status: shuttingDown ? "shutting-down" : "ready", ready: !shuttingDown,
+                                            inFlight: counts.running, queued: counts.queued,
+                                            parallelism: configuration.parallelism, queueLimit: configuration.queue,
+                                            isolation: isolated))
+        }
+        router.get("/v1/version") { _, _ in
+            try Self.json(VersionBody(version: CorralVersion.string, api: "v1"))
+        }
+        router.get("/v1/doctor") { _, _ in
+            try Self.json(HostReport.inspect(configuration: configuration.runner))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        return router
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// The application plus the shutdown of the runs: on graceful shutdown the server stops
+/// accepting and waits for its requests while the dispatcher drains the runs.
+struct Serving<App: ApplicationProtocol>: Service {
+    let application: App
+    let dispatcher: Dispatcher
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await application.run() }
+            group.addTask {
+                try await gracefulShutdown()
+                let counts = dispatcher.counts
+                logger.notice("shutting down", metadata: ["inFlight": "\(counts.running)", "queued": "\(counts.queued)",
+                                                          "grace": "\(grace)"])
+                await dispatcher.drain(grace: grace)
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Synchronization
+
+/// Admits jobs: at most `parallelism` run at once, at most `queueLimit` more wait (first come,
+/// first served), the rest are refused. It knows every job in flight, so that a shutdown can
+/// refuse the waiting ones and, after the grace period, cancel the running ones.
+final class Dispatcher: Sendable {
+    enum Refusal: Error, Sendable {
+        /// Every slot and every place in the queue is taken; retry after about this many seconds.
+        case overloaded(retryAfter: Int)
+        case shuttingDown
+    }
+
+    struct Counts: Sendable, Equatable {
+        var running: Int
+        var queued: Int
+    }
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var running = 0
+        var waiting: [Waiter] = []
+        var cancellers: [UInt64: @Sendable () -> Void] = [:]
+        var shuttingDown = false
+        var nextID: UInt64 = 0
+        /// Moving average of the jobs' wall time, for `Retry-After`.
+        var averageSeconds = 1.0
+    }
+
+    let parallelism: Int
+    let queueLimit: Int
+    private let state = Mutex(State())
+    private let onChange: @Sendable (Counts) -> Void
+
+    init(parallelism: Int, queueLimit: Int, onChange: @escaping @Sendable (Counts) -> Void = { _ in }) {
+        self.parallelism = parallelism
+        self.queueLimit = queueLimit
+        self.onChange = onChange
+    }
+
+    var isShuttingDown: Bool {
+        state.withLock { $0.shuttingDown }
+    }
+
+    var counts: Counts {
+        state.withLock { Counts(running: $0.running, queued: $0.waiting.count) }
+    }
+
+    /// Runs `job` once a slot is free. Throws ``Refusal`` when there is no room or the server
+    /// is shutting down, `CancellationError` when the caller is cancelled while it waits.
+    /// The job is cancelled with the caller, or by ``cancelRunning()``.
+    func run<T: Sendable>(_ job: @escaping @Sendable () async -> T) async throws -> T {
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await acquire(id)
+        let started = ContinuousClock.now
+        let task = Task { await job() }
+        state.withLock { $0.cancellers[id] = { task.cancel() } }
+        let value = await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
+        release(id, seconds: (ContinuousClock.now - started) / .seconds(1))
+        return value
+    }
+
+    private func acquire(_ id: UInt64) async throws {
+        enum Decision { case run, wait, refuse(Refusal) }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let decision: Decision = state.withLock { state in
+                    if state.shuttingDown { return .refuse(.shuttingDown) }
+                    if Task.isCancelled { return .refuse(.shuttingDown) }
+                    if state.running < parallelism {
+                        state.running += 1
+                        onChange(Counts(running: state.running, queued: state.waiting.count))
+                        return .run
+                    }
+                    if state.waiting.count < queueLimit {
+                        state.waiting.append(Waiter(id: id, continuation: continuation))
+                        onChange(Counts(running: state.running, queued: state.waiting.count))
+                        return .wait
+                    }
+                    let ahead = Double(state.waiting.count + 1) / Double(parallelism)
+                    return .refuse(.overloaded(retryAfter: max(1, Int((ahead * state.averageSeconds).rounded(.up)))))
+                }
+                switch decision {
+                case .run: continuation.resume()
+                case .wait: break
+                case .refuse(let refusal):
+                    continuation.resume(throwing: Task.isCancelled ? CancellationError() : refusal)
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> Waiter? in
+                guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+                let waiter = state.waiting.remove(at: index)
+                onChange(Counts(running: state.running, queued: state.waiting.count))
+                return waiter
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    private func release(_ id: UInt64, seconds: Double) {
+        let next = state.withLock { state -> Waiter? in
+            state.cancellers[id] = nil
+            state.averageSeconds = 0.8 * state.averageSeconds + 0.2 * seconds
+            defer { onChange(Counts(running: state.running, queued: state.waiting.count)) }
+            if !state.waiting.isEmpty { return state.waiting.removeFirst() } // the slot passes on
+            state.running -= 1
+            return nil
+        }
+        next?.continuation.resume()
+    }
+
+    /// From now on refuse new jobs, and refuse every waiting one.
+    func beginShutdown() {
+        let waiting = state.withLock { state -> [Waiter] in
+            state.shuttingDown = true
+            defer { state.waiting = [] }
+            onChange(Counts(running: state.running, queued: 0))
+            return state.waiting
+        }
+        for waiter in waiting { waiter.continuation.resume(throwing: Refusal.shuttingDown) }
+    }
+
+    /// Cancels every running job (each ends with status `cancelled`).
+    func cancelRunning() {
+        let cancellers = state.withLock { Array($0.cancellers.values) }
+        for cancel in cancellers { cancel() }
+    }
+
+    /// Shutdown: refuse what waits, let what runs go on for `grace`, then cancel it; returns
+    /// once nothing runs.
+    func drain(grace: Duration) async {
+        beginShutdown()
+        let deadline = ContinuousClock.now + grace
+        while counts.running > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        while counts.running > 0 {
+            cancelRunning()
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Corral
+import Foundation
+
+/// Turns a request body into the job the server runs: parsed strictly, every limit within
+/// the server's ceilings (a job asking for more is refused with the field's path), the
+/// defaults filled in for what it leaves out, and the server's isolation applied.
+struct JobAdmission: Sendable {
+    let ceilings: Ceilings
+    let defaults: JobDefaults
+    /// The isolation every process gets (nil: the server runs without isolation).
+    let isolation: Isolation?
+
+    func admit(_ body: Data) throws(SpecError) -> JobSpec {
+        var spec = try JobSpec.parse(body)
+        if isolation != nil, let index = Self.explicitlyNotIsolated(body) {
+            throw SpecError("processes[\(index)].isolate", "this server isolates every process (it was not started with --no-isolate)")
+        }
+        for index in spec.processes.indices {
+            let path = "processes[\(index)]"
+            spec.processes[index].limits = try limits(spec.processes[index].limits, "\(path).limits")
+            try capture(spec.processes[index].stdout, "\(path).stdout")
+            try capture(spec.processes[index].stderr, "\(path).stderr")
+            if let isolation {
+                var own = isolation
+                own.network = spec.processes[index].isolation?.network ?? isolation.network
+                spec.processes[index].isolation = own
+            }
+        }
+        for (index, collect) in spec.collect.enumerated() where collect.max > ceilings.output {
+            throw over("collect[\(index)].max", Self.size(collect.max), Self.size(ceilings.output), "--max-output")
+        }
+        return spec
+    }
+
+    private func limits(_ asked: Limits, _ path: String) throws(SpecError) -> Limits {
+        var limits = asked
+        if let cpu = asked.cpuTime, cpu > ceilings.cpuTime {
+            throw over("\(path).cpuTime", Self.seconds(cpu), Self.seconds(ceilings.cpuTime), "--max-cpu-time")
+        }
+        if let wall = asked.wallTime, wall > ceilings.wallTime {
+            throw over("\(path).wallTime", Self.seconds(wall), Self.seconds(ceilings.wallTime), "--max-wall-time")
+        }
+        if let memory = asked.memory, memory > ceilings.memory {
+            throw over("\(path).memory", Self.size(memory), Self.size(ceilings.memory), "--max-memory")
+        }
+        if let output = asked.output, output > ceilings.output {
+            throw over("\(path).output", Self.size(output), Self.size(ceilings.output), "--max-output")
+        }
+        if let processes = asked.processes, processes > ceilings.processes {
+            throw over("\(path).processes", "\(processes)", "\(ceilings.processes)", "--max-processes")
+        }
+        limits.cpuTime = asked.cpuTime ?? defaults.cpuTime
+        // A wall time the job did not ask for is a default, so it may be cut to the ceiling.
+        limits.wallTime = asked.wallTime ?? defaults.wallTime ?? min(limits.cpuTime! * 2 + .seconds(1), ceilings.wallTime)
+        limits.memory = asked.memory ?? defaults.memory
+        limits.output = asked.output ?? defaults.output
+        limits.processes = asked.processes ?? defaults.processes
+        return limits
+    }
+
+    private func capture(_ stream: StreamSpec, _ path: String) throws(SpecError) {
+        if case .capture(let max) = stream, max > ceilings.output {
+            throw over("\(path).capture.max", Self.size(max), Self.size(ceilings.output), "--max-output")
+        }
+    }
+
+    private func over(_ path: String, _ asked: String, _ ceiling: String, _ flag: String) -> SpecError {
+        SpecError(path, "\(asked) is over this server's ceiling of \(ceiling) (\(flag))")
+    }
+
+    /// The index of the first process whose spec says `"isolate": false`.
+    private static func explicitlyNotIsolated(_ body: Data) -> Int? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let processes = object["processes"] as? [[String: Any]] else { return nil }
+        // The parser has already refused an `isolate` that is not a boolean.
+        return processes.firstIndex { ($0["isolate"] as? Bool) == false }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let value = Double(seconds) + Double(attoseconds) / 1e18
+        return value == value.rounded() ? "\(Int64(value)) s" : "\(value) s"
+    }
+
+    static func size(_ bytes: UInt64) -> String {
+        for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift) \(unit)"
+        }
+        return "\(bytes) bytes"
+    }
+}

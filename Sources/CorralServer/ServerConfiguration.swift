@@ -1,0 +1,71 @@
+import Corral
+import Foundation
+
+/// How `corral serve` listens, how many runs it takes at once, and what it allows a job.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind: a loopback address by default. Any other address needs ``token``.
+    public var host: String
+    /// TCP port; 0 picks a free one (the bound port is reported once listening).
+    public var port: Int
+    /// When set, every route but `/v1/health` needs `Authorization: Bearer <token>`.
+    public var token: String?
+    /// Jobs run at once.
+    public var parallelism: Int
+    /// Jobs that may wait for a free slot; past that a request gets 503 with `Retry-After`.
+    public var queue: Int
+    /// Largest request body, in bytes (413 above it).
+    public var maxBody: Int
+    /// What a job may ask for at most (400 above it) ...
+    public var ceilings: Ceilings
+    /// ... and what it gets when it does not say.
+    public var defaults: JobDefaults
+    /// Run every process isolated (``Isolation``) when the host allows it.
+    public var isolate: Bool
+    /// On SIGTERM/SIGINT: how long runs in flight may go on before they are killed.
+    public var shutdownGrace: Duration
+    /// Containment of the runs (cgroup v2, v1, process group).
+    public var runner: RunnerConfiguration
+
+    public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
+                parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
+                maxBody: Int = 64 << 20, ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
+                isolate: Bool = true, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration()) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.parallelism = parallelism
+        self.queue = queue
+        self.maxBody = maxBody
+        self.ceilings = ceilings
+        self.defaults = defaults
+        self.isolate = isolate
+        self.shutdownGrace = shutdownGrace
+        self.runner = runner
+    }
+
+    /// Whether ``host`` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+    public var bindsLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Refuses a configuration that cannot be served safely or at all.
+    public func validate() throws(ServerError) {
+        guard parallelism >= 1 else { throw ServerError("--parallelism must be at least 1") }
+        guard queue >= 0 else { throw ServerError("--queue must be 0 or more") }
+        guard maxBody >= 1 else { throw ServerError("--max-body must be at least 1 byte") }
+        guard (0...65535).contains(port) else { throw ServerError("--port must be from 0 to 65535") }
+        guard shutdownGrace >= .zero else { throw ServerError("--shutdown-grace must not be negative") }
+        if let token, token.isEmpty { throw ServerError("the token is empty") }
+        if !bindsLoopback && token == nil {
+            throw ServerError("binding \(host), which is not a loopback address, needs --token (or CORRAL_TOKEN)")
+        }
+        try ceilings.validate()
+        try defaults.validate(against: ceilings)
+    }
+}
+
+/// A configuration the server refuses, or a failure to start it.
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,86 @@
+import Corral
+import CoreMetrics
+import Prometheus
+
+/// The server's metrics, through swift-metrics into a Prometheus registry of its own (so
+/// several servers in one process, as in tests, never share counts). Every name starts
+/// with `corral_`.
+final class ServerMetrics: Sendable {
+    enum Rejection: String, CaseIterable, Sendable {
+        case badRequest = "bad-request"
+        case tooLarge = "too-large"
+        case unauthorized
+        case overloaded
+        case shuttingDown = "shutting-down"
+    }
+
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let wallTime: CoreMetrics.Timer
+    private let cpuTime: CoreMetrics.Timer
+    private let memoryPeak: CoreMetrics.Recorder
+    private let queueDepth: CoreMetrics.Gauge
+    private let inFlight: CoreMetrics.Gauge
+    private let setupErrors: CoreMetrics.Counter
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let seconds: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300].map {
+            .milliseconds(Int64($0 * 1000))
+        }
+        factory.durationHistogramBuckets = ["corral_run_wall_seconds": seconds, "corral_run_cpu_seconds": seconds]
+        factory.valueHistogramBuckets = [
+            "corral_run_memory_peak_bytes": [1, 4, 16, 64, 256, 1024, 4096, 16384].map { Double($0 << 20) },
+        ]
+        self.factory = factory
+        wallTime = CoreMetrics.Timer(label: "corral_run_wall_seconds", factory: factory)
+        cpuTime = CoreMetrics.Timer(label: "corral_run_cpu_seconds", factory: factory)
+        memoryPeak = CoreMetrics.Recorder(label: "corral_run_memory_peak_bytes", dimensions: [], aggregate: true, factory: factory)
+        queueDepth = CoreMetrics.Gauge(label: "corral_queue_depth", factory: factory)
+        inFlight = CoreMetrics.Gauge(label: "corral_runs_in_flight", factory: factory)
+        setupErrors = CoreMetrics.Counter(label: "corral_setup_errors_total", factory: factory)
+        // Every series exists from the start, at zero.
+        for status in RunStatus.allCases { _ = runs(status) }
+        for reason in Rejection.allCases { _ = rejections(reason) }
+        queueDepth.record(0)
+        inFlight.record(0)
+    }
+
+    private func runs(_ status: RunStatus) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "corral_runs_total", dimensions: [("status", status.rawValue)], factory: factory)
+    }
+
+    private func rejections(_ reason: Rejection) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: "corral_rejected_requests_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+    }
+
+    /// A job that ran: its status, wall time, CPU time (all its processes) and memory peak
+    /// (the sum of its processes' peaks).
+    func record(_ report: JobReport) {
+        runs(report.status).increment()
+        wallTime.recordNanoseconds(Int64(report.wallTime * 1e9))
+        cpuTime.recordNanoseconds(Int64(report.processes.reduce(0) { $0 + $1.report.cpuTime } * 1e9))
+        memoryPeak.record(Double(report.processes.reduce(0) { $0 + $1.report.memoryPeak }))
+        if report.status == .setupError { setupErrors.increment() }
+    }
+
+    /// A job that could not even be set up (the library threw).
+    func recordSetupError() {
+        runs(.setupError).increment()
+        setupErrors.increment()
+    }
+
+    func rejected(_ reason: Rejection) {
+        rejections(reason).increment()
+    }
+
+    func update(_ counts: Dispatcher.Counts) {
+        queueDepth.record(Double(counts.queued))
+        inFlight.record(Double(counts.running))
+    }
+
+    /// The Prometheus text exposition format.
+    func exposition() -> String {
+        registry.emitToString()
+    }
+}

@@ -1,0 +1,182 @@
+import Corral
+import CorralTestSupport
+import Foundation
+import LoopbackHTTP
+import Testing
+
+/// `corral serve` as a process of its own: its listening line, graceful shutdown with runs in
+/// flight, a bounded load test, and the token rule for non-loopback addresses.
+@Suite("corral serve", .serialized)
+struct ServeCommandTests {
+    /// A running `corral serve` on a free port, with its own TMPDIR so that its job
+    /// directories can be counted.
+    struct Server {
+        let process: Spawn.Started
+        let port: Int
+        let tmp: TemporaryDirectory
+
+        static func start(_ arguments: [String]) throws -> Server {
+            let tmp = TemporaryDirectory()
+            var environment = ProcessInfo.processInfo.environment
+            environment["TMPDIR"] = tmp.path
+            let process = try Spawn.start(corralPath, ["serve", "--port", "0"] + arguments,
+                                          environment: environment.map { "\($0.key)=\($0.value)" })
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let output = process.standardOutputSoFar
+                if let range = output.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                   let port = Int(output[range].split(separator: ":").last ?? "") {
+                    return Server(process: process, port: port, tmp: tmp)
+                }
+                if !Leftovers.isRunning(process.pid) { break }
+                usleep(10_000)
+            }
+            kill(process.pid, SIGKILL)
+            let result = process.wait()
+            tmp.remove()
+            throw FixtureError("corral serve did not start: \(result.standardError)")
+        }
+
+        func request(_ method: String, _ path: String, body: String? = nil) throws -> HTTPResponse {
+            try HTTPConnection(port: port).request(method, path, headers: [("Content-Type", "application/json")],
+                                                   body: body.map { Array($0.utf8) })
+        }
+
+        func health() -> [String: Any] {
+            guard let response = try? request("GET", "/v1/health") else { return [:] }
+            return (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+        }
+
+        /// Open descriptors, threads and resident memory (KiB) of the server process.
+        func resources() -> (fds: Int, threads: Int, rssKiB: Int) {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/fd"))?.count ?? -1
+            let status = (try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)) ?? ""
+            func field(_ name: String) -> Int {
+                let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+                return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? -1
+            }
+            return (fds, field("Threads"), field("VmRSS"))
+        }
+    }
+
+    static func status(of response: HTTPResponse) -> String? {
+        ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["status"] as? String
+    }
+
+    static func wait(_ seconds: Double = 10, until condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    @Test("SIGTERM: waiting jobs get 503, running ones get the grace period, then are killed; exit 0, nothing left")
+    func gracefulShutdown() async throws {
+        let server = try Server.start(["--parallelism", "2", "--queue", "4", "--shutdown-grace", "2"])
+        defer { server.tmp.remove() }
+        let marker = "60.\(getpid() % 1000)1"
+        let short = #"{"processes": [{"args": ["/bin/sleep", "1"]}]}"#
+        let long = #"{"processes": [{"args": ["/bin/sleep", "\#(marker)"]}]}"#
+        async let shortAnswer = onThread { try server.request("POST", "/v1/run", body: short) }
+        async let longAnswer = onThread { try server.request("POST", "/v1/run", body: long) }
+        #expect(try await onThread { Self.wait { server.health()["inFlight"] as? Int == 2 } })
+        async let queuedAnswer = onThread { try server.request("POST", "/v1/run", body: short) }
+        #expect(try await onThread { Self.wait { server.health()["queued"] as? Int == 1 } })
+        #expect(try await onThread { Self.wait { Leftovers.sleepers(marker) == 1 } })
+
+        let signalled = Date()
+        kill(server.process.pid, SIGTERM)
+        let queued = try await queuedAnswer
+        #expect(queued.status == 503, "\(queued.text)")
+        let finished = try await shortAnswer
+        #expect(finished.status == 200 && Self.status(of: finished) == "ok", "\(finished.text)")
+        let killed = try await longAnswer
+        #expect(killed.status == 200 && Self.status(of: killed) == "cancelled", "\(killed.text)")
+        let elapsed = Date().timeIntervalSince(signalled)
+        #expect(elapsed >= 1.8 && elapsed < 8, "the long job ended \(elapsed) s after SIGTERM (grace 2 s)")
+
+        let result = server.process.wait(timeout: 30)
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(Leftovers.sleepers(marker) == 0, "a run outlived the server")
+        #expect(CgroupCheck.runCgroups(owner: server.process.pid).isEmpty)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: server.tmp.path)) == [], "job directories left behind")
+        let roots = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("corral-root-\(server.process.pid)-") }
+        #expect(roots.isEmpty, "isolation roots left behind: \(roots)")
+        // One log line per run, with its id, status and figures.
+        let runLines = result.standardError.split(separator: "\n").filter { $0.contains("run.id=") }
+        #expect(runLines.count == 2, "\(result.standardError)")
+        #expect(runLines.contains { $0.contains("status=ok") && $0.contains("wall=") && $0.contains("cpu=") && $0.contains("memory=") })
+        #expect(runLines.contains { $0.contains("status=cancelled") })
+    }
+
+    @Test("SIGINT on an idle server: exit 0 at once")
+    func sigint() throws {
+        let server = try Server.start(["--no-isolate"])
+        defer { server.tmp.remove() }
+        #expect(try server.request("GET", "/v1/version").status == 200)
+        kill(server.process.pid, SIGINT)
+        let result = server.process.wait(timeout: 20)
+        #expect(result.status == 0, "\(result.standardError)")
+    }
+
+    @Test("load: 2,000 requests from 16 clients all answered rightly; descriptors, threads and memory come back")
+    func load() async throws {
+        let server = try Server.start(["--parallelism", "2", "--queue", "64", "--log-level", "warning"])
+        defer { server.tmp.remove() }
+        let valid = #"{"processes": [{"args": ["/bin/true"]}]}"#
+        let invalid = #"{"processes": [{"args": ["/bin/true"], "limits": {"cpuTime": 1000}}]}"#
+        /// Client `client` sends `count` requests, every tenth an invalid one; returns the mismatches.
+        @Sendable func client(_ client: Int, count: Int) throws -> [String] {
+            var wrong: [String] = []
+            for index in 0..<count {
+                let bad = (client + index) % 10 == 0
+                let response = try server.request("POST", "/v1/run", body: bad ? invalid : valid)
+                let expected = bad ? 400 : 200
+                if response.status != expected || (!bad && Self.status(of: response) != "ok") {
+                    wrong.append("client \(client) request \(index): \(response.status) \(response.text.prefix(200))")
+                }
+            }
+            return wrong
+        }
+        func wave(_ perClient: Int) async throws -> [String] {
+            try await withThrowingTaskGroup(of: [String].self) { group in
+                for index in 0..<16 { group.addTask { try await onThread { try client(index, count: perClient) } } }
+                var all: [String] = []
+                for try await wrong in group { all += wrong }
+                return all
+            }
+        }
+        // Warm up (threads, pools, caches), then measure around the 2,000.
+        #expect(try await wave(10).isEmpty)
+        #expect(Self.wait { server.health()["inFlight"] as? Int == 0 })
+        let before = server.resources()
+        let started = Date()
+        let wrong = try await wave(125)
+        let seconds = Date().timeIntervalSince(started)
+        #expect(wrong.isEmpty, "\(wrong.count) wrong answers, e.g. \(wrong.prefix(3))")
+        #expect(Self.wait { server.health()["inFlight"] as? Int == 0 && server.health()["queued"] as? Int == 0 })
+        usleep(200_000)
+        let after = server.resources()
+        print("load: 2000 requests in \(String(format: "%.1f", seconds)) s; fds \(before.fds) → \(after.fds), threads \(before.threads) → \(after.threads), RSS \(before.rssKiB) → \(after.rssKiB) KiB")
+        #expect(after.fds <= before.fds + 2, "descriptors \(before.fds) → \(after.fds)")
+        #expect(after.threads <= before.threads + 2, "threads \(before.threads) → \(after.threads)")
+        #expect(after.rssKiB <= before.rssKiB + 32 * 1024, "RSS \(before.rssKiB) → \(after.rssKiB) KiB")
+        let metrics = try server.request("GET", "/metrics").text
+        #expect(metrics.contains("corral_runs_in_flight 0"))
+        kill(server.process.pid, SIGTERM)
+        #expect(server.process.wait(timeout: 30).status == 0)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: server.tmp.path)) == [])
+    }
+
+    @Test("a non-loopback address needs --token or CORRAL_TOKEN")
+    func token() throws {
+        let refused = try corral("serve", "--host", "0.0.0.0", "--port", "0")
+        #expect(refused.status == 125)
+        #expect(refused.standardError.contains("--token"), "\(refused.standardError)")
+        let badLimit = try corral("serve", "--max-cpu-time", "5s", "--port", "0")
+        #expect(badLimit.status == 125, "a default over its ceiling is refused")
+        #expect(badLimit.standardError.contains("--default-cpu-time"), "\(badLimit.standardError)")
+    }
+}
