@@ -31,9 +31,14 @@ public struct Runner: Sendable {
         try await run(job, descriptors: [:])
     }
 
+    /// The same; `stop` can stop the run from outside the calling task (``RunStop``).
+    public func run(_ job: Job, stop: RunStop) async throws(CorralError) -> RunReport {
+        try await run(job, descriptors: [:], stop: stop)
+    }
+
     /// `descriptors`: more of the child's descriptors (target → an open descriptor this
     /// run takes over and closes, e.g. a pipe end of a job).
-    func run(_ job: Job, descriptors: [Int32: Int32]) async throws(CorralError) -> RunReport {
+    func run(_ job: Job, descriptors: [Int32: Int32], stop: RunStop? = nil) async throws(CorralError) -> RunReport {
         var handed = descriptors
         defer { for fd in handed.values { _ = close(fd) } }
         try job.validate()
@@ -57,8 +62,11 @@ public struct Runner: Sendable {
             return Self.failed(job, failure, warnings: warnings)
         }
         let id = supervisor.nextID()
+        let stopped = stop.map { !$0.register(id) } ?? false
+        defer { stop?.unregister(id) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
+                if stopped { supervisor.submit(.cancel(id: id)) } // ends it before it starts
                 supervisor.submit(.start(id: id, plan: plan, continuation: continuation))
             }
         } onCancel: {

@@ -74,30 +74,18 @@ public struct CorralServer: Sendable {
         try await group.run()
     }
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    func router() -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
         let metrics = self.metrics
         if let token = configuration.token {
             router.add(middleware: TokenMiddleware(token: Array(token.utf8)) { metrics.rejected(.unauthorized) })
         }
         let handler = RunHandler(maxBody: configuration.maxBody,
                                  admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation),
-                                 dispatcher: dispatcher, runner: JobRunner(runner: Runner(configuration: configuration.runner)),
+                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner)),
                                  metrics: metrics)
         router.post("/v1/run") { request, context in
-            // A client that goes away cancels its job (the run is killed and cleaned up). To
-            // see it go, the request's stream is watched to its end, so the connection cannot
-            // carry another request: every answer says `Connection: close`.
-            var response: Response
-            do {
-                response = try await request.body.consumeWithCancellationOnInboundClose { body in
-                    try await handler.handle(request, body: body, logger: context.logger)
-                }
-            } catch let error as APIError {
-                response = try error.response(from: request, context: context)
-            }
-            response.headers[.connection] = "close"
-            return response
+            try await handler.handle(request, watch: ClientWatch(channel: context.channel), logger: context.logger)
         }
         let dispatcher = self.dispatcher
         let configuration = self.configuration

@@ -1,3 +1,4 @@
+import Corral
 import Synchronization
 
 /// Admits jobs: at most `parallelism` run at once, at most `queueLimit` more wait (first come,
@@ -24,6 +25,8 @@ final class Dispatcher: Sendable {
         var running = 0
         var waiting: [Waiter] = []
         var cancellers: [UInt64: @Sendable () -> Void] = [:]
+        /// Tickets withdrawn before they reached the queue.
+        var withdrawn: Set<UInt64> = []
         var shuttingDown = false
         var nextID: UInt64 = 0
         /// Moving average of the jobs' wall time, for `Retry-After`.
@@ -49,34 +52,54 @@ final class Dispatcher: Sendable {
         state.withLock { Counts(running: $0.running, queued: $0.waiting.count) }
     }
 
-    /// Runs `job` once a slot is free. Throws ``Refusal`` when there is no room or the server
-    /// is shutting down, `CancellationError` when the caller is cancelled while it waits.
-    /// The job is cancelled with the caller, or by ``cancelRunning()``.
-    func run<T: Sendable>(_ job: @escaping @Sendable () async -> T) async throws -> T {
-        let id = state.withLock { state in
+    /// A place in line, taken before waiting so that it can be withdrawn (``withdraw(_:)``).
+    struct Ticket: Sendable, Hashable {
+        fileprivate let id: UInt64
+    }
+
+    func ticket() -> Ticket {
+        state.withLock { state in
             state.nextID += 1
-            return state.nextID
+            return Ticket(id: state.nextID)
         }
+    }
+
+    /// Runs `job` in the calling task once a slot is free. Throws ``Refusal`` when there is
+    /// no room or the server is shutting down, `CancellationError` when the caller is
+    /// cancelled or the ticket withdrawn while it waits. A shutdown stops the job through
+    /// `stop` (``cancelRunning()``).
+    func run<T: Sendable>(_ ticket: Ticket, stop: RunStop, _ job: () async -> T) async throws -> T {
+        let id = ticket.id
         try await acquire(id)
         let started = ContinuousClock.now
-        let task = Task { await job() }
-        state.withLock { $0.cancellers[id] = { task.cancel() } }
-        let value = await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
-        }
+        state.withLock { $0.cancellers[id] = { stop.stop() } }
+        let value = await job()
         release(id, seconds: (ContinuousClock.now - started) / .seconds(1))
         return value
     }
 
+    /// Takes a waiting ticket out of the queue (its `run` throws `CancellationError`); a
+    /// running or finished one is left alone.
+    func withdraw(_ ticket: Ticket) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiting.firstIndex(where: { $0.id == ticket.id }) else {
+                state.withdrawn.insert(ticket.id) // in case it has not queued yet
+                return nil
+            }
+            let waiter = state.waiting.remove(at: index)
+            onChange(Counts(running: state.running, queued: state.waiting.count))
+            return waiter
+        }
+        waiter?.continuation.resume(throwing: CancellationError())
+    }
+
     private func acquire(_ id: UInt64) async throws {
-        enum Decision { case run, wait, refuse(Refusal) }
+        enum Decision { case run, wait, cancelled, refuse(Refusal) }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let decision: Decision = state.withLock { state in
                     if state.shuttingDown { return .refuse(.shuttingDown) }
-                    if Task.isCancelled { return .refuse(.shuttingDown) }
+                    if Task.isCancelled || state.withdrawn.remove(id) != nil { return .cancelled }
                     if state.running < parallelism {
                         state.running += 1
                         onChange(Counts(running: state.running, queued: state.waiting.count))
@@ -93,8 +116,9 @@ final class Dispatcher: Sendable {
                 switch decision {
                 case .run: continuation.resume()
                 case .wait: break
+                case .cancelled: continuation.resume(throwing: CancellationError())
                 case .refuse(let refusal):
-                    continuation.resume(throwing: Task.isCancelled ? CancellationError() : refusal)
+                    continuation.resume(throwing: refusal)
                 }
             }
         } onCancel: {
@@ -111,6 +135,7 @@ final class Dispatcher: Sendable {
     private func release(_ id: UInt64, seconds: Double) {
         let next = state.withLock { state -> Waiter? in
             state.cancellers[id] = nil
+            state.withdrawn.remove(id)
             state.averageSeconds = 0.8 * state.averageSeconds + 0.2 * seconds
             defer { onChange(Counts(running: state.running, queued: state.waiting.count)) }
             if !state.waiting.isEmpty { return state.waiting.removeFirst() } // the slot passes on

@@ -11,10 +11,7 @@ struct JobAdmission: Sendable {
     let isolation: Isolation?
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
-        var spec = try JobSpec.parse(body)
-        if isolation != nil, let index = Self.explicitlyNotIsolated(body) {
-            throw SpecError("processes[\(index)].isolate", "this server isolates every process (it was not started with --no-isolate)")
-        }
+        var spec = try JobSpec.parse(body, isolationRequired: isolation != nil)
         for index in spec.processes.indices {
             let path = "processes[\(index)]"
             spec.processes[index].limits = try limits(spec.processes[index].limits, "\(path).limits")
@@ -66,14 +63,6 @@ struct JobAdmission: Sendable {
 
     private func over(_ path: String, _ asked: String, _ ceiling: String, _ flag: String) -> SpecError {
         SpecError(path, "\(asked) is over this server's ceiling of \(ceiling) (\(flag))")
-    }
-
-    /// The index of the first process whose spec says `"isolate": false`.
-    private static func explicitlyNotIsolated(_ body: Data) -> Int? {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let processes = object["processes"] as? [[String: Any]] else { return nil }
-        // The parser has already refused an `isolate` that is not a boolean.
-        return processes.firstIndex { ($0["isolate"] as? Bool) == false }
     }
 
     static func seconds(_ duration: Duration) -> String {

@@ -6,22 +6,24 @@ import Logging
 import NIOCore
 
 /// `POST /v1/run`: read the body (at most `maxBody` bytes), admit the job, wait for a slot,
-/// run it, answer with the job report. One log line per job.
+/// run it, answer with the job report. One log line per job. A client that goes away while
+/// its job waits or runs cancels it (the run is killed and cleaned up).
 struct RunHandler: Sendable {
     let maxBody: Int
     let admission: JobAdmission
     let dispatcher: Dispatcher
+    let watcher: ClientWatcher
     let runner: JobRunner
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, body: RequestBody, logger: Logger) async throws -> Response {
+    func handle(_ request: Request, watch: ClientWatch, logger: Logger) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
             metrics.rejected(.tooLarge)
             throw APIError(.contentTooLarge, "the body is \(length) bytes, over this server's limit of \(maxBody) (--max-body)")
         }
         let buffer: ByteBuffer
         do {
-            buffer = try await body.collect(upTo: maxBody)
+            buffer = try await request.body.collect(upTo: maxBody)
         } catch is NIOTooManyBytesError {
             metrics.rejected(.tooLarge)
             throw APIError(.contentTooLarge, "the body is over this server's limit of \(maxBody) bytes (--max-body)")
@@ -37,14 +39,22 @@ struct RunHandler: Sendable {
         let id = UUID().uuidString.lowercased()
         let runner = self.runner
         let outcome: Result<JobReport, CorralError>
+        // The job runs in this task; the watcher stops it (or takes it out of the queue)
+        // when its client goes away, and a shutdown stops it through the dispatcher.
+        let stop = RunStop()
+        let ticket = dispatcher.ticket()
+        let watching = watcher.add(.init(watch: watch, stop: stop, ticket: ticket))
+        var clientGone = false
+        defer { _ = watcher.remove(watching) }
         do {
-            outcome = try await dispatcher.run {
+            outcome = try await dispatcher.run(ticket, stop: stop) {
                 do throws(CorralError) {
-                    return .success(try await runner.run(spec))
+                    return .success(try await runner.run(spec, stop: stop))
                 } catch {
                     return .failure(error)
                 }
             }
+            clientGone = watcher.remove(watching)
         } catch Dispatcher.Refusal.overloaded(let retryAfter) {
             metrics.rejected(.overloaded)
             throw APIError(.serviceUnavailable, "every slot and every place in the queue is taken; retry later",
@@ -67,15 +77,17 @@ struct RunHandler: Sendable {
             throw APIError(.internalServerError, error.description)
         }
         metrics.record(report)
-        logger.info("run", metadata: Self.metadata(id, report))
+        if logger.logLevel <= .info {
+            var metadata = Self.metadata(id, report)
+            if clientGone { metadata["client"] = "gone" }
+            logger.info("run", metadata: metadata)
+        }
+        if clientGone { throw CancellationError() }
 
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(report)
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("X-Corral-Run-Id")!: id],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
+            body: .init(byteBuffer: ByteBuffer(bytes: ReportJSON.encode(report)))
         )
     }
 
@@ -92,3 +104,4 @@ struct RunHandler: Sendable {
         ]
     }
 }
+

@@ -22,6 +22,8 @@ final class ServerMetrics: Sendable {
     private let queueDepth: CoreMetrics.Gauge
     private let inFlight: CoreMetrics.Gauge
     private let setupErrors: CoreMetrics.Counter
+    private let runCounters: [RunStatus: CoreMetrics.Counter]
+    private let rejectionCounters: [Rejection: CoreMetrics.Counter]
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -40,19 +42,19 @@ final class ServerMetrics: Sendable {
         inFlight = CoreMetrics.Gauge(label: "corral_runs_in_flight", factory: factory)
         setupErrors = CoreMetrics.Counter(label: "corral_setup_errors_total", factory: factory)
         // Every series exists from the start, at zero.
-        for status in RunStatus.allCases { _ = runs(status) }
-        for reason in Rejection.allCases { _ = rejections(reason) }
+        runCounters = Dictionary(uniqueKeysWithValues: RunStatus.allCases.map {
+            ($0, CoreMetrics.Counter(label: "corral_runs_total", dimensions: [("status", $0.rawValue)], factory: factory))
+        })
+        rejectionCounters = Dictionary(uniqueKeysWithValues: Rejection.allCases.map {
+            ($0, CoreMetrics.Counter(label: "corral_rejected_requests_total", dimensions: [("reason", $0.rawValue)], factory: factory))
+        })
         queueDepth.record(0)
         inFlight.record(0)
     }
 
-    private func runs(_ status: RunStatus) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "corral_runs_total", dimensions: [("status", status.rawValue)], factory: factory)
-    }
+    private func runs(_ status: RunStatus) -> CoreMetrics.Counter { runCounters[status]! }
 
-    private func rejections(_ reason: Rejection) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "corral_rejected_requests_total", dimensions: [("reason", reason.rawValue)], factory: factory)
-    }
+    private func rejections(_ reason: Rejection) -> CoreMetrics.Counter { rejectionCounters[reason]! }
 
     /// A job that ran: its status, wall time, CPU time (all its processes) and memory peak
     /// (the sum of its processes' peaks).

@@ -35,6 +35,11 @@ struct CorralBench {
             }
         }
 
+        if options.serverJobs > 0 {
+            result.server = await ServerBench.measure(jobs: options.serverJobs, isolated: options.serverIsolated)
+            if result.server == nil { Console.error("corral-bench: the server benchmark failed\n") }
+        }
+
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
 

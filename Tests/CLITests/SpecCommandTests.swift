@@ -78,4 +78,19 @@ struct SpecCommandTests {
         #expect(files.first?["path"] as? String == "out.txt")
         #expect((files.first?["content"] as? [String: Any])?["text"] as? String == "1+2+3\n")
     }
+
+    @Test("--isolate with --file and --collect isolates the process", .enabled(if: geteuid() == 0, "isolation needs root"))
+    func isolatedFiles() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let input = directory.file("numbers")
+        try "4 5\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let result = try corral("run", "--quiet", "--isolate", "--file", "in.txt=\(input)", "--collect", "out.txt", "--",
+                                "/bin/sh", "-c", "(hostname; pwd; id -u; cat in.txt) > out.txt")
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let files = try #require(report["files"] as? [[String: Any]])
+        #expect((files.first?["content"] as? [String: Any])?["text"] as? String == "corral\n/box\n65534\n4 5\n")
+        #expect(((report["processes"] as? [[String: Any]])?.first?["isolated"]) as? Bool == true)
+    }
 }

@@ -57,8 +57,8 @@ struct ServerHarness: Sendable {
         try await execute("/v1/run", .post, body: job.data, token: token)
     }
 
-    /// GET routes through HummingbirdTesting's client (keep-alive); `POST /v1/run` answers
-    /// `Connection: close`, so each gets a connection of its own.
+    /// GET routes through HummingbirdTesting's client; POST on a connection of its own, from
+    /// a thread of its own (a blocking client), so that several can be in flight.
     private func execute(_ path: String, _ method: HTTPRequest.Method, body: Data?, token: String?) async throws -> Answer {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let token { headers[.authorization] = "Bearer \(token)" }

@@ -17,7 +17,9 @@ public struct JobRunner: Sendable {
         self.runner = runner
     }
 
-    public func run(_ spec: JobSpec) async throws(CorralError) -> JobReport {
+    /// `stop` stops every process of the job from outside the calling task (``RunStop``);
+    /// cancelling the task does the same.
+    public func run(_ spec: JobSpec, stop: RunStop? = nil) async throws(CorralError) -> JobReport {
         let started = MonotonicClock.now()
         let workdir = try Workdir.create()
         defer { if !spec.workdir.keep { workdir.remove() } }
@@ -125,7 +127,7 @@ public struct JobRunner: Sendable {
             for (index, (job, descriptors)) in prepared.enumerated() {
                 group.addTask {
                     do throws(CorralError) {
-                        return (index, .success(try await runner.run(job, descriptors: descriptors)))
+                        return (index, .success(try await runner.run(job, descriptors: descriptors, stop: stop)))
                     } catch {
                         return (index, .failure(error))
                     }

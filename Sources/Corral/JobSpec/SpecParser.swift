@@ -4,28 +4,26 @@ extension JobSpec {
     /// Parses and checks a job spec: unknown fields, wrong types, bad values, pipes with a
     /// missing, unknown or doubly used end are refused before anything runs.
     public static func parse(_ data: Data) throws(SpecError) -> JobSpec {
-        let root: JSONValue
-        do {
-            // The syntax first: JSONSerialization says where it is broken.
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            root = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
-            throw SpecError("", "not valid JSON: \(Self.describe(error))")
-        }
-        return try SpecParser().job(root)
+        try parse(data, isolationRequired: false)
     }
 
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            return (context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
+    /// `isolationRequired`: refuse a process whose spec says `"isolate": false` (a server
+    /// that isolates every process).
+    public static func parse(_ data: Data, isolationRequired: Bool) throws(SpecError) -> JobSpec {
+        let root: JSONValue
+        do {
+            root = try JSONReader.read(Array(data))
+        } catch {
+            throw SpecError("", "not valid JSON: \(error.message) at byte \(error.offset)")
         }
-        return (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+        return try SpecParser(isolationRequired: isolationRequired).job(root)
     }
 }
 
 /// Walks the JSON tree, keeping the path for every error.
 struct SpecParser {
     private typealias Object = [String: JSONValue]
+    var isolationRequired = false
 
     func job(_ root: JSONValue) throws(SpecError) -> JobSpec {
         let object = try self.object(root, "", allowed: ["processes", "pipes", "files", "collect", "workdir"])
@@ -106,7 +104,13 @@ struct SpecParser {
             }
         }
         var isolation: Isolation?
-        if let value = object["isolate"], try bool(value, "\(path).isolate") { isolation = Isolation() }
+        if let value = object["isolate"] {
+            if try bool(value, "\(path).isolate") {
+                isolation = Isolation()
+            } else if isolationRequired {
+                throw SpecError("\(path).isolate", "this server isolates every process (it was not started with --no-isolate)")
+            }
+        }
         if let value = object["network"] {
             guard let network = Isolation.Network(rawValue: try string(value, "\(path).network")) else {
                 throw SpecError("\(path).network", "must be \"none\" or \"host\"")
