@@ -5,6 +5,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The HTTP API of Corral (`corral serve`): `POST /v1/run` runs a job spec and answers with
 /// its report; `GET /v1/health`, `/v1/version`, `/v1/doctor` and `/metrics` say how it is.
@@ -71,7 +74,11 @@ public struct CorralServer: Sendable {
         let service = Serving(application: application(onListening: onListening), dispatcher: dispatcher,
                               grace: configuration.shutdownGrace, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError {
+            throw ServerError("cannot listen on \(configuration.host):\(configuration.port): \(String(cString: strerror(error.errnoCode)))")
+        }
     }
 
     func router() -> Router<ServerRequestContext> {

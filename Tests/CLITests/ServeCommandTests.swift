@@ -111,11 +111,14 @@ struct ServeCommandTests {
         #expect(runLines.contains { $0.contains("status=cancelled") })
     }
 
-    @Test("SIGINT on an idle server: exit 0 at once")
+    @Test("SIGINT on an idle server: exit 0 at once; a second server on its port: exit 125")
     func sigint() throws {
         let server = try Server.start(["--no-isolate"])
         defer { server.tmp.remove() }
         #expect(try server.request("GET", "/v1/version").status == 200)
+        let second = try corral("serve", "--no-isolate", "--port", String(server.port))
+        #expect(second.status == 125)
+        #expect(second.standardError.contains("cannot listen on 127.0.0.1:\(server.port): Address already in use"), "\(second.standardError)")
         kill(server.process.pid, SIGINT)
         let result = server.process.wait(timeout: 20)
         #expect(result.status == 0, "\(result.standardError)")
