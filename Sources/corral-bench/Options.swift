@@ -5,7 +5,6 @@ struct Options: Sendable {
     var json = false
     var pingPongRounds = 10000
     var serverJobs = 1000
-    var serverIsolated = false
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json]
@@ -14,8 +13,9 @@ struct Options: Sendable {
           --json       print only JSON on standard output
           --ping-pong N  round trips of the interactive job (default 10000; 0 skips it)
           --server N   /bin/true jobs per measurement through the HTTP server and through
-                       the library, at parallelism 1 and 2 (default 1000; 0 skips it)
-          --server-isolated  the server's jobs isolated (as `corral serve` does by default)
+                       the library, at parallelism 1 and 2, without isolation and (where the
+                       host allows it) isolated as `corral serve` does by default
+                       (default 1000; 0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -46,9 +46,6 @@ struct Options: Sendable {
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
-            case "--server-isolated":
-                guard inlineValue == nil else { throw .invalid("--server-isolated takes no value") }
-                options.serverIsolated = true
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

@@ -26,7 +26,7 @@ struct BenchResult: Sendable {
     let baselineFailures: Int
     let modes: [ModeResult]
     var pingPong: PingPongResult?
-    var server: ServerBenchResult?
+    var server: [ServerBenchResult] = []
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -45,7 +45,7 @@ struct BenchResult: Sendable {
             + "\"baselineP10\": \(fixed(baseline.p10, 1)), \"baselineP90\": \(fixed(baseline.p90, 1)), "
             + "\"modes\": [\(modeObjects.joined(separator: ", "))]"
             + (pingPong.map { ", \"pingPong\": \($0.json)" } ?? "")
-            + (server.map { ", \"server\": \($0.json)" } ?? "") + "}\n"
+            + (server.isEmpty ? "" : ", \"server\": [\(server.map(\.json).joined(separator: ", "))]") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
@@ -61,7 +61,7 @@ struct BenchResult: Sendable {
             lines.append("ping-pong, \(pingPong.roundTrips) round trips (median of \(pingPong.repeats)): bare pipes "
                 + "\(Int(pingPong.bareRate))/s, Corral job \(Int(pingPong.corralRate))/s, ratio \(fixed(pingPong.ratio, 3))")
         }
-        if let server { lines.append(server.table) }
+        lines += server.map(\.table)
         return lines.joined(separator: "\n") + "\n"
     }
 
