@@ -52,7 +52,6 @@
 #define CORRAL_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
 
 /// How long an isolated run's setup (namespaces, filesystem, privileges) may take.
-#define CORRAL_ISOLATED_SETUP_TIMEOUT_MS 30000
 
 /// The most descriptors one child can be given (stdio plus pipes).
 #define CORRAL_MAX_FDS 64
@@ -542,9 +541,10 @@ static void corral_record_failure(corral_spawn_result *result, const corral_chil
 }
 
 /// The isolated spawn: a fork-style clone (the init never execs, so the parent cannot wait
-/// for it as with vfork) into new namespaces. The parent learns of a setup failure from
-/// the error pipe, which reaches EOF once the program has exec'd (or failed).
-static int corral_spawn_isolated(const corral_spawn_request *request, corral_spawn_result *result) {
+/// for it as with vfork) into new namespaces. It returns at once: the parent learns of a
+/// setup failure from the error pipe (*setup_fd), which reaches EOF once the program has
+/// exec'd (or failed), and watches it with its other descriptors.
+static int corral_spawn_isolated(const corral_spawn_request *request, corral_spawn_result *result, int *setup_fd) {
     int error_pipe[2];
     if (pipe2(error_pipe, O_CLOEXEC) != 0) {
         return errno;
@@ -575,31 +575,37 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     }
     result->pid = (pid_t)pid;
     result->pidfd = pidfd;
-    // The setup ends in EOF (exec) or a failure report; a setup that hangs is killed, so
-    // the caller (the reaper thread) is never stuck on it.
-    corral_child_failure failure;
-    size_t got = 0;
-    int timed_out = 0;
-    while (got < sizeof(failure)) {
-        struct pollfd wait_for = { error_pipe[0], POLLIN, 0 };
-        int ready = poll(&wait_for, 1, CORRAL_ISOLATED_SETUP_TIMEOUT_MS);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready == 0) { timed_out = 1; break; }
-        ssize_t count = read(error_pipe[0], (char *)&failure + got, sizeof(failure) - got);
+    *setup_fd = error_pipe[0];
+    return 0;
+}
+
+int corral_spawn_isolated_start(const corral_spawn_request *request, corral_spawn_result *result, int *setup_fd) {
+    result->pid = -1;
+    result->pidfd = -1;
+    *setup_fd = -1;
+    memset(&result->failure, 0, sizeof(result->failure));
+    return corral_spawn_isolated(request, result, setup_fd);
+}
+
+int corral_isolated_setup_read(int setup_fd, corral_child_failure *failure, size_t *got) {
+    while (*got < sizeof(*failure)) {
+        ssize_t count = read(setup_fd, (char *)failure + *got, sizeof(*failure) - *got);
         if (count < 0 && errno == EINTR) continue;
-        if (count <= 0) break;
-        got += (size_t)count;
+        if (count < 0 && errno == EAGAIN) return 0;
+        if (count <= 0) return 1; /* EOF: the program exec'd (or the init died) */
+        *got += (size_t)count;
     }
-    close(error_pipe[0]);
+    return 1;
+}
+
+void corral_isolated_setup_finish(corral_spawn_result *result, const corral_child_failure *failure, size_t got, int timed_out) {
     if (timed_out) {
-        kill((pid_t)pid, SIGKILL);  /* the init: the kernel takes the namespace with it */
         result->failure.stage = CORRAL_STAGE_NAMESPACES;
         result->failure.error = ETIMEDOUT;
         result->failure.detail = 8;
-        return 0;
+        return;
     }
-    corral_record_failure(result, &failure, got);
-    return 0;
+    corral_record_failure(result, failure, got);
 }
 
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result) {
@@ -607,7 +613,7 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
     result->pidfd = -1;
     memset(&result->failure, 0, sizeof(result->failure));
     if (request->isolation != NULL) {
-        return corral_spawn_isolated(request, result);
+        return EINVAL; /* isolated runs start with corral_spawn_isolated_start */
     }
 
     if (corral_thread_stack == NULL) {

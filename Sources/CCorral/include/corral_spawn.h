@@ -135,4 +135,19 @@ typedef struct corral_spawn_result {
 /// child could be created (pipe, stack or clone failed).
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
 
+/// Starts an isolated run (request->isolation set) without waiting for its setup: a
+/// fork-style clone into new namespaces whose init builds the filesystem and starts the
+/// program. On return (0) result->pid and result->pidfd are set and *setup_fd is the read
+/// end of the setup pipe: EOF means the program exec'd; a corral_child_failure means the
+/// setup failed (the init exits 127 and must be reaped). Returns an errno value when no
+/// child could be created.
+int corral_spawn_isolated_start(const corral_spawn_request *request, corral_spawn_result *result, int *setup_fd);
+
+/// Reads what the setup pipe holds (set it O_NONBLOCK). Returns 1 when the outcome is known
+/// (EOF, or a whole report in *failure, *got bytes), 0 when more is to come.
+int corral_isolated_setup_read(int setup_fd, corral_child_failure *failure, size_t *got);
+
+/// Fills result->failure from what was read (or from a setup that timed out).
+void corral_isolated_setup_finish(corral_spawn_result *result, const corral_child_failure *failure, size_t got, int timed_out);
+
 #endif

@@ -28,6 +28,9 @@ final class Supervisor: @unchecked Sendable {
     // Reaper-thread state.
     private var threadID: Int32 = 0
     private var runs: [UInt64: TrackedRun] = [:]
+    /// Isolated runs whose init is still building the sandbox: watched, never waited for,
+    /// so one run's setup never holds up the others.
+    private var settingUp: [UInt64: PendingSetup] = [:]
     private var cancelledBeforeStart: Set<UInt64> = []
     /// Children of ours in our own session: the host's, left alone.
     private var foreignChildren: Set<Int32> = []
@@ -79,6 +82,9 @@ final class Supervisor: @unchecked Sendable {
         while true {
             descriptors.removeAll(keepingCapacity: true)
             descriptors.append(pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0))
+            for pending in settingUp.values {
+                descriptors.append(pollfd(fd: pending.setup.descriptor, events: Int16(POLLIN), revents: 0))
+            }
             for run in runs.values {
                 if let fd = run.watchedDescriptor {
                     descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
@@ -95,14 +101,15 @@ final class Supervisor: @unchecked Sendable {
                 return commands
             }
             for command in commands { handle(command) }
+            serviceSetups()
             service()
         }
     }
 
     private func timeout() -> Int32 {
-        guard !runs.isEmpty else { return -1 }
+        guard !runs.isEmpty || !settingUp.isEmpty else { return -1 }
         let now = MonotonicClock.now()
-        var wake = Int64.max
+        var wake = settingUp.values.map(\.deadline).min() ?? Int64.max
         for run in runs.values {
             wake = min(wake, run.isDraining ? now + TrackedRun.drainPollNanos : run.nextWake)
         }
@@ -115,6 +122,10 @@ final class Supervisor: @unchecked Sendable {
         case .cancel(let id):
             if let run = runs[id] {
                 run.stop(.cancelled)
+            } else if let pending = settingUp[id] {
+                // Killing the init ends the setup (EOF) and takes the namespace with it.
+                pending.cancelled = true
+                _ = kill(pending.setup.pid, SIGKILL)
             } else {
                 cancelledBeforeStart.insert(id)
             }
@@ -129,24 +140,78 @@ final class Supervisor: @unchecked Sendable {
                 return
             }
             let bootTicks = Self.bootTicks()
+            if plan.job.isolation != nil {
+                let started = Spawner.startIsolated(plan)
+                plan.cgroup?.closeJoinDescriptors()
+                plan.closeHandedOver()
+                switch started {
+                case .failed(let failure):
+                    settle(.failed(failure), id: id, plan: plan, start: start, bootTicks: bootTicks, continuation: continuation)
+                case .settingUp(let setup):
+                    settingUp[id] = PendingSetup(setup: setup, plan: plan, start: start, bootTicks: bootTicks,
+                                                 continuation: continuation)
+                }
+                return
+            }
             let spawned = Spawner.spawn(plan)
             plan.cgroup?.closeJoinDescriptors()
             plan.closeHandedOver()
-            switch spawned {
-            case .failed(let failure):
-                plan.cgroup?.killAll()
-                plan.cgroup?.remove()
-                plan.close()
-                var outcome = RunOutcome(limits: plan.job.limits)
-                outcome.setupFailure = failure
-                outcome.containment = plan.cgroup?.containment ?? .processGroup
-                outcome.warnings = plan.warnings
-                outcome.wallNanos = MonotonicClock.now() - start
-                continuation.resume(returning: Verdict.report(for: outcome))
-            case .started(let process):
-                runs[id] = TrackedRun(id: id, plan: plan, process: process, start: start,
-                                      startBootTicks: bootTicks, continuation: continuation)
+            settle(spawned, id: id, plan: plan, start: start, bootTicks: bootTicks, continuation: continuation)
+        }
+    }
+
+    /// A started run is tracked from now on; a failed one is reported at once.
+    private func settle(_ spawned: Spawner.Outcome, id: UInt64, plan: SpawnPlan, start: Int64, bootTicks: UInt64,
+                        continuation: CheckedContinuation<RunReport, Never>) {
+        switch spawned {
+        case .failed(let failure):
+            plan.cgroup?.killAll()
+            plan.cgroup?.remove()
+            plan.close()
+            var outcome = RunOutcome(limits: plan.job.limits)
+            outcome.setupFailure = failure
+            outcome.containment = plan.cgroup?.containment ?? .processGroup
+            outcome.warnings = plan.warnings
+            outcome.wallNanos = MonotonicClock.now() - start
+            continuation.resume(returning: Verdict.report(for: outcome))
+        case .started(let process):
+            runs[id] = TrackedRun(id: id, plan: plan, process: process, start: start,
+                                  startBootTicks: bootTicks, continuation: continuation)
+        }
+    }
+
+    /// Isolated setups that ended (the program exec'd, or the setup failed), were
+    /// cancelled, or ran past their 30 s.
+    private func serviceSetups() {
+        guard !settingUp.isEmpty else { return }
+        let now = MonotonicClock.now()
+        for (id, pending) in settingUp {
+            var setup = pending.setup
+            var outcome = Spawner.readSetup(&setup, plan: pending.plan)
+            pending.setup = setup
+            if outcome == nil && now >= pending.deadline {
+                outcome = Spawner.abandonSetup(setup, plan: pending.plan)
             }
+            guard let outcome else { continue }
+            settingUp[id] = nil
+            if pending.cancelled {
+                if case .started(let process) = outcome {
+                    // Exec'd just before the kill: track it to its (immediate) end.
+                    runs[id] = TrackedRun(id: id, plan: pending.plan, process: process, start: pending.start,
+                                          startBootTicks: pending.bootTicks, continuation: pending.continuation)
+                    runs[id]?.stop(.cancelled)
+                    continue
+                }
+                pending.plan.cgroup?.killAll()
+                pending.plan.cgroup?.remove()
+                pending.plan.close()
+                var cancelled = RunOutcome(limits: pending.plan.job.limits)
+                cancelled.stopReason = .cancelled
+                pending.continuation.resume(returning: Verdict.report(for: cancelled))
+                continue
+            }
+            settle(outcome, id: id, plan: pending.plan, start: pending.start, bootTicks: pending.bootTicks,
+                   continuation: pending.continuation)
         }
     }
 
@@ -185,6 +250,7 @@ final class Supervisor: @unchecked Sendable {
             present.insert(child)
             if foreignChildren.contains(child) { continue }
             if runs.values.contains(where: { $0.pid == child || $0.escapees.contains(child) }) { continue }
+            if settingUp.values.contains(where: { $0.setup.pid == child }) { continue } // an isolated init, not set up yet
             guard let stat = ProcFS.stat(child) else { continue }
             // Every process of a run lives in a session the run created; one in ours is the
             // host's own child.
@@ -226,5 +292,29 @@ final class Supervisor: @unchecked Sendable {
         clock_gettime(CLOCK_BOOTTIME, &time)
         let ticks = Int64(time.tv_sec) * ProcFS.ticksPerSecond + Int64(time.tv_nsec) * ProcFS.ticksPerSecond / 1_000_000_000
         return UInt64(max(0, ticks))
+    }
+}
+
+/// An isolated run between its clone and its program's exec.
+private final class PendingSetup {
+    /// How long an isolated setup may take before its init is killed.
+    static let limitNanos: Int64 = 30_000_000_000
+
+    var setup: Spawner.IsolatedSetup
+    let plan: SpawnPlan
+    let start: Int64
+    let bootTicks: UInt64
+    let deadline: Int64
+    let continuation: CheckedContinuation<RunReport, Never>
+    var cancelled = false
+
+    init(setup: Spawner.IsolatedSetup, plan: SpawnPlan, start: Int64, bootTicks: UInt64,
+         continuation: CheckedContinuation<RunReport, Never>) {
+        self.setup = setup
+        self.plan = plan
+        self.start = start
+        self.bootTicks = bootTicks
+        self.deadline = MonotonicClock.now() + Self.limitNanos
+        self.continuation = continuation
     }
 }

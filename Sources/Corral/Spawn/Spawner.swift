@@ -18,6 +18,60 @@ enum Spawner {
         case failed(SetupFailure)
     }
 
+    /// An isolated run whose init is still setting up (see ``startIsolated(_:)``).
+    struct IsolatedSetup {
+        let pid: Int32
+        let pidfd: Int32
+        /// Non-blocking; EOF once the program has exec'd, or a failure report.
+        let descriptor: Int32
+        var failure = corral_child_failure()
+        var got = 0
+    }
+
+    enum IsolatedStart {
+        case settingUp(IsolatedSetup)
+        case failed(SetupFailure)
+    }
+
+    /// Starts an isolated run and returns at once; the caller watches the setup's descriptor
+    /// and calls ``readSetup(_:plan:)`` when it is readable (or ``abandonSetup(_:plan:)``).
+    static func startIsolated(_ plan: SpawnPlan) -> IsolatedStart {
+        var result = corral_spawn_result()
+        var descriptor: Int32 = -1
+        let error = plan.withRequest(parent: getpid()) { request in corral_spawn_isolated_start(request, &result, &descriptor) }
+        if error != 0 {
+            return .failed(SetupFailure(stage: "spawn", errno: error, message: "clone: \(SetupFailure.describe(error))"))
+        }
+        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
+        return .settingUp(IsolatedSetup(pid: result.pid, pidfd: result.pidfd, descriptor: descriptor))
+    }
+
+    /// Reads the setup's outcome: nil while it goes on, else the outcome (the descriptor
+    /// is closed, and a failed init reaped).
+    static func readSetup(_ setup: inout IsolatedSetup, plan: SpawnPlan) -> Outcome? {
+        var got = setup.got
+        let complete = corral_isolated_setup_read(setup.descriptor, &setup.failure, &got)
+        setup.got = got
+        guard complete == 1 else { return nil }
+        return finishSetup(setup, plan: plan, timedOut: false)
+    }
+
+    /// The setup took too long: its init is killed (the kernel takes the namespace with it).
+    static func abandonSetup(_ setup: IsolatedSetup, plan: SpawnPlan) -> Outcome {
+        _ = kill(setup.pid, SIGKILL)
+        return finishSetup(setup, plan: plan, timedOut: true)
+    }
+
+    private static func finishSetup(_ setup: IsolatedSetup, plan: SpawnPlan, timedOut: Bool) -> Outcome {
+        close(setup.descriptor)
+        var result = corral_spawn_result()
+        result.pid = setup.pid
+        result.pidfd = setup.pidfd
+        var failure = setup.failure
+        corral_isolated_setup_finish(&result, &failure, setup.got, timedOut ? 1 : 0)
+        return settle(result, plan: plan)
+    }
+
     static func spawn(_ plan: SpawnPlan) -> Outcome {
         var result = corral_spawn_result()
         let parent = getpid()
@@ -25,6 +79,12 @@ enum Spawner {
         if error != 0 {
             return .failed(SetupFailure(stage: "spawn", errno: error, message: "clone: \(SetupFailure.describe(error))"))
         }
+        return settle(result, plan: plan)
+    }
+
+    /// After the setup: a failed child is reaped; a started one has its process group set
+    /// from this side too.
+    private static func settle(_ result: corral_spawn_result, plan: SpawnPlan) -> Outcome {
         let pid = result.pid
         if result.failure.stage != CORRAL_STAGE_NONE.rawValue {
             reapFailedChild(pid, pidfd: result.pidfd)
