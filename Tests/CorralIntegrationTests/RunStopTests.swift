@@ -30,3 +30,37 @@ struct RunStopTests {
     }
 }
 }
+
+extension IntegrationTests.RunStopTests {
+    @Test("an isolated run stopped while its init is still setting up ends as cancelled, nothing left",
+          .enabled(if: geteuid() == 0, "isolation needs root"))
+    func stoppedDuringSetup() async throws {
+        for delay in [0, 1, 2, 5] {
+            let stop = RunStop()
+            let marker = "59.\(getpid() % 1000)\(delay)"
+            async let report = Runner().run(Job(arguments: ["/bin/sleep", marker], isolation: Isolation()), stop: stop)
+            try await Task.sleep(for: .milliseconds(delay))
+            stop.stop()
+            let ended = try await report
+            #expect(ended.status == .cancelled, "after \(delay) ms: \(ended.message)")
+            #expect(Leftovers.sleepers(marker) == 0)
+        }
+    }
+
+    @Test("isolated runs at once each set up and end ok", .enabled(if: geteuid() == 0, "isolation needs root"))
+    func concurrentSetups() async throws {
+        let statuses = await withTaskGroup(of: RunStatus.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    let job = Job(arguments: ["/bin/sh", "-c", "test \"$(hostname)\" = corral && exit \(index % 3)"], isolation: Isolation())
+                    return (try? await Runner().run(job).status) ?? .setupError
+                }
+            }
+            var all: [RunStatus] = []
+            for await status in group { all.append(status) }
+            return all
+        }
+        #expect(statuses.filter { $0 == .ok }.count == 4)
+        #expect(statuses.filter { $0 == .nonzeroExit }.count == 8)
+    }
+}
