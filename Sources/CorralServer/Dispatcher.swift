@@ -24,7 +24,8 @@ final class Dispatcher: Sendable {
     private struct State {
         var running = 0
         var waiting: [Waiter] = []
-        var cancellers: [UInt64: @Sendable () -> Void] = [:]
+        /// The running jobs' stops, for a shutdown.
+        var stops: [UInt64: RunStop] = [:]
         /// Tickets withdrawn before they reached the queue.
         var withdrawn: Set<UInt64> = []
         var shuttingDown = false
@@ -72,7 +73,7 @@ final class Dispatcher: Sendable {
         let id = ticket.id
         try await acquire(id)
         let started = ContinuousClock.now
-        state.withLock { $0.cancellers[id] = { stop.stop() } }
+        state.withLock { $0.stops[id] = stop }
         let value = await job()
         release(id, seconds: (ContinuousClock.now - started) / .seconds(1))
         return value
@@ -134,7 +135,7 @@ final class Dispatcher: Sendable {
 
     private func release(_ id: UInt64, seconds: Double) {
         let next = state.withLock { state -> Waiter? in
-            state.cancellers[id] = nil
+            state.stops[id] = nil
             state.withdrawn.remove(id)
             state.averageSeconds = 0.8 * state.averageSeconds + 0.2 * seconds
             defer { onChange(Counts(running: state.running, queued: state.waiting.count)) }
@@ -158,8 +159,8 @@ final class Dispatcher: Sendable {
 
     /// Cancels every running job (each ends with status `cancelled`).
     func cancelRunning() {
-        let cancellers = state.withLock { Array($0.cancellers.values) }
-        for cancel in cancellers { cancel() }
+        let stops = state.withLock { Array($0.stops.values) }
+        for stop in stops { stop.stop() }
     }
 
     /// Shutdown: refuse what waits, let what runs go on for `grace`, then cancel it; returns

@@ -24,7 +24,7 @@ struct JobAdmission: Sendable {
             }
         }
         for (index, collect) in spec.collect.enumerated() where collect.max > ceilings.output {
-            throw over("collect[\(index)].max", Self.size(collect.max), Self.size(ceilings.output), "--max-output")
+            throw over("collect[\(index)].max", LimitValue.describe(bytes: collect.max), LimitValue.describe(bytes: ceilings.output), "--max-output")
         }
         return spec
     }
@@ -32,16 +32,16 @@ struct JobAdmission: Sendable {
     private func limits(_ asked: Limits, _ path: String) throws(SpecError) -> Limits {
         var limits = asked
         if let cpu = asked.cpuTime, cpu > ceilings.cpuTime {
-            throw over("\(path).cpuTime", Self.seconds(cpu), Self.seconds(ceilings.cpuTime), "--max-cpu-time")
+            throw over("\(path).cpuTime", LimitValue.describe(cpu), LimitValue.describe(ceilings.cpuTime), "--max-cpu-time")
         }
         if let wall = asked.wallTime, wall > ceilings.wallTime {
-            throw over("\(path).wallTime", Self.seconds(wall), Self.seconds(ceilings.wallTime), "--max-wall-time")
+            throw over("\(path).wallTime", LimitValue.describe(wall), LimitValue.describe(ceilings.wallTime), "--max-wall-time")
         }
         if let memory = asked.memory, memory > ceilings.memory {
-            throw over("\(path).memory", Self.size(memory), Self.size(ceilings.memory), "--max-memory")
+            throw over("\(path).memory", LimitValue.describe(bytes: memory), LimitValue.describe(bytes: ceilings.memory), "--max-memory")
         }
         if let output = asked.output, output > ceilings.output {
-            throw over("\(path).output", Self.size(output), Self.size(ceilings.output), "--max-output")
+            throw over("\(path).output", LimitValue.describe(bytes: output), LimitValue.describe(bytes: ceilings.output), "--max-output")
         }
         if let processes = asked.processes, processes > ceilings.processes {
             throw over("\(path).processes", "\(processes)", "\(ceilings.processes)", "--max-processes")
@@ -57,24 +57,11 @@ struct JobAdmission: Sendable {
 
     private func capture(_ stream: StreamSpec, _ path: String) throws(SpecError) {
         if case .capture(let max) = stream, max > ceilings.output {
-            throw over("\(path).capture.max", Self.size(max), Self.size(ceilings.output), "--max-output")
+            throw over("\(path).capture.max", LimitValue.describe(bytes: max), LimitValue.describe(bytes: ceilings.output), "--max-output")
         }
     }
 
     private func over(_ path: String, _ asked: String, _ ceiling: String, _ flag: String) -> SpecError {
         SpecError(path, "\(asked) is over this server's ceiling of \(ceiling) (\(flag))")
-    }
-
-    static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let value = Double(seconds) + Double(attoseconds) / 1e18
-        return value == value.rounded() ? "\(Int64(value)) s" : "\(value) s"
-    }
-
-    static func size(_ bytes: UInt64) -> String {
-        for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return "\(bytes >> shift) \(unit)"
-        }
-        return "\(bytes) bytes"
     }
 }

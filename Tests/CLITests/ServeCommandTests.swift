@@ -160,6 +160,8 @@ struct ServeCommandTests {
         let seconds = Date().timeIntervalSince(started)
         #expect(wrong.isEmpty, "\(wrong.count) wrong answers, e.g. \(wrong.prefix(3))")
         #expect(Self.wait { server.health()["inFlight"] as? Int == 0 && server.health()["queued"] as? Int == 0 })
+        // The server closes the clients' last connections as it sees them go: give it a moment.
+        _ = Self.wait(5) { server.resources().fds <= before.fds + 2 }
         usleep(200_000)
         let after = server.resources()
         print("load: 2000 requests in \(String(format: "%.1f", seconds)) s; fds \(before.fds) → \(after.fds), threads \(before.threads) → \(after.threads), RSS \(before.rssKiB) → \(after.rssKiB) KiB")

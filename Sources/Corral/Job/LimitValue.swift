@@ -11,6 +11,16 @@ public enum LimitValue {
     /// number, rounded down to a whole second.
     static let maximumSeconds: Double = 9_223_372_036
 
+    /// A duration as reports and messages write it: `1.5 s`, `60 s`.
+    public static func describe(_ duration: Duration) -> String {
+        "\(Verdict.format(duration)) s"
+    }
+
+    /// A size as reports and messages write it: `256 MiB`, `1.5 KiB`, `100 bytes`.
+    public static func describe(bytes: UInt64) -> String {
+        Verdict.format(bytes: bytes)
+    }
+
     /// `2`, `1.5`, `500ms`, `2s`, `1m` (also `us`, `h`).
     public static func parseDuration(_ text: String) throws(LimitParseError) -> Duration {
         let units: [(suffix: String, seconds: Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600)]

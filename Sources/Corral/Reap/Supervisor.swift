@@ -132,11 +132,7 @@ final class Supervisor: @unchecked Sendable {
         case .start(let id, let plan, let continuation):
             let start = MonotonicClock.now()
             if cancelledBeforeStart.remove(id) != nil {
-                plan.cgroup?.remove()
-                plan.close()
-                var outcome = RunOutcome(limits: plan.job.limits)
-                outcome.stopReason = .cancelled
-                continuation.resume(returning: Verdict.report(for: outcome))
+                reportCancelled(plan, continuation)
                 return
             }
             let bootTicks = Self.bootTicks()
@@ -180,6 +176,16 @@ final class Supervisor: @unchecked Sendable {
         }
     }
 
+    /// A run cancelled before its program ran: its cgroup and descriptors go, its report
+    /// says `cancelled`.
+    private func reportCancelled(_ plan: SpawnPlan, _ continuation: CheckedContinuation<RunReport, Never>) {
+        plan.cgroup?.remove()
+        plan.close()
+        var outcome = RunOutcome(limits: plan.job.limits)
+        outcome.stopReason = .cancelled
+        continuation.resume(returning: Verdict.report(for: outcome))
+    }
+
     /// Isolated setups that ended (the program exec'd, or the setup failed), were
     /// cancelled, or ran past their 30 s.
     private func serviceSetups() {
@@ -203,11 +209,7 @@ final class Supervisor: @unchecked Sendable {
                     continue
                 }
                 pending.plan.cgroup?.killAll()
-                pending.plan.cgroup?.remove()
-                pending.plan.close()
-                var cancelled = RunOutcome(limits: pending.plan.job.limits)
-                cancelled.stopReason = .cancelled
-                pending.continuation.resume(returning: Verdict.report(for: cancelled))
+                reportCancelled(pending.plan, pending.continuation)
                 continue
             }
             settle(outcome, id: id, plan: pending.plan, start: pending.start, bootTicks: pending.bootTicks,
