@@ -179,6 +179,20 @@ struct RootlessIsolationTests {
         #expect((report["warnings"] as? [String])?.isEmpty == false || report["containment"] as? String != "process-group")
     }
 
+    @Test("rootless, Corral's init runs as the same uid as the program, and its memory is still out of reach")
+    func initOutOfReach() throws {
+        // The init keeps its capabilities in the run's user namespace; the program has none,
+        // so the kernel refuses it the init's memory although their uids are the same.
+        let probe = "import sys\nfor p in ['/proc/1/mem', '/proc/1/environ']:\n    try:\n        open(p, 'rb').read(1); print(p, 'open')\n    except PermissionError:\n        print(p, 'denied')\n"
+        let result = try unprivileged(["run", "--quiet", "--isolate", "--stdout-max", "4K", "--report", "-", "--", "python3", "-c", probe])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect((report["stdout"] as? [String: Any])?["text"] as? String == "/proc/1/mem denied\n/proc/1/environ denied\n")
+        let owner = try unprivileged(["run", "--quiet", "--isolate", "--stdout-max", "4K", "--report", "-", "--", "/bin/sh", "-c", "stat -c %u /proc/1/mem"])
+        let ownerReport = try #require(try JSONSerialization.jsonObject(with: Data(owner.standardOutput.utf8)) as? [String: Any])
+        #expect((ownerReport["stdout"] as? [String: Any])?["text"] as? String == "1000\n")
+    }
+
     @Test("the seccomp filter holds rootless too, and another --user is refused")
     func seccompAndUser() throws {
         let ptrace = try unprivileged(["run", "--quiet", "--isolate", "--", "python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 16, 1, 0, 0)"])

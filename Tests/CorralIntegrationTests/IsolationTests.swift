@@ -4,7 +4,12 @@ import Foundation
 import Testing
 
 private let root = geteuid() == 0
-private let needsRoot = "isolation needs root (rootless isolation is not implemented yet)"
+private let needsRoot = "these isolation tests run as root (the rootless subset is in CLITests, as uid 1000)"
+
+/// `text` as a JSON string literal.
+private func jsonString(_ text: String) throws -> String {
+    String(decoding: try JSONEncoder().encode(text), as: UTF8.self)
+}
 
 extension IntegrationTests {
 @Suite("Isolation", .enabled(if: root, Comment(rawValue: needsRoot)))
@@ -151,6 +156,37 @@ struct IsolationTests {
         #expect(report.processes.first?.report.isolated == true)
         #expect(report.files.map { $0.content?.text } == ["/box\n65534\ngivento-err\n", "made\n", nil])
         #expect(report.files.last?.error?.contains("symbolic link") == true)
+    }
+
+    @Test("another process of the job and Corral's init are out of reach: not in /proc, memory not readable, no ptrace")
+    func othersOutOfReach() async throws {
+        // The interactor waits on the pipe while the solution looks around for it.
+        let probe = """
+        import ctypes, os, sys
+        seen = [open('/proc/%s/cmdline' % p, 'rb').read() for p in os.listdir('/proc') if p.isdigit()]
+        print('interactor visible' if any(b'waiting-' + b'interactor' in c for c in seen) else 'interactor hidden', file=sys.stderr)
+        for path in ['/proc/1/mem', '/proc/1/environ']:
+            try:
+                open(path, 'rb').read(1); print(path, 'open', file=sys.stderr)
+            except PermissionError:
+                print(path, 'denied', file=sys.stderr)
+        print('go', flush=True)
+        ctypes.CDLL(None).syscall(101, 16, 1, 0, 0)
+        """
+        let spec = try JobSpec.parse(Data("""
+            {"processes": [
+              {"name": "interactor", "args": ["/bin/sh", "-c", "read line; echo got-$line", "waiting-interactor"], "isolate": true,
+               "stdin": {"pipe": "ask"}},
+              {"name": "solution", "args": ["python3", "-c", \(try jsonString(probe))], "isolate": true, "stdout": {"pipe": "ask"}}],
+             "pipes": ["ask"]}
+            """.utf8))
+        let report = try await JobRunner().run(spec)
+        let (interactor, solution) = (report.processes[0].report, report.processes[1].report)
+        #expect(interactor.status == .ok)
+        #expect(interactor.stdout?.text == "got-go\n")
+        #expect(solution.stderr?.text == "interactor hidden\n/proc/1/mem denied\n/proc/1/environ denied\n")
+        // ptrace(PTRACE_ATTACH, 1): the filter kills the caller before the kernel even asks.
+        #expect(solution.status == .syscallViolation)
     }
 
     @Test("an isolated process's dir must be inside the working directory")
