@@ -117,30 +117,36 @@ struct CgroupCommandTests {
     }
 }
 
+/// Starts `corral run --isolate` (through `launcher`, which execs it) with three sleepers
+/// named by `marker`, kills Corral with SIGKILL once they run, and expects them all gone
+/// without any cleanup command.
+func killIsolatedCorralMidRun(launcher: [String], marker: String) throws {
+    let command = [corralPath, "run", "--quiet", "--isolate", "--", "/bin/sh", "-c", "sleep \(marker) & sleep \(marker) & sleep \(marker)"]
+    let all = launcher + command
+    let started = try Spawn.start(all[0], Array(all.dropFirst()))
+    var waited = 0
+    while Leftovers.sleepers(marker) < 3 && waited < 200 {
+        usleep(10_000)
+        waited += 1
+    }
+    #expect(Leftovers.sleepers(marker) == 3)
+    kill(started.pid, SIGKILL)
+    _ = started.wait()
+    waited = 0
+    while Leftovers.sleepers(marker) > 0 && waited < 200 {
+        usleep(10_000)
+        waited += 1
+    }
+    #expect(Leftovers.sleepers(marker) == 0, "sleepers survived Corral")
+}
+
 @Suite("corral run --isolate", .enabled(if: geteuid() == 0, "isolation needs root"))
 struct IsolateCommandTests {
     @Test("Corral killed with SIGKILL mid-run: the kernel kills the whole namespace, no cleanup needed")
     func killedCorral() throws {
-        let marker = "61.\(getpid() % 1000)"
-        let started = try Spawn.start(corralPath, ["run", "--quiet", "--isolate", "--", "/bin/sh", "-c", "sleep \(marker) & sleep \(marker) & sleep \(marker)"])
-        var waited = 0
-        while count(marker) < 3 && waited < 200 {
-            usleep(10_000)
-            waited += 1
-        }
-        #expect(count(marker) == 3)
-        kill(started.pid, SIGKILL)
-        _ = started.wait()
-        waited = 0
-        while count(marker) > 0 && waited < 200 {
-            usleep(10_000)
-            waited += 1
-        }
-        #expect(count(marker) == 0, "sleepers survived Corral")
+        try killIsolatedCorralMidRun(launcher: [], marker: "61.\(getpid() % 1000)")
         _ = try corral("cleanup")
     }
-
-    func count(_ marker: String) -> Int { Leftovers.sleepers(marker) }
 
     @Test("--network and --user need --isolate; --user takes numbers")
     func flags() throws {
@@ -177,6 +183,39 @@ struct RootlessIsolationTests {
         #expect(report["isolated"] as? Bool == true)
         // An unprivileged user has no cgroups to make here: process-group mode, said so.
         #expect((report["warnings"] as? [String])?.isEmpty == false || report["containment"] as? String != "process-group")
+    }
+
+    @Test("rootless: no /etc/shadow, nothing writable outside /box and /tmp, no rlimit raised, no host TCP, kill(-1) reaches nothing outside; gcc and python3 work")
+    func boundaries() throws {
+        // A process of the same uid outside: kill(-1) inside must not reach it.
+        let sleeper = try Spawn.start("/usr/bin/setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", "/bin/sleep", "30"])
+        defer { kill(sleeper.pid, SIGKILL); _ = sleeper.wait() }
+        let listener = try LoopbackListener()
+        defer { withExtendedLifetime(listener) {} }
+        let script = """
+        test -e /etc/shadow && echo shadow-there
+        for d in / /usr /etc /home; do touch $d/x 2>/dev/null && echo "wrote $d"; done
+        touch /box/x /tmp/x && echo box-and-tmp
+        ulimit -n 64; (ulimit -n 128) 2>/dev/null && echo raised
+        python3 -c "
+        import socket
+        try:
+            socket.create_connection(('127.0.0.1', \(listener.port)), timeout=2); print('connected')
+        except OSError:
+            print('no-tcp')"
+        printf 'int main(void){return 42;}' > /tmp/m.c && gcc -o /tmp/m /tmp/m.c && { /tmp/m; echo "gcc $?"; }
+        kill -9 -1; echo done
+        """
+        let result = try unprivileged(["run", "--quiet", "--isolate", "--stdout-max", "4K", "--report", "-", "--", "/bin/sh", "-c", script])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any], "\(result.standardError)")
+        #expect((report["stdout"] as? [String: Any])?["text"] as? String == "box-and-tmp\nno-tcp\ngcc 42\ndone\n")
+        #expect(Leftovers.isRunning(sleeper.pid))
+    }
+
+    @Test("rootless, Corral killed with SIGKILL mid-run leaves nothing alive")
+    func killedCorral() throws {
+        try killIsolatedCorralMidRun(launcher: ["/usr/bin/setpriv", "--reuid=1000", "--regid=1000", "--clear-groups"],
+                                     marker: "62.\(getpid() % 1000)")
     }
 
     @Test("rootless, Corral's init runs as the same uid as the program, and its memory is still out of reach")

@@ -44,17 +44,9 @@ struct IsolationTests {
 
     @Test("no TCP connection to a port on the host's loopback; with --network host there is")
     func network() async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } } == 0)
-        try #require(listen(listener, 16) == 0)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
+        let listener = try LoopbackListener()
+        defer { withExtendedLifetime(listener) {} }
+        let port = listener.port
         let connect = "python3 -c \"import socket; socket.create_connection(('127.0.0.1', \(port)), timeout=2); print('connected')\""
         let resolve = try await self.isolated("getent hosts example.com || echo unresolved")
         #expect(resolve.stdout?.text == "unresolved\n")
