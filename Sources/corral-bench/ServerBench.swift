@@ -6,8 +6,8 @@ import LoopbackHTTP
 import Synchronization
 
 /// Issue 6's figure: jobs per second of a `/bin/true` job through `corral serve`'s HTTP API
-/// (the server in this process, clients on loopback, a connection per request since the
-/// server answers `/v1/run` with `Connection: close`), next to the library's own `JobRunner`
+/// (the server in this process, clients on loopback, one keep-alive connection per client
+/// thread), next to the library's own `JobRunner`
 /// at the same parallelism, interleaved in small batches (library, HTTP, library, ...) so
 /// that the machine's drift falls on both alike.
 struct ServerBenchResult: Sendable {
