@@ -62,14 +62,15 @@ public struct Runner: Sendable {
             return Self.failed(job, failure, warnings: warnings)
         }
         let id = supervisor.nextID()
-        let stopped = stop.map { !$0.register(id) } ?? false
+        let cancellation = RunCancellation(stop: stop)
+        if let stop, !stop.register(id) { cancellation.cancel() } // ends it before it starts
         defer { stop?.unregister(id) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                if stopped { supervisor.submit(.cancel(id: id)) } // ends it before it starts
-                supervisor.submit(.start(id: id, plan: plan, continuation: continuation))
+                supervisor.submit(.start(id: id, plan: plan, cancellation: cancellation, continuation: continuation))
             }
         } onCancel: {
+            cancellation.cancel()
             supervisor.submit(.cancel(id: id))
         }
     }

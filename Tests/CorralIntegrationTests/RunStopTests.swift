@@ -28,6 +28,24 @@ struct RunStopTests {
         #expect(report.status == .cancelled)
         #expect(report.pid == nil || !Leftovers.isAlive(report.pid!))
     }
+
+    @Test("stop() and task cancellation racing a run's start and end: every run still reports, cancelled or ok, and nothing is left")
+    func racing() async throws {
+        let marker = "63.\(getpid() % 1000)"
+        for round in 0..<150 {
+            let stop = RunStop()
+            let job = Job(arguments: ["/bin/sh", "-c", round % 3 == 0 ? "exit 0" : "sleep \(marker)"])
+            let running = Task { try await Runner().run(job, stop: stop) }
+            // From no delay at all to well after the start, some rounds by cancelling the task.
+            if round % 5 > 0 { try await Task.sleep(for: .microseconds(round * 20)) }
+            if round % 2 == 0 { stop.stop() } else { running.cancel() }
+            let report = try await running.value
+            #expect(report.status == .cancelled || (round % 3 == 0 && report.status == .ok), "round \(round): \(report.status)")
+            // Stopping again after the end does nothing.
+            stop.stop()
+        }
+        #expect(Leftovers.sleepers(marker) == 0)
+    }
 }
 }
 

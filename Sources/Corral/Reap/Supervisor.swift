@@ -6,7 +6,7 @@ import Glibc
 
 /// What other threads ask of the reaper.
 enum SupervisorCommand: Sendable {
-    case start(id: UInt64, plan: SpawnPlan, continuation: CheckedContinuation<RunReport, Never>)
+    case start(id: UInt64, plan: SpawnPlan, cancellation: RunCancellation, continuation: CheckedContinuation<RunReport, Never>)
     case cancel(id: UInt64)
 }
 
@@ -31,7 +31,6 @@ final class Supervisor: @unchecked Sendable {
     /// Isolated runs whose init is still building the sandbox: watched, never waited for,
     /// so one run's setup never holds up the others.
     private var settingUp: [UInt64: PendingSetup] = [:]
-    private var cancelledBeforeStart: Set<UInt64> = []
     /// Children of ours in our own session: the host's, left alone.
     private var foreignChildren: Set<Int32> = []
     private var scannedThisPass = false
@@ -126,12 +125,12 @@ final class Supervisor: @unchecked Sendable {
                 // Killing the init ends the setup (EOF) and takes the namespace with it.
                 pending.cancelled = true
                 _ = kill(pending.setup.pid, SIGKILL)
-            } else {
-                cancelledBeforeStart.insert(id)
             }
-        case .start(let id, let plan, let continuation):
+            // Otherwise the run is over, or not started yet, and its start command will
+            // find it cancelled.
+        case .start(let id, let plan, let cancellation, let continuation):
             let start = MonotonicClock.now()
-            if cancelledBeforeStart.remove(id) != nil {
+            if cancellation.isCancelled {
                 reportCancelled(plan, continuation)
                 return
             }
