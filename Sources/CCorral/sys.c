@@ -105,6 +105,12 @@ int corral_open_beneath(int dirfd, const char *path) {
 
 int corral_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
+int corral_same_open_file(int first, int second) {
+    pid_t self = getpid();
+    long result = syscall(SYS_kcmp, self, self, 0 /* KCMP_FILE */, first, second);
+    return result < 0 ? -1 : result == 0;
+}
+
 pid_t corral_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 const char *corral_signal_name(int signal_number) {

@@ -102,4 +102,48 @@ struct RunCommandTests {
         #expect(result.status == 0)
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "seen\n")
     }
+
+    // MARK: --output and a stdout/stderr inherited from the shell as a regular file
+
+    /// Runs `corral run --quiet --output LIMIT -- /bin/sh -c SCRIPT` from a shell that
+    /// redirects corral's own output as `redirect` says (e.g. `>> file`).
+    func redirected(_ limit: String, _ script: String, _ redirect: String, quiet: Bool = true) throws -> Spawn.Result {
+        let quoted = script.replacingOccurrences(of: "'", with: "'\\''")
+        return try Spawn.run("/bin/sh", ["-c", "'\(corralPath)' run \(quiet ? "--quiet " : "")--output \(limit) -- /bin/sh -c '\(quoted)' \(redirect)"])
+    }
+
+    @Test("--output counts what the run writes to an inherited file, not the file's size: a log bigger than the limit still takes a line")
+    func appendToLog() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let log = directory.file("log")
+        try String(repeating: "x", count: 5000).write(toFile: log, atomically: false, encoding: .utf8)
+        let result = try redirected("1000", "echo hello", ">> '\(log)'")
+        #expect(result.status == 0, "\(result.standardError)")
+        let content = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(content.count == 5006 && content.hasSuffix("xhello\n"))
+    }
+
+    @Test("an inherited file past --output gets exactly the limit and the verdict is output-limit, even when the writer is a child the main process outlives")
+    func inheritedFilePastLimit() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let out = directory.file("out")
+        let result = try redirected("1000", "head -c 5000 /dev/zero; echo after", "> '\(out)'", quiet: false)
+        #expect(result.status == 124, "\(result.standardError)")
+        #expect(result.standardError.contains("output-limit: wrote more than 1000 bytes to stdout (output limit 1000 bytes)"), "\(result.standardError)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(repeating: 0, count: 1000))
+    }
+
+    @Test("stdout and stderr inherited as one file (2>&1) keep the order they were written in")
+    func sharedFileOrder() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let out = directory.file("out")
+        let script = "for i in 1 2 3 4 5 6 7 8; do echo out$i; echo err$i >&2; done"
+        let result = try redirected("1M", script, "> '\(out)' 2>&1")
+        #expect(result.status == 0)
+        let expected = (1...8).map { "out\($0)\nerr\($0)\n" }.joined()
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == expected)
+    }
 }

@@ -5,7 +5,9 @@
 //   daemon: the classic double fork: fork, setsid, fork again, close stdio, loop.
 // The escaped process writes its pid to argv[1] and tells the main process over a pipe
 // before anyone exits, so the test knows exactly which pid to look for. The main process
-// then waits argv[3] milliseconds (default 0) before it exits.
+// then waits argv[3] milliseconds (default 0) before it exits; in spin mode, until the
+// grandchild has used argv[3] milliseconds of CPU time (at most 10 s), so the CPU time the
+// run must account for does not depend on how busy the machine is.
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,29 @@ int main(int argc, char **argv) {
     close(ready[1]);
     char byte;
     if (read(ready[0], &byte, 1) != 1) return 8;
-    if (argc > 3) usleep((useconds_t)atoi(argv[3]) * 1000);
+    if (argc > 3 && strcmp(mode, "spin") == 0) {
+        FILE *pid_file = fopen(argv[1], "r");
+        int grandchild = 0;
+        if (!pid_file || fscanf(pid_file, "%d", &grandchild) != 1) return 9;
+        fclose(pid_file);
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/stat", grandchild);
+        long wanted = atol(argv[3]) * sysconf(_SC_CLK_TCK) / 1000;
+        for (int waited = 0; waited < 10000; waited += 5) {
+            FILE *stat = fopen(path, "r");
+            unsigned long user = 0, system = 0;
+            // Fields 14 and 15 (utime, stime), after the ")" that ends the command name.
+            if (stat) {
+                char line[1024];
+                char *end = fgets(line, sizeof(line), stat) ? strrchr(line, ')') : NULL;
+                fclose(stat);
+                if (end && sscanf(end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &system) == 2
+                    && (long)(user + system) >= wanted) break;
+            }
+            usleep(5000);
+        }
+    } else if (argc > 3) {
+        usleep((useconds_t)atoi(argv[3]) * 1000);
+    }
     return 0;
 }

@@ -70,6 +70,10 @@ int corral_open_beneath(int dirfd, const char *path);
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): how other threads wake the reaper.
 int corral_eventfd(void);
 
+/// Whether two descriptors of this process are one open file (kcmp KCMP_FILE): 1 or 0,
+/// or -1 with errno when the kernel cannot tell (no kcmp).
+int corral_same_open_file(int first, int second);
+
 /// The thread id of the caller (gettid).
 pid_t corral_gettid(void);
 

@@ -299,7 +299,11 @@ final class TrackedRun {
         // Every writer is gone: what is left in the pipes is all there will be.
         for capture in captures {
             capture.drain()
-            if capture.overflowed { outcome.captureOverflows.append((capture.stream, capture.max)) }
+            if capture.overflowed { outcome.captureOverflows.append((capture.stream, capture.max, capture.isRelay)) }
+            if let error = capture.sinkError {
+                outcome.warnings.append("\(capture.stream): writing to the inherited file failed (\(SetupFailure.describe(error))); the rest was dropped")
+            }
+            guard !capture.isRelay else { continue }
             if capture.stream == "stdout" { outcome.standardOutput = capture.output } else { outcome.standardError = capture.output }
         }
         if let limit = plan.job.limits.output {

@@ -45,8 +45,8 @@ struct RunOutcome: Sendable {
     var warnings: [String] = []
     var standardOutput: CapturedOutput?
     var standardError: CapturedOutput?
-    /// Captured streams that passed their cap: (stream, cap).
-    var captureOverflows: [(stream: String, max: UInt64)] = []
+    /// Captured or relayed streams that passed their cap (relay: the output limit).
+    var captureOverflows: [(stream: String, max: UInt64, relayed: Bool)] = []
 
     init(limits: Limits) {
         self.limits = limits

@@ -80,7 +80,7 @@ enum Verdict {
                 report.message = cpuMessage(verb, measuredCPU, limits)
             } else if outputPassed {
                 report.status = .outputLimit
-                report.message = !outcome.captureOverflows.isEmpty ? captureMessage(outcome) + "; the capture was cut at the cap" : "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"
+                report.message = !outcome.captureOverflows.isEmpty ? captureMessage(outcome) + (outcome.captureOverflows.contains { $0.relayed } ? "; the output was cut at the limit" : "; the capture was cut at the cap") : "tried to write more than \(format(bytes: limits.output ?? 0)) to a file (limit \(limits.output ?? 0) bytes); the output was cut at the limit"
             } else if memoryPassed {
                 report.status = .memoryLimit
                 report.message = memoryMessage(outcome, limits)
@@ -116,7 +116,7 @@ enum Verdict {
     }
 
     private static func captureMessage(_ outcome: RunOutcome) -> String {
-        outcome.captureOverflows.map { "wrote more than \($0.max) bytes to \($0.stream) (cap \($0.max) bytes)" }
+        outcome.captureOverflows.map { "wrote more than \($0.max) bytes to \($0.stream) (\($0.relayed ? "output limit" : "cap") \($0.max) bytes)" }
             .joined(separator: " and ")
     }
 

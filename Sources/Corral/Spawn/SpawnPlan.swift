@@ -86,6 +86,66 @@ final class SpawnPlan: @unchecked Sendable {
         rlimits.deallocate()
     }
 
+    /// An inherited stdout/stderr that is a regular file, under an output limit: the program
+    /// writes to a pipe and the reaper copies the first `limit` bytes to the file. RLIMIT_FSIZE
+    /// cannot do it: it bounds a file's size, not what this run adds to it, so a file that
+    /// already held more (a log appended to with `>>`) would refuse the first byte, and a
+    /// fresh one would keep limit + 1 bytes from a process the verdict never hears of.
+    struct Relay {
+        let capture: Capture
+        let writeEnd: Int32
+        let targets: [Int32]
+    }
+
+    private static func relays(for job: Job) -> Result<[Relay], SetupFailure> {
+        guard let limit = job.limits.output else { return .success([]) }
+        func inheritedFile(_ target: Int32, _ output: Output) -> Bool {
+            guard case .inherit = output.storage else { return false }
+            var info = stat()
+            return fstat(target, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        }
+        // One open file (kcmp), or where the kernel cannot tell, one file.
+        func sameFile(_ first: Int32, _ second: Int32) -> Bool {
+            let answer = corral_same_open_file(first, second)
+            if answer >= 0 { return answer == 1 }
+            var one = stat(), two = stat()
+            return fstat(first, &one) == 0 && fstat(second, &two) == 0 && one.st_dev == two.st_dev && one.st_ino == two.st_ino
+        }
+        var groups: [(name: String, targets: [Int32])] = []
+        let out = inheritedFile(1, job.standardOutput), err = inheritedFile(2, job.standardError)
+        if out && err && sameFile(1, 2) {
+            // `>f 2>&1`: one stream, so the two stay in the order they were written.
+            groups.append(("stdout and stderr", [1, 2]))
+        } else {
+            if out { groups.append(("stdout", [1])) }
+            if err { groups.append(("stderr", [2])) }
+        }
+        func relayFailure(_ what: String, _ error: Int32) -> SetupFailure {
+            SetupFailure(stage: "open", errno: error, message: "\(what): \(SetupFailure.describe(error))")
+        }
+        var made: [Relay] = []
+        for group in groups {
+            var ends: [Int32] = [-1, -1]
+            if corral_pipe(&ends) != 0 {
+                let error = errno
+                for relay in made { Glibc.close(relay.writeEnd) }
+                return .failure(relayFailure("pipe for \(group.name)", error))
+            }
+            let sink = fcntl(group.targets[0], F_DUPFD_CLOEXEC, 3)
+            if sink < 0 {
+                let error = errno
+                Glibc.close(ends[0])
+                Glibc.close(ends[1])
+                for relay in made { Glibc.close(relay.writeEnd) }
+                return .failure(relayFailure("dup of \(group.name)", error))
+            }
+            _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+            made.append(Relay(capture: Capture(stream: group.name, descriptor: ends[0], max: limit, sink: sink),
+                              writeEnd: ends[1], targets: group.targets))
+        }
+        return .success(made)
+    }
+
     /// Resolves the program, opens the stdio files, makes the capture pipes and the content
     /// files. `descriptors` are more of the child's descriptors (target → an open
     /// descriptor the plan takes over, e.g. a pipe end). A failure here is a setup error of
@@ -140,10 +200,20 @@ final class SpawnPlan: @unchecked Sendable {
             mappings.append(corral_fd_mapping(source: fd, target: 0))
         }
         var openedOutputs: [String: Int32] = [:]
+        let relayed: [Relay]
+        switch relays(for: job) {
+        case .success(let made): relayed = made
+        case .failure(let failure): return fail(failure)
+        }
+        for relay in relayed {
+            captures.append(relay.capture)
+            handedOver.append(relay.writeEnd)
+            for target in relay.targets { mappings.append(corral_fd_mapping(source: relay.writeEnd, target: target)) }
+        }
         for (target, output) in [(Int32(1), job.standardOutput), (Int32(2), job.standardError)] {
             let name = target == 1 ? "stdout" : "stderr"
             switch output.storage {
-            case .inherit: break
+            case .inherit: break // as it is, or relayed (above)
             case .null:
                 switch openFile("/dev/null", O_WRONLY, name) {
                 case .success(let fd):
