@@ -97,6 +97,11 @@ struct IsolationTests {
         let missing = try await run(Job(arguments: ["/nonexistent/program"], isolation: Isolation()))
         #expect(missing.status == .setupError)
         #expect(missing.commandExitCode == 127)
+        // A program that exists on the host but not in the sandbox: the message says why.
+        let hostOnly = try await run(Job(arguments: [try Fixtures.path("exit_code"), "0"], isolation: Isolation()))
+        #expect(hostOnly.status == .setupError)
+        #expect(hostOnly.message.hasPrefix("exec \(try Fixtures.path("exit_code")): No such file or directory (in the sandbox the host's files are only"),
+                "\(hostOnly.message)")
         let leftovers = try await isolated("sleep 30 & sleep 30 & true")
         #expect(leftovers.status == .ok)
         #expect(leftovers.leftovers == 2)

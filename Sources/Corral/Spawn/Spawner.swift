@@ -157,6 +157,11 @@ enum Spawner {
             var info = stat()
             if error == EACCES, stat(plan.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
                 text += " (it is a directory)"
+            } else if error == ENOENT, let isolation = plan.job.isolation, !isolation.hostFilesystem {
+                // Resolved on the host, looked for in the sandbox's own filesystem.
+                text += " (in the sandbox the host's files are only /usr, /bin, /sbin, /lib, /lib64, a few of /etc and "
+                    + "the --bind mounts; /tmp is its own; the working directory is /box"
+                    + (plan.job.workingDirectory == nil ? ", empty without --dir)" : ")")
             }
             (stage, message) = ("exec", text)
         default: (stage, message) = ("unknown", "child setup step \(failure.stage): \(reason)")
