@@ -212,6 +212,24 @@ struct IsolationTests {
         #expect(report.stdout?.text == "compiled inside\n42\nlinked\n")
     }
 
+    @Test("javac compiles and java runs a class inside; node runs a script",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/javac") && FileManager.default.isExecutableFile(atPath: "/usr/bin/node"),
+                   "needs a JDK and Node.js installed (/usr/bin/javac, /usr/bin/node)"))
+    func javaAndNode() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        chmod(directory.path, 0o777)
+        try "public class H { public static void main(String[] a) { System.out.println(\"java \" + (6 * 7)); } }\n"
+            .write(toFile: directory.file("H.java"), atomically: true, encoding: .utf8)
+        let report = try await run(Job(
+            arguments: ["/bin/sh", "-c", "javac H.java && java H && node -e 'console.log(\"node\", 6 * 7)'"],
+            workingDirectory: directory.path, standardOutput: .capture(max: 1 << 16), standardError: .capture(max: 1 << 16),
+            limits: Limits(wallTime: .seconds(60)), isolation: Isolation()
+        ))
+        #expect(report.status == .ok, "\(report.message): \(report.stderr?.text ?? "")")
+        #expect(report.stdout?.text == "java 42\nnode 42\n")
+    }
+
     @Test("--bind and --tmpfs add mounts, read-only unless asked")
     func extraMounts() async throws {
         let directory = TemporaryDirectory()

@@ -39,6 +39,12 @@ final class MinimalFilesystem: @unchecked Sendable {
         }
         if access("/etc/ld.so.cache", F_OK) == 0 { add(CORRAL_MOUNT_BIND_FILE, source: "/etc/ld.so.cache", target: "/etc/ld.so.cache") }
         if access("/etc/alternatives", F_OK) == 0 { add(CORRAL_MOUNT_BIND_DIRECTORY, source: "/etc/alternatives", target: "/etc/alternatives") }
+        // What runtimes read from /etc: the JDK's configuration (its conf/security files are
+        // links into /etc/java-N-openjdk; javac fails without them), the time zone, and the
+        // public TLS roots (for --network host).
+        for entry in Self.runtimeConfiguration() {
+            add(entry.directory ? CORRAL_MOUNT_BIND_DIRECTORY : CORRAL_MOUNT_BIND_FILE, source: entry.path, target: entry.path)
+        }
         let identity = SpawnPlan.identity(for: isolation)
         var passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
         var group = "root:x:0:\nnogroup:x:65534:\n"
@@ -47,6 +53,8 @@ final class MinimalFilesystem: @unchecked Sendable {
         addFile("/etc/passwd", passwd)
         addFile("/etc/group", group)
         addFile("/etc/hostname", "corral\n")
+        // The run's own loopback has a name; nothing else resolves (no resolv.conf).
+        addFile("/etc/hosts", "127.0.0.1\tlocalhost corral\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         add(CORRAL_MOUNT_PROC, source: nil, target: "/proc")
         add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev", data: "mode=0755,size=64k")
         for device in ["null", "zero", "full", "random", "urandom"] {
@@ -74,6 +82,29 @@ final class MinimalFilesystem: @unchecked Sendable {
         for tmpfs in isolation.tmpfs {
             add(CORRAL_MOUNT_TMPFS, source: nil, target: tmpfs.target, data: "mode=1777" + (tmpfs.size.map { ",size=\($0)" } ?? ""))
         }
+    }
+
+    /// /etc entries runtimes need that exist on this host: `/etc/java-*` directories,
+    /// `/etc/localtime`, `/etc/ssl/certs`.
+    static func runtimeConfiguration() -> [(path: String, directory: Bool)] {
+        var entries: [(String, Bool)] = []
+        if let directory = opendir("/etc") {
+            defer { closedir(directory) }
+            var names: [String] = []
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name.hasPrefix("java-") { names.append(name) }
+            }
+            for name in names.sorted() {
+                var info = stat()
+                if stat("/etc/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { entries.append(("/etc/" + name, true)) }
+            }
+        }
+        var info = stat()
+        // Usually a link into /usr/share/zoneinfo: bound as the file it names.
+        if stat("/etc/localtime", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { entries.append(("/etc/localtime", false)) }
+        if stat("/etc/ssl/certs", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { entries.append(("/etc/ssl/certs", true)) }
+        return entries
     }
 
     deinit {
