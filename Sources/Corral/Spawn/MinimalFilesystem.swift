@@ -6,8 +6,9 @@ import Glibc
 /// The filesystem of an isolated run, built by its init on a fresh tmpfs before
 /// `pivot_root`: read-only, nosuid, nodev binds of `/usr`, `/bin`, `/sbin`, `/lib*` (or the
 /// same symbolic links where the host has merged them into `/usr`), the `/etc` essentials
-/// the dynamic linker and common runtimes need (`ld.so.cache`, `alternatives`, and a
-/// `passwd`/`group` with only root, nobody and the run's user), a fresh `/proc`, a minimal
+/// the dynamic linker and common runtimes need (`ld.so.cache`, `alternatives`, `java-*`,
+/// `localtime`, `ssl/certs`, a `passwd`/`group` with only root, nobody and the run's user, and
+/// a `hosts` with localhost), a fresh `/proc`, a minimal
 /// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links), a private `/tmp`, and the
 /// working directory read-write at `/box` (an empty private tmpfs when there is none). The
 /// root is remounted read-only and the old root detached: nothing else of the host is
