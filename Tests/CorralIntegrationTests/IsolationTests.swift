@@ -197,19 +197,20 @@ struct IsolationTests {
         _ = try JobSpec.parse(Data(#"{"processes": [{"args": ["/bin/true"], "dir": "/"}]}"#.utf8))
     }
 
-    @Test("gcc compiles and runs a C program inside; python3 and a dynamically linked /usr/bin program work")
+    @Test("gcc compiles and runs a C program inside; python3 (multiprocessing too: /dev/shm) and a dynamically linked /usr/bin program work")
     func runtimes() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         chmod(directory.path, 0o777)
         try "#include <stdio.h>\nint main(void) { puts(\"compiled inside\"); return 0; }\n".write(toFile: directory.file("a.c"), atomically: true, encoding: .utf8)
         let report = try await run(Job(
-            arguments: ["/bin/sh", "-c", "gcc -O1 -o a a.c && ./a && python3 -c 'print(6 * 7)' && /usr/bin/basename /dynamically/linked"],
+            arguments: ["/bin/sh", "-c", "gcc -O1 -o a a.c && ./a && python3 -c 'print(6 * 7)' && /usr/bin/basename /dynamically/linked"
+                        + " && python3 -c 'import multiprocessing as m; print(sum(m.Pool(2).map(abs, [-1, -2])))'"],
             workingDirectory: directory.path, standardOutput: .capture(max: 1 << 16), standardError: .capture(max: 1 << 16),
             limits: Limits(wallTime: .seconds(60)), isolation: Isolation()
         ))
         #expect(report.status == .ok, "\(report.message): \(report.stderr?.text ?? "")")
-        #expect(report.stdout?.text == "compiled inside\n42\nlinked\n")
+        #expect(report.stdout?.text == "compiled inside\n42\nlinked\n3\n")
     }
 
     @Test("javac compiles and java runs a class inside; node runs a script",

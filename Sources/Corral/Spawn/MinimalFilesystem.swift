@@ -9,7 +9,7 @@ import Glibc
 /// the dynamic linker and common runtimes need (`ld.so.cache`, `alternatives`, `java-*`,
 /// `localtime`, `ssl/certs`, a `passwd`/`group` with only root, nobody and the run's user, and
 /// a `hosts` with localhost), a fresh `/proc`, a minimal
-/// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links), a private `/tmp`, and the
+/// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links, a private `shm`), a private `/tmp`, and the
 /// working directory read-write at `/box` (an empty private tmpfs when there is none). The
 /// root is remounted read-only and the old root detached: nothing else of the host is
 /// reachable.
@@ -65,6 +65,8 @@ final class MinimalFilesystem: @unchecked Sendable {
         for (index, name) in ["stdin", "stdout", "stderr"].enumerated() {
             add(CORRAL_MOUNT_SYMLINK, source: "/proc/self/fd/\(index)", target: "/dev/" + name)
         }
+        // POSIX shared memory and semaphores (sem_open, shm_open: Python's multiprocessing).
+        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev/shm", data: "mode=1777")
         add(CORRAL_MOUNT_TMPFS, source: nil, target: "/tmp", data: "mode=1777")
         if let workingDirectory {
             add(CORRAL_MOUNT_BIND_DIRECTORY, source: workingDirectory, target: Self.box, writable: true)
