@@ -26,10 +26,13 @@ public struct CorralServer: Sendable {
     let logger: Logger
     let dispatcher: Dispatcher
     let metrics: ServerMetrics
+    /// ``ServerConfiguration/hostFiles``, resolved once at start.
+    let hostFiles: [String]
 
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         try configuration.validate()
         self.configuration = configuration
+        hostFiles = try configuration.resolvedHostFiles()
         self.logger = logger
         var notices: [String] = []
         var isolation: Isolation?
@@ -88,7 +91,8 @@ public struct CorralServer: Sendable {
             router.add(middleware: TokenMiddleware(token: Array(token.utf8)) { metrics.rejected(.unauthorized) })
         }
         let handler = RunHandler(maxBody: configuration.maxBody,
-                                 admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation),
+                                 admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
+                                                         hostFiles: hostFiles),
                                  dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner)),
                                  metrics: metrics)
         router.post("/v1/run") { request, context in

@@ -3,17 +3,26 @@ import Foundation
 
 /// Turns a request body into the job the server runs: parsed strictly, every limit within
 /// the server's ceilings (a job asking for more is refused with the field's path), the
-/// defaults filled in for what it leaves out, and the server's isolation applied.
+/// defaults filled in for what it leaves out, the server's isolation applied, and no path
+/// outside the job's working directory but the host files the server allows to be read.
 struct JobAdmission: Sendable {
     let ceilings: Ceilings
     let defaults: JobDefaults
     /// The isolation every process gets (nil: the server runs without isolation).
     let isolation: Isolation?
+    /// Directories (symbolic links resolved) whose files a job may read; empty: none.
+    var hostFiles: [String] = []
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
         var spec = try JobSpec.parse(body, isolationRequired: isolation != nil)
+        for index in spec.files.indices {
+            if case .copy(let source) = spec.files[index].source {
+                spec.files[index].source = .copy(try hostFile(source, "files[\(index)].copy"))
+            }
+        }
         for index in spec.processes.indices {
             let path = "processes[\(index)]"
+            try confine(&spec.processes[index], path)
             spec.processes[index].limits = try limits(spec.processes[index].limits, "\(path).limits")
             try capture(spec.processes[index].stdout, "\(path).stdout")
             try capture(spec.processes[index].stderr, "\(path).stderr")
@@ -53,6 +62,40 @@ struct JobAdmission: Sendable {
         limits.output = asked.output ?? defaults.output
         limits.processes = asked.processes ?? defaults.processes
         return limits
+    }
+
+    /// A process runs and writes only inside the job's working directory; it reads a host
+    /// file only where ``hostFiles`` allows.
+    private func confine(_ process: inout ProcessSpec, _ path: String) throws(SpecError) {
+        if let dir = process.dir, dir.hasPrefix("/") {
+            throw SpecError("\(path).dir", "must be relative to the job's working directory: this server runs jobs nowhere else")
+        }
+        for (name, stream) in [("stdout", process.stdout), ("stderr", process.stderr)] {
+            if case .file(let file) = stream, file.hasPrefix("/") {
+                throw SpecError("\(path).\(name)", "must be relative to the job's working directory: this server writes no host file")
+            }
+        }
+        if case .file(let file) = process.stdin, file.hasPrefix("/") {
+            process.stdin = .file(try hostFile(file, "\(path).stdin"))
+        }
+    }
+
+    /// A host file a job may read: under one of ``hostFiles`` once symbolic links are
+    /// resolved (the resolved path is what is read). The same answer for a file that is not
+    /// there and one outside, so a job cannot probe the host.
+    private func hostFile(_ file: String, _ path: String) throws(SpecError) -> String {
+        guard !hostFiles.isEmpty else {
+            throw SpecError(path, "this server reads no host file (it allows those under the directories given with --host-files)")
+        }
+        guard file.hasPrefix("/") else { throw SpecError(path, "must be an absolute path") }
+        let resolved: String? = realpath(file, nil).map { real in
+            defer { free(real) }
+            return String(cString: real)
+        }
+        guard let resolved, hostFiles.contains(where: { resolved.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else {
+            throw SpecError(path, "\(file): no such file under this server's --host-files directories")
+        }
+        return resolved
     }
 
     private func capture(_ stream: StreamSpec, _ path: String) throws(SpecError) {

@@ -25,11 +25,16 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration
     /// Containment of the runs (cgroup v2, v1, process group).
     public var runner: RunnerConfiguration
+    /// Host directories whose files a job may read (`files[].copy`, an absolute `stdin`
+    /// file). Empty, the default: a job names no host file. A job never writes a host file
+    /// nor runs outside its working directory, whatever this says.
+    public var hostFiles: [String]
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
                 maxBody: Int = 64 << 20, ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
-                isolate: Bool = true, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration()) {
+                isolate: Bool = true, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration(),
+                hostFiles: [String] = []) {
         self.host = host
         self.port = port
         self.token = token
@@ -41,6 +46,7 @@ public struct ServerConfiguration: Sendable {
         self.isolate = isolate
         self.shutdownGrace = shutdownGrace
         self.runner = runner
+        self.hostFiles = hostFiles
     }
 
     /// Whether ``host`` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
@@ -61,6 +67,25 @@ public struct ServerConfiguration: Sendable {
         }
         try ceilings.validate()
         try defaults.validate(against: ceilings)
+        _ = try resolvedHostFiles()
+    }
+
+    /// ``hostFiles`` with symbolic links resolved; each must be an existing directory.
+    func resolvedHostFiles() throws(ServerError) -> [String] {
+        var resolved: [String] = []
+        for directory in hostFiles {
+            guard directory.hasPrefix("/") else { throw ServerError("--host-files \(directory): must be an absolute path") }
+            guard let real = realpath(directory, nil) else {
+                throw ServerError("--host-files \(directory): \(String(cString: strerror(errno)))")
+            }
+            defer { free(real) }
+            var info = stat()
+            guard stat(real, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw ServerError("--host-files \(directory): not a directory")
+            }
+            resolved.append(String(cString: real))
+        }
+        return resolved
     }
 }
 

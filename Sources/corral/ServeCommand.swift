@@ -57,6 +57,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("default-processes"), help: ArgumentHelp("Processes limit of a process whose job does not say.", valueName: "n"))
     var defaultProcesses = "64"
 
+    @Option(name: .customLong("host-files"),
+            help: ArgumentHelp("Let jobs read host files under this directory (files[].copy, an absolute stdin); repeatable. Without it a job names no host file.", valueName: "dir"))
+    var hostFiles: [String] = []
+
     @Flag(name: .customLong("no-isolate"), help: "Run processes without isolation (it is on by default where the host allows it).")
     var noIsolate = false
 
@@ -96,7 +100,8 @@ struct ServeCommand: AsyncParsableCommand {
                 processes: try parse(defaultProcesses, "default-processes", LimitValue.parseCount)),
             isolate: !noIsolate,
             shutdownGrace: shutdownGrace == "0" ? .zero : try parse(shutdownGrace, "shutdown-grace", LimitValue.parseDuration),
-            runner: containmentOptions.configuration
+            runner: containmentOptions.configuration,
+            hostFiles: hostFiles
         )
     }
 

@@ -42,7 +42,8 @@ struct RunRouteTests {
             cases.append(("syscall-violation", job(["/usr/bin/python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 16, 1, 0, 0)"])))
         }
         let all = cases
-        try await withServer { server in
+        let fixtures = URL(fileURLWithPath: spin).deletingLastPathComponent().path
+        try await withServer(testConfiguration { $0.hostFiles = [fixtures] }) { server in
             for (status, job) in all {
                 let answer = try await server.run(job)
                 #expect(answer.status == 200, "\(status): \(answer.text)")
@@ -127,6 +128,54 @@ struct RunRouteTests {
             let limits = atCeiling.process["limits"] as? [String: Any] ?? [:]
             #expect(limits["cpuTime"] as? Double == 2)
             #expect(limits["wallTime"] as? Double == 5)
+        }
+    }
+
+    @Test("a job stays in its working directory: no host file written, no dir outside, host files read only under --host-files")
+    func hostPaths() async throws {
+        let allowed = TemporaryDirectory()
+        defer { allowed.remove() }
+        try "allowed content\n".write(toFile: allowed.file("data.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: allowed.file("escape"), withDestinationPath: "/etc/hostname")
+        let victim = allowed.file("written-by-a-job")
+        // Refused by any server: writing a host file, running elsewhere.
+        let always: [(JobBody, String)] = [
+            (job(["/bin/echo", "x"], extra: ["stdout": victim]), "processes[0].stdout"),
+            (job(["/bin/echo", "x"], extra: ["stderr": ["file": victim]]), "processes[0].stderr"),
+            (job(["/bin/true"], extra: ["dir": "/tmp", "isolate": false]), "processes[0].dir"),
+        ]
+        try await withServer(testConfiguration { $0.isolate = false; $0.hostFiles = [allowed.path] }) { server in
+            for (body, path) in always {
+                let answer = try await server.run(body)
+                #expect(answer.status == 400, "\(path): \(answer.text)")
+                #expect(answer.json["path"] as? String == path, "\(answer.text)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: victim))
+            // Under --host-files: read; outside it, through a link out of it, or not there: one answer.
+            let copied = try await server.run(job(["/bin/cat", "in"], files: [["path": "in", "copy": allowed.file("data.txt")]]))
+            #expect(copied.status == 200, "\(copied.text)")
+            #expect((copied.process["stdout"] as? [String: Any])?["text"] as? String == "allowed content\n")
+            let stdin = try await server.run(job(["/bin/cat"], extra: ["stdin": allowed.file("data.txt")]))
+            #expect((stdin.process["stdout"] as? [String: Any])?["text"] as? String == "allowed content\n", "\(stdin.text)")
+            for source in ["/etc/passwd", allowed.file("escape"), allowed.file("missing"), allowed.path + "/../" + URL(fileURLWithPath: allowed.path).lastPathComponent + "x"] {
+                let answer = try await server.run(job(["/bin/true"], files: [["path": "in", "copy": source]]))
+                #expect(answer.status == 400, "\(source): \(answer.text)")
+                #expect(answer.json["path"] as? String == "files[0].copy")
+                #expect(answer.json["error"] as? String == "\(source): no such file under this server's --host-files directories")
+            }
+        }
+        // Without --host-files (the default) a job names no host file at all.
+        try await withServer { server in
+            for (body, path) in [(job(["/bin/true"], files: [["path": "in", "copy": allowed.file("data.txt")]]), "files[0].copy"),
+                                 (job(["/bin/cat"], extra: ["stdin": allowed.file("data.txt")]), "processes[0].stdin")] {
+                let answer = try await server.run(body)
+                #expect(answer.status == 400, "\(answer.text)")
+                #expect(answer.json["path"] as? String == path)
+                #expect((answer.json["error"] as? String)?.contains("--host-files") == true)
+            }
+        }
+        #expect(throws: ServerError.self) {
+            try CorralServer(configuration: testConfiguration { $0.hostFiles = [allowed.file("data.txt")] }, logger: .init(label: "test"))
         }
     }
 
