@@ -15,6 +15,10 @@ struct JobAdmission: Sendable {
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
         var spec = try JobSpec.parse(body, isolationRequired: isolation != nil)
+        if spec.workdir.keep {
+            // Nobody could look at it but the server's host, and kept ones would fill its disk.
+            throw SpecError("workdir.keep", "a server removes every job's working directory; collect what you need")
+        }
         for index in spec.files.indices {
             if case .copy(let source) = spec.files[index].source {
                 spec.files[index].source = .copy(try hostFile(source, "files[\(index)].copy"))

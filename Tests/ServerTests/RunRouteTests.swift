@@ -131,7 +131,7 @@ struct RunRouteTests {
         }
     }
 
-    @Test("a job stays in its working directory: no host file written, no dir outside, host files read only under --host-files")
+    @Test("a job stays in its working directory: no host file written, no dir outside, no kept workdir, host files read only under --host-files")
     func hostPaths() async throws {
         let allowed = TemporaryDirectory()
         defer { allowed.remove() }
@@ -144,8 +144,10 @@ struct RunRouteTests {
             (job(["/bin/echo", "x"], extra: ["stderr": ["file": victim]]), "processes[0].stderr"),
             (job(["/bin/true"], extra: ["dir": "/tmp", "isolate": false]), "processes[0].dir"),
         ]
+        let keep = JobBody(["processes": [["args": ["/bin/true"]]], "workdir": ["keep": true]])
+        let alwaysAndKeep = always + [(keep, "workdir.keep")]
         try await withServer(testConfiguration { $0.isolate = false; $0.hostFiles = [allowed.path] }) { server in
-            for (body, path) in always {
+            for (body, path) in alwaysAndKeep {
                 let answer = try await server.run(body)
                 #expect(answer.status == 400, "\(path): \(answer.text)")
                 #expect(answer.json["path"] as? String == path, "\(answer.text)")
