@@ -11,14 +11,17 @@ public struct Ceilings: Sendable, Hashable {
     public var output: UInt64
     /// Processes and threads of a run at once.
     public var processes: UInt64
+    /// Entries of a job's `processes` (each a run of its own, all at once, in one slot).
+    public var jobProcesses: Int
 
     public init(cpuTime: Duration = .seconds(60), wallTime: Duration = .seconds(300), memory: UInt64 = 8 << 30,
-                output: UInt64 = 64 << 20, processes: UInt64 = 1024) {
+                output: UInt64 = 64 << 20, processes: UInt64 = 1024, jobProcesses: Int = 16) {
         self.cpuTime = cpuTime
         self.wallTime = wallTime
         self.memory = memory
         self.output = output
         self.processes = processes
+        self.jobProcesses = jobProcesses
     }
 
     func validate() throws(ServerError) {
@@ -27,6 +30,7 @@ public struct Ceilings: Sendable, Hashable {
         guard memory > 0 else { throw ServerError("--max-memory must be greater than zero") }
         guard output > 0 else { throw ServerError("--max-output must be greater than zero") }
         guard processes > 0 else { throw ServerError("--max-processes must be greater than zero") }
+        guard jobProcesses > 0 else { throw ServerError("--max-job-processes must be greater than zero") }
     }
 }
 

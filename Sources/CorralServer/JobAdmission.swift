@@ -15,6 +15,9 @@ struct JobAdmission: Sendable {
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
         var spec = try JobSpec.parse(body, isolationRequired: isolation != nil)
+        if spec.processes.count > ceilings.jobProcesses {
+            throw over("processes", "\(spec.processes.count) processes", "\(ceilings.jobProcesses)", "--max-job-processes")
+        }
         if spec.workdir.keep {
             // Nobody could look at it but the server's host, and kept ones would fill its disk.
             throw SpecError("workdir.keep", "a server removes every job's working directory; collect what you need")

@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-processes"), help: ArgumentHelp("Ceiling of a process's processes limit.", valueName: "n"))
     var maxProcesses = "1024"
 
+    @Option(name: .customLong("max-job-processes"), help: ArgumentHelp("Most entries in a job's processes (they run at once, in one slot).", valueName: "n"))
+    var maxJobProcesses = 16
+
     @Option(name: .customLong("default-cpu-time"), help: ArgumentHelp("CPU time of a process whose job does not say.", valueName: "duration"))
     var defaultCpuTime = "10s"
     @Option(name: .customLong("default-wall-time"), help: ArgumentHelp("Wall time of a process whose job does not say (default: 2 × its CPU time + 1 s, at most --max-wall-time).", valueName: "duration"))
@@ -91,7 +94,8 @@ struct ServeCommand: AsyncParsableCommand {
                 wallTime: try parse(maxWallTime, "max-wall-time", LimitValue.parseDuration),
                 memory: try parse(maxMemory, "max-memory", LimitValue.parseSize),
                 output: try parse(maxOutput, "max-output", LimitValue.parseSize),
-                processes: try parse(maxProcesses, "max-processes", LimitValue.parseCount)),
+                processes: try parse(maxProcesses, "max-processes", LimitValue.parseCount),
+                jobProcesses: maxJobProcesses),
             defaults: JobDefaults(
                 cpuTime: try parse(defaultCpuTime, "default-cpu-time", LimitValue.parseDuration),
                 wallTime: try defaultWallTime.map { try parse($0, "default-wall-time", LimitValue.parseDuration) },

@@ -115,6 +115,7 @@ struct RunRouteTests {
                 (job(["/bin/true"], limits: ["processes": 17]), "processes[0].limits.processes"),
                 (job(["/bin/true"], extra: ["stdout": ["capture": ["max": "2M"]]]), "processes[0].stdout.capture.max"),
                 (job(["/bin/true"], collect: [["path": "x", "max": "4M"]]), "collect[0].max"),
+                (JobBody(["processes": Array(repeating: ["args": ["/bin/true"]], count: 17)]), "processes"),
             ]
             for (job, path) in cases {
                 let answer = try await server.run(job)
