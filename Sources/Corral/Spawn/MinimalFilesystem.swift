@@ -7,7 +7,7 @@ import Glibc
 /// `pivot_root`: read-only, nosuid, nodev binds of `/usr`, `/bin`, `/sbin`, `/lib*` (or the
 /// same symbolic links where the host has merged them into `/usr`), the `/etc` essentials
 /// the dynamic linker and common runtimes need (`ld.so.cache`, `alternatives`, `java-*`,
-/// `localtime`, `ssl/certs`, a `passwd`/`group` with only root, nobody and the run's user, and
+/// `localtime`, `ssl/certs` with the host's network, a `passwd`/`group` with only root, nobody and the run's user, and
 /// a `hosts` with localhost), a fresh `/proc`, a minimal
 /// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links, a private `shm`), a private `/tmp`, and the
 /// working directory read-write at `/box` (an empty private tmpfs when there is none). The
@@ -41,9 +41,9 @@ final class MinimalFilesystem: @unchecked Sendable {
         if access("/etc/ld.so.cache", F_OK) == 0 { add(CORRAL_MOUNT_BIND_FILE, source: "/etc/ld.so.cache", target: "/etc/ld.so.cache") }
         if access("/etc/alternatives", F_OK) == 0 { add(CORRAL_MOUNT_BIND_DIRECTORY, source: "/etc/alternatives", target: "/etc/alternatives") }
         // What runtimes read from /etc: the JDK's configuration (its conf/security files are
-        // links into /etc/java-N-openjdk; javac fails without them), the time zone, and the
-        // public TLS roots (for --network host).
-        for entry in Self.runtimeConfiguration() {
+        // links into /etc/java-N-openjdk; javac fails without them), the time zone, and, with
+        // the host's network, the public TLS roots.
+        for entry in Self.runtimeConfiguration(network: isolation.network) {
             add(entry.directory ? CORRAL_MOUNT_BIND_DIRECTORY : CORRAL_MOUNT_BIND_FILE, source: entry.path, target: entry.path)
         }
         let identity = SpawnPlan.identity(for: isolation)
@@ -88,8 +88,8 @@ final class MinimalFilesystem: @unchecked Sendable {
     }
 
     /// /etc entries runtimes need that exist on this host: `/etc/java-*` directories,
-    /// `/etc/localtime`, `/etc/ssl/certs`.
-    static func runtimeConfiguration() -> [(path: String, directory: Bool)] {
+    /// `/etc/localtime`, and `/etc/ssl/certs` when there is a network to use them on.
+    static func runtimeConfiguration(network: Isolation.Network) -> [(path: String, directory: Bool)] {
         var entries: [(String, Bool)] = []
         if let directory = opendir("/etc") {
             defer { closedir(directory) }
@@ -106,7 +106,9 @@ final class MinimalFilesystem: @unchecked Sendable {
         var info = stat()
         // Usually a link into /usr/share/zoneinfo: bound as the file it names.
         if stat("/etc/localtime", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { entries.append(("/etc/localtime", false)) }
-        if stat("/etc/ssl/certs", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { entries.append(("/etc/ssl/certs", true)) }
+        if network == .host, stat("/etc/ssl/certs", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            entries.append(("/etc/ssl/certs", true))
+        }
         return entries
     }
 
