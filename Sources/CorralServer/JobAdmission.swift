@@ -74,8 +74,8 @@ struct JobAdmission: Sendable {
     /// A process runs and writes only inside the job's working directory; it reads a host
     /// file only where ``hostFiles`` allows.
     private func confine(_ process: inout ProcessSpec, _ path: String) throws(SpecError) {
-        if let dir = process.dir, dir.hasPrefix("/") {
-            throw SpecError("\(path).dir", "must be relative to the job's working directory: this server runs jobs nowhere else")
+        if let dir = process.dir, dir.hasPrefix("/") || dir.split(separator: "/").contains("..") {
+            throw SpecError("\(path).dir", "must be inside the job's working directory (relative, no \"..\"): this server runs jobs nowhere else")
         }
         for (name, stream) in [("stdout", process.stdout), ("stderr", process.stderr)] {
             if case .file(let file) = stream, file.hasPrefix("/") {

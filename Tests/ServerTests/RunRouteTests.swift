@@ -144,6 +144,7 @@ struct RunRouteTests {
             (job(["/bin/echo", "x"], extra: ["stdout": victim]), "processes[0].stdout"),
             (job(["/bin/echo", "x"], extra: ["stderr": ["file": victim]]), "processes[0].stderr"),
             (job(["/bin/true"], extra: ["dir": "/tmp", "isolate": false]), "processes[0].dir"),
+            (job(["/bin/true"], extra: ["dir": "sub/../..", "isolate": false]), "processes[0].dir"),
         ]
         let keep = JobBody(["processes": [["args": ["/bin/true"]]], "workdir": ["keep": true]])
         let alwaysAndKeep = always + [(keep, "workdir.keep")]
