@@ -26,7 +26,10 @@ final class Dispatcher: Sendable {
         var waiting: [Waiter] = []
         /// The running jobs' stops, for a shutdown.
         var stops: [UInt64: RunStop] = [:]
-        /// Tickets withdrawn before they reached the queue.
+        /// Tickets taken whose job has not asked for a slot yet ...
+        var issued: Set<UInt64> = []
+        /// ... and those of them withdrawn meanwhile. A ticket that is neither, nor waiting,
+        /// is running or done: withdrawing it does nothing, and leaves nothing behind.
         var withdrawn: Set<UInt64> = []
         var shuttingDown = false
         var nextID: UInt64 = 0
@@ -45,6 +48,11 @@ final class Dispatcher: Sendable {
         self.onChange = onChange
     }
 
+    /// What the dispatcher remembers of tickets: all zero when no job waits or runs.
+    var bookkeeping: (issued: Int, withdrawn: Int, stops: Int, waiting: Int) {
+        state.withLock { ($0.issued.count, $0.withdrawn.count, $0.stops.count, $0.waiting.count) }
+    }
+
     var isShuttingDown: Bool {
         state.withLock { $0.shuttingDown }
     }
@@ -61,6 +69,7 @@ final class Dispatcher: Sendable {
     func ticket() -> Ticket {
         state.withLock { state in
             state.nextID += 1
+            state.issued.insert(state.nextID)
             return Ticket(id: state.nextID)
         }
     }
@@ -84,7 +93,7 @@ final class Dispatcher: Sendable {
     func withdraw(_ ticket: Ticket) {
         let waiter = state.withLock { state -> Waiter? in
             guard let index = state.waiting.firstIndex(where: { $0.id == ticket.id }) else {
-                state.withdrawn.insert(ticket.id) // in case it has not queued yet
+                if state.issued.contains(ticket.id) { state.withdrawn.insert(ticket.id) } // not queued yet
                 return nil
             }
             let waiter = state.waiting.remove(at: index)
@@ -99,8 +108,10 @@ final class Dispatcher: Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let decision: Decision = state.withLock { state in
+                    state.issued.remove(id)
+                    let withdrawn = state.withdrawn.remove(id) != nil
                     if state.shuttingDown { return .refuse(.shuttingDown) }
-                    if Task.isCancelled || state.withdrawn.remove(id) != nil { return .cancelled }
+                    if Task.isCancelled || withdrawn { return .cancelled }
                     if state.running < parallelism {
                         state.running += 1
                         onChange(Counts(running: state.running, queued: state.waiting.count))
@@ -136,7 +147,6 @@ final class Dispatcher: Sendable {
     private func release(_ id: UInt64, seconds: Double) {
         let next = state.withLock { state -> Waiter? in
             state.stops[id] = nil
-            state.withdrawn.remove(id)
             state.averageSeconds = 0.8 * state.averageSeconds + 0.2 * seconds
             defer { onChange(Counts(running: state.running, queued: state.waiting.count)) }
             if !state.waiting.isEmpty { return state.waiting.removeFirst() } // the slot passes on
