@@ -5,7 +5,7 @@ import Foundation
 struct CleanupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleanup",
-        abstract: "Kill what is left in run cgroups of Corral processes that died, and remove those cgroups.",
+        abstract: "Kill what is left in run cgroups of Corral processes that died, and remove those cgroups and their job directories.",
         discussion: "Cgroups of live Corral processes are never touched. Exit 1 when a cgroup could not be removed."
     )
 
@@ -19,7 +19,7 @@ struct CleanupCommand: ParsableCommand {
         if json {
             try JSONOutput.write(summary)
         } else {
-            print("removed \(summary.cgroupsRemoved) stale run cgroup(s), killed \(summary.processesKilled) process(es)")
+            print("removed \(summary.cgroupsRemoved) stale run cgroup(s) and \(summary.jobDirectoriesRemoved) job directory(ies), killed \(summary.processesKilled) process(es)")
             for failure in summary.failures { StandardError.write("corral: \(failure)\n") }
         }
         if !summary.failures.isEmpty { throw ExitCode(1) }

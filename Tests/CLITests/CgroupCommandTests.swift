@@ -94,6 +94,49 @@ struct CgroupCommandTests {
           .enabled(if: v2, "needs root and a writable cgroup v2 hierarchy"))
     func killedCorralV2() throws { try killedCorral("cgroup-v2") }
 
+    @Test("a job's working directory left by a Corral killed with SIGKILL: corral cleanup removes it, deep and unreadable trees too, and keeps a kept one")
+    func killedCorralJobDirectory() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let environment = ["TMPDIR=\(tmp.path)", "PATH=/usr/bin:/bin"]
+        // A tree deeper than PATH_MAX allows a path to be (400 × 11 bytes), a directory its
+        // program made unreadable, then a minute of sleep (it dies with Corral: PDEATHSIG).
+        let deep = "import os\nfd = os.open(\".\", os.O_RDONLY)\nfor _ in range(400):\n"
+            + "    os.mkdir(\"d0123456789\", dir_fd=fd); inner = os.open(\"d0123456789\", os.O_RDONLY, dir_fd=fd); os.close(fd); fd = inner\n"
+            + "os.close(os.open(\"f\", os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n"
+        let program = "python3 -c '\(deep)' && mkdir locked && touch locked/x && chmod 000 locked && echo $$ > pid && exec sleep 60"
+        let spec = try JSONSerialization.data(withJSONObject: ["processes": [["args": ["/bin/sh", "-c", program]]]])
+        try spec.write(to: URL(fileURLWithPath: tmp.file("spec.json")))
+        let started = try Spawn.start(corralPath, ["run", "--quiet", "--spec", tmp.file("spec.json")], environment: environment)
+        var directory: String?
+        for _ in 0..<1000 where directory == nil {
+            usleep(10_000)
+            directory = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path))?
+                .first { $0.hasPrefix("corral-job-\(started.pid)-") && FileManager.default.fileExists(atPath: tmp.file($0) + "/pid") }
+        }
+        let left = try #require(directory, "the job never got ready")
+        kill(started.pid, SIGKILL)
+        _ = started.wait()
+        #expect(FileManager.default.fileExists(atPath: tmp.file(left) + "/d0123456789"))
+        let kept = tmp.file("corral-kept-abc123")
+        try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: false)
+
+        let cleanup = try Spawn.run(corralPath, ["cleanup", "--json"], environment: environment)
+        #expect(cleanup.status == 0, "\(cleanup.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any])
+        #expect(summary["jobDirectoriesRemoved"] as? Int == 1, "\(summary)")
+        #expect(!FileManager.default.fileExists(atPath: tmp.file(left)), "\((try? FileManager.default.contentsOfDirectory(atPath: tmp.file(left))) ?? [])")
+        #expect(FileManager.default.fileExists(atPath: kept))
+        // A live Corral's directory is never touched.
+        let stat = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        let startTime = try #require(stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ").dropFirst(19).first)
+        let live = tmp.file("corral-job-\(getpid())-\(startTime)-live01")
+        try FileManager.default.createDirectory(atPath: live, withIntermediateDirectories: false)
+        let again = try Spawn.run(corralPath, ["cleanup", "--json"], environment: environment)
+        #expect(again.standardOutput.contains("\"jobDirectoriesRemoved\" : 0") || again.standardOutput.contains("\"jobDirectoriesRemoved\":0"), "\(again.standardOutput)")
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
+
     @Test("v1: after Corral was killed, the next corral run cleans up its stale cgroups first",
           .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
     func killedCorralNextRun() throws { try killedCorral("cgroup-v1", cleanupBy: true) }
@@ -210,6 +253,20 @@ struct RootlessIsolationTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any], "\(result.standardError)")
         #expect((report["stdout"] as? [String: Any])?["text"] as? String == "box-and-tmp\nno-tcp\ngcc 42\ndone\n")
         #expect(Leftovers.isRunning(sleeper.pid))
+    }
+
+    @Test("as an unprivileged user, a job's directory is removed even where its program took every permission away")
+    func lockedWorkdir() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        try #require(chown(tmp.path, 1000, 1000) == 0)
+        let spec = try JSONSerialization.data(withJSONObject: ["processes": [["args": ["/bin/sh", "-c", "pwd; mkdir -p a/b/c && touch a/b/c/x && chmod 000 a/b a"]]]])
+        try spec.write(to: URL(fileURLWithPath: tmp.file("spec.json")))
+        let result = try Spawn.run("/usr/bin/setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", corralPath, "run", "--quiet", "--spec", tmp.file("spec.json")],
+                                   environment: ["TMPDIR=\(tmp.path)", "PATH=/usr/bin:/bin"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains(tmp.path + "/corral-job-"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path) == ["spec.json"])
     }
 
     @Test("rootless, Corral killed with SIGKILL mid-run leaves nothing alive")

@@ -151,10 +151,31 @@ struct JobTests {
         #expect(lines.count == 2)
         #expect(lines.last == "700")
         #expect(!FileManager.default.fileExists(atPath: lines.first ?? "/"))
+        #expect(URL(fileURLWithPath: lines.first ?? "/").lastPathComponent.hasPrefix("corral-job-\(getpid())-"))
         let kept = try await runJob(#"{"processes": [{"args": ["/bin/true"]}], "workdir": {"keep": true}}"#)
         let path = try #require(kept.workdir)
         #expect(FileManager.default.fileExists(atPath: path))
+        #expect(URL(fileURLWithPath: path).lastPathComponent.hasPrefix("corral-kept-"))
         try FileManager.default.removeItem(atPath: path)
+    }
+
+    @Test("a working directory is removed whatever its program left: a tree deeper than PATH_MAX, links, a directory it made unreadable")
+    func workdirHardToRemove() async throws {
+        let deep = "import os\nfd = os.open(\".\", os.O_RDONLY)\nfor _ in range(400):\n"
+            + "    os.mkdir(\"d0123456789\", dir_fd=fd); inner = os.open(\"d0123456789\", os.O_RDONLY, dir_fd=fd); os.close(fd); fd = inner\n"
+            + "os.close(os.open(\"f\", os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n"
+        let outside = TemporaryDirectory()
+        defer { outside.remove() }
+        try "keep me".write(toFile: outside.file("precious"), atomically: true, encoding: .utf8)
+        let script = "pwd; python3 -c '\(deep)' && ln -s \(outside.path) link && ln -s \(outside.file("precious")) file-link"
+            + " && mkdir locked && touch locked/x && chmod 000 locked"
+        let spec = JobSpec(processes: [ProcessSpec(name: "p0", args: ["/bin/sh", "-c", script])])
+        let report = try await JobRunner().run(spec)
+        #expect(report.status == .ok, "\(report.processes[0].report.stderr?.text ?? "")")
+        let directory = report.processes[0].report.stdout?.text?.split(separator: "\n").first.map(String.init) ?? "/"
+        #expect(directory.contains("corral-job-"))
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        #expect(try String(contentsOfFile: outside.file("precious"), encoding: .utf8) == "keep me")
     }
 
     @Test("a process that cannot start does not hang its peer")

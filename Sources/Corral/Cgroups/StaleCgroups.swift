@@ -11,6 +11,8 @@ public struct CleanupSummary: Sendable, Hashable, Codable {
     public var processesKilled = 0
     /// Empty staging directories of isolated runs removed.
     public var stagingRemoved = 0
+    /// Job working directories (`corral-job-PID-START-*` in `$TMPDIR` or `/tmp`) removed.
+    public var jobDirectoriesRemoved = 0
     /// Directories that could not be removed, with why.
     public var failures: [String] = []
 
@@ -20,6 +22,8 @@ public struct CleanupSummary: Sendable, Hashable, Codable {
 /// Removes run cgroups left behind by a Corral that died (SIGKILL, a crash): the owner
 /// named in the directory is gone, or its pid now belongs to another process. Whatever
 /// still runs in them is killed first. Directories of live owners are never touched.
+/// ``clean(configuration:)`` also removes such a Corral's isolation staging directories and
+/// job working directories.
 public enum StaleCgroups {
     private static let cleanedParents = Mutex<Set<String>>([])
 
@@ -30,6 +34,8 @@ public enum StaleCgroups {
         if host.hasV1 { cleanV1(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
         if host.unified != nil { cleanV2(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
         removeStaleRoots(into: &summary)
+        // After the cgroups: whatever could still write in them is dead by now.
+        summary.jobDirectoriesRemoved = Workdir.removeStale()
         return summary
     }
 

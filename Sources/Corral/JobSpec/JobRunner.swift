@@ -21,7 +21,7 @@ public struct JobRunner: Sendable {
     /// cancelling the task does the same.
     public func run(_ spec: JobSpec, stop: RunStop? = nil) async throws(CorralError) -> JobReport {
         let started = MonotonicClock.now()
-        let workdir = try Workdir.create()
+        let workdir = try Workdir.create(keep: spec.workdir.keep)
         defer { if !spec.workdir.keep { workdir.remove() } }
         try workdir.put(spec.files)
         // An isolated program runs as its own user (nobody by default): it gets the directory.

@@ -1,5 +1,6 @@
 import CCorral
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,13 +10,44 @@ import Glibc
 struct Workdir: Sendable {
     let path: String
 
-    static func create() throws(CorralError) -> Workdir {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array("\(base)/corral-job-XXXXXX".utf8CString)
+    /// Where working directories go: `$TMPDIR`, else `/tmp`.
+    static var base: String { getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp" }
+
+    /// A fresh directory, named after this process (`corral-job-PID-START-XXXXXX`) so that a
+    /// later cleanup can remove it if Corral dies; one to keep is `corral-kept-XXXXXX`, which
+    /// no cleanup touches.
+    static func create(keep: Bool = false) throws(CorralError) -> Workdir {
+        removeStaleOnce()
+        let owner = CgroupOwner.current
+        let prefix = keep ? "corral-kept-" : "corral-job-\(owner.pid)-\(owner.startTime)-"
+        var template = Array("\(base)/\(prefix)XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw CorralError(.system, "mkdtemp \(base)/corral-job-XXXXXX: \(SetupFailure.describe(errno))")
+            throw CorralError(.system, "mkdtemp \(base)/\(prefix)XXXXXX: \(SetupFailure.describe(errno))")
         }
         return Workdir(path: String(cString: made))
+    }
+
+    private static let staleRemoved = Atomic<Bool>(false)
+
+    /// The first job of a process removes the working directories of Corral processes that
+    /// died (SIGKILL, a crash) in the same base directory.
+    private static func removeStaleOnce() {
+        guard staleRemoved.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        _ = removeStale()
+    }
+
+    /// Removes `corral-job-PID-START-*` directories of `base` whose owner is gone; returns
+    /// how many.
+    static func removeStale(in base: String = Workdir.base) -> Int {
+        var removed = 0
+        for name in CgroupFS.entries(of: base) where name.hasPrefix("corral-job-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 5, let pid = Int32(parts[2]), let start = UInt64(parts[3]),
+                  !CgroupOwner(pid: pid, startTime: start).isAlive else { continue }
+            removeTree(base + "/" + name)
+            if access(base + "/" + name, F_OK) != 0 { removed += 1 }
+        }
+        return removed
     }
 
     /// A path of the spec: relative ones are inside the working directory.
@@ -147,21 +179,74 @@ struct Workdir: Sendable {
         Self.removeTree(path)
     }
 
-    private static func removeTree(_ path: String) {
-        if let handle = opendir(path) {
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name == "." || name == ".." { continue }
-                let child = path + "/" + name
-                var info = stat()
-                if lstat(child, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                    removeTree(child)
-                } else {
-                    unlink(child)
-                }
-            }
-            closedir(handle)
+    /// Removes a tree that programs wrote, safely while one may still be changing it: every
+    /// step is relative to an open directory and never follows a link, and a directory two
+    /// levels down is first moved up to the top, so neither recursion nor open descriptors
+    /// grow with the tree's depth (a program can nest directories as deep as it likes).
+    static func removeTree(_ path: String) {
+        let top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard top >= 0 else {
+            _ = rmdir(path)
+            return
         }
-        rmdir(path)
+        var serial = 0
+        while true {
+            let names = entries(top)
+            if names.isEmpty { break }
+            var progress = false
+            for name in names {
+                if unlinkat(top, name, 0) == 0 {
+                    progress = true
+                    continue
+                }
+                var child = openat(top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if child < 0 && errno == EACCES {
+                    openUp(top, name)
+                    child = openat(top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                }
+                guard child >= 0 else { continue }
+                _ = fchmod(child, 0o700)
+                for inner in entries(child) where unlinkat(child, inner, 0) != 0 {
+                    // A directory: up to the top, where the next pass empties it (moving a
+                    // directory needs write permission on it, which its program may have taken away).
+                    openUp(child, inner)
+                    for _ in 0..<8 {
+                        serial += 1
+                        if renameat(child, inner, top, ".corral-removing-\(serial)") == 0 { break }
+                    }
+                }
+                close(child)
+                if unlinkat(top, name, AT_REMOVEDIR) == 0 { progress = true }
+            }
+            if !progress { break } // what is left cannot be removed (a mount point, an immutable file)
+        }
+        close(top)
+        _ = rmdir(path)
+    }
+
+    /// Gives back to its owner a directory its program made unreadable or unwritable (chmod
+    /// 000): through an O_PATH descriptor, so a link put in its place is never followed.
+    private static func openUp(_ parent: Int32, _ name: String) {
+        let handle = openat(parent, name, pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard handle >= 0 else { return }
+        _ = chmod("/proc/self/fd/\(handle)", 0o700)
+        close(handle)
+    }
+
+    /// O_PATH (Glibc's module does not export it without _GNU_SOURCE).
+    private static let pathOnly: Int32 = 0o10000000
+
+    /// The names in an open directory (not `.` and `..`); the descriptor stays open.
+    private static func entries(_ directory: Int32) -> [String] {
+        let copy = dup(directory)
+        guard copy >= 0, let handle = fdopendir(copy) else { return [] }
+        defer { closedir(handle) }
+        rewinddir(handle)
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 }
