@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Starts helper processes for tests (the compiler, the `corral` binary) with posix_spawn
 /// and waits for that one pid, so nothing here competes with Corral's own reaper.
@@ -11,10 +12,28 @@ public enum Spawn {
         public let standardError: String
     }
 
-    public struct Started: Sendable {
+    /// A started process. One that a test never waits for (it failed before it could) is
+    /// killed and reaped, and its output files removed, when the last reference goes.
+    public final class Started: Sendable {
         public let pid: pid_t
         let stdoutPath: String
         let stderrPath: String
+        private let waited = Atomic<Bool>(false)
+
+        init(pid: pid_t, stdoutPath: String, stderrPath: String) {
+            self.pid = pid
+            self.stdoutPath = stdoutPath
+            self.stderrPath = stderrPath
+        }
+
+        deinit {
+            guard !waited.load(ordering: .relaxed) else { return }
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            unlink(stdoutPath)
+            unlink(stderrPath)
+        }
 
         /// What the process has written to stdout so far.
         public var standardOutputSoFar: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
@@ -25,6 +44,7 @@ public enum Spawn {
         /// `timeout` seconds is killed (and its status says so), so a hang fails a test
         /// instead of stalling the suite.
         public func wait(timeout: Double = 120) -> Result {
+            waited.store(true, ordering: .relaxed)
             var status: Int32 = 0
             let deadline = Date().addingTimeInterval(timeout)
             while true {
