@@ -191,6 +191,16 @@ struct IsolateCommandTests {
         _ = try corral("cleanup")
     }
 
+    @Test("the first isolated run removes the staging directories of a Corral that died")
+    func staleStaging() throws {
+        let stale = "/tmp/corral-root-\(Int32.max)-1-abcdef"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
+        defer { rmdir(stale) }
+        let result = try corral("run", "--quiet", "--isolate", "--", "/bin/true")
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+    }
+
     @Test("--network and --user need --isolate; --user takes numbers")
     func flags() throws {
         #expect(try corral("run", "--network", "host", "--", "/bin/true").status == 125)

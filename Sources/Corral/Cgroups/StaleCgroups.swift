@@ -113,6 +113,15 @@ public enum StaleCgroups {
         }
     }
 
+    private static let rootsCleaned = Atomic<Bool>(false)
+
+    /// Before a process's first isolated run: the staging directories dead Corrals left.
+    static func removeStaleRootsOnce() {
+        guard rootsCleaned.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        var summary = CleanupSummary()
+        removeStaleRoots(into: &summary)
+    }
+
     /// Empty staging directories of isolated runs (`/tmp/corral-root-PID-START-*`) whose
     /// owner is gone.
     private static func removeStaleRoots(into summary: inout CleanupSummary) {

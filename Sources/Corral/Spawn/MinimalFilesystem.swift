@@ -22,7 +22,9 @@ final class MinimalFilesystem: @unchecked Sendable {
     static let box = "/box"
 
     init(isolation: Isolation, workingDirectory: String?) throws(SetupFailure) {
-        // Named after its owner, so a later `corral cleanup` can remove it if Corral dies.
+        // Named after its owner, so a later Corral (its first isolated run, or `corral
+        // cleanup`) can remove it if this one dies.
+        StaleCgroups.removeStaleRootsOnce()
         let owner = CgroupOwner.current
         var template = Array("/tmp/corral-root-\(owner.pid)-\(owner.startTime)-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
