@@ -28,6 +28,8 @@ public struct CorralServer: Sendable {
     let metrics: ServerMetrics
     /// ``ServerConfiguration/hostFiles``, resolved once at start.
     let hostFiles: [String]
+    /// ``ServerConfiguration/workdirLimit`` where it can be kept (as root), else nil.
+    public let workdirLimit: UInt64?
 
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         try configuration.validate()
@@ -48,6 +50,12 @@ public struct CorralServer: Sendable {
             }
         }
         self.isolation = isolation
+        if configuration.workdirLimit != nil && geteuid() != 0 {
+            notices.append("a job's working directory cannot be size-limited without root (--max-disk): it is a plain directory")
+            workdirLimit = nil
+        } else {
+            workdirLimit = configuration.workdirLimit
+        }
         self.notices = notices
         let metrics = ServerMetrics()
         self.metrics = metrics
@@ -93,7 +101,7 @@ public struct CorralServer: Sendable {
         let handler = RunHandler(maxBody: configuration.maxBody,
                                  admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
                                                          hostFiles: hostFiles),
-                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner)),
+                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner), workdirLimit: workdirLimit),
                                  metrics: metrics)
         router.post("/v1/run") { request, context in
             try await handler.handle(request, watch: ClientWatch(channel: context.channel), logger: context.logger)

@@ -29,12 +29,15 @@ public struct ServerConfiguration: Sendable {
     /// file). Empty, the default: a job names no host file. A job never writes a host file
     /// nor runs outside its working directory, whatever this says.
     public var hostFiles: [String]
+    /// Bytes a job may keep in its working directory (a tmpfs of that size, as root); nil:
+    /// unbounded (a plain directory).
+    public var workdirLimit: UInt64?
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
                 maxBody: Int = 64 << 20, ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
                 isolate: Bool = true, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration(),
-                hostFiles: [String] = []) {
+                hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30) {
         self.host = host
         self.port = port
         self.token = token
@@ -47,6 +50,7 @@ public struct ServerConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace
         self.runner = runner
         self.hostFiles = hostFiles
+        self.workdirLimit = workdirLimit
     }
 
     /// Whether ``host`` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
@@ -68,6 +72,7 @@ public struct ServerConfiguration: Sendable {
         try ceilings.validate()
         try defaults.validate(against: ceilings)
         _ = try resolvedHostFiles()
+        if workdirLimit == 0 { throw ServerError("--max-disk must be greater than zero (or none)") }
     }
 
     /// ``hostFiles`` with symbolic links resolved; each must be an existing directory.

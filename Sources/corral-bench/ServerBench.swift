@@ -56,11 +56,12 @@ enum ServerBench {
         }
         let bound = port.withLock { $0 }!
 
-        // The job as the server runs it: its defaults filled in, its isolation.
+        // The job as the server runs it: its defaults filled in, its isolation, its working
+        // directory (a tmpfs of --max-disk).
         let limits = Limits(cpuTime: .seconds(10), wallTime: .seconds(21), memory: 512 << 20, output: 16 << 20, processes: 64)
         let spec = JobSpec(processes: [ProcessSpec(name: "p0", args: ["/bin/true"], limits: limits, isolation: server.isolation)])
         let body = Array(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
-        let runner = JobRunner()
+        let runner = JobRunner(workdirLimit: server.workdirLimit)
 
         // Warm up both paths.
         guard await library(runner, spec, jobs: 20, parallelism: 2) != nil,

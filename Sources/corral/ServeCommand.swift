@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-processes"), help: ArgumentHelp("Ceiling of a process's processes limit.", valueName: "n"))
     var maxProcesses = "1024"
 
+    @Option(name: .customLong("max-disk"), help: ArgumentHelp("Most a job may keep in its working directory, a tmpfs of that size (needs root); 'none': a plain directory.", valueName: "size"))
+    var maxDisk = "1G"
+
     @Option(name: .customLong("max-job-processes"), help: ArgumentHelp("Most entries in a job's processes (they run at once, in one slot).", valueName: "n"))
     var maxJobProcesses = 16
 
@@ -105,7 +108,8 @@ struct ServeCommand: AsyncParsableCommand {
             isolate: !noIsolate,
             shutdownGrace: shutdownGrace == "0" ? .zero : try parse(shutdownGrace, "shutdown-grace", LimitValue.parseDuration),
             runner: containmentOptions.configuration,
-            hostFiles: hostFiles
+            hostFiles: hostFiles,
+            workdirLimit: maxDisk == "none" ? nil : try parse(maxDisk, "max-disk", LimitValue.parseSize)
         )
     }
 

@@ -183,6 +183,31 @@ struct RunRouteTests {
         }
     }
 
+    @Test("--max-disk: the working directory is a tmpfs of that size; a job that fills it is told, files that do not fit are a 400, no mount is left",
+          .enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+    func diskLimit() async throws {
+        for isolate in [false, true] {
+            try await withServer(testConfiguration { $0.workdirLimit = 1 << 20; $0.isolate = isolate }) { server in
+                let fill = try await server.run(job(["/bin/sh", "-c", "pwd; stat -f -c %T .; head -c 2000000 /dev/zero > big; echo $? >&2"]))
+                #expect(fill.status == 200, "\(fill.text)")
+                let lines = ((fill.process["stdout"] as? [String: Any])?["text"] as? String ?? "").split(separator: "\n").map(String.init)
+                #expect(lines.last == "tmpfs", "\(fill.text)")
+                #expect((fill.process["stderr"] as? [String: Any])?["text"] as? String == "head: error writing 'standard output': No space left on device\n1\n", "\(fill.text)")
+                let warnings = fill.process["warnings"] as? [String] ?? []
+                #expect(warnings.contains { $0.contains("working directory filled up (limit 1 MiB)") }, "\(warnings)")
+                // Seen from the host: no mount of a job directory is left.
+                let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+                #expect(!mounts.contains("/corral-job-"), "\(mounts)")
+                let tooBig = try await server.run(job(["/bin/true"], files: [["path": "big", "content": String(repeating: "x", count: 1_100_000)]]))
+                #expect(tooBig.status == 400, "\(tooBig.text)")
+                #expect((tooBig.json["error"] as? String)?.contains("does not fit in the job's working directory (limit 1 MiB)") == true, "\(tooBig.text)")
+                let fits = try await server.run(job(["/bin/sh", "-c", "head -c 500000 /dev/zero > half && echo ok"]))
+                #expect((fits.process["stdout"] as? [String: Any])?["text"] as? String == "ok\n", "\(fits.text)")
+                #expect((fits.process["warnings"] as? [String] ?? []).isEmpty, "\(fits.text)")
+            }
+        }
+    }
+
     @Test("a body over --max-body is a 413")
     func bodyLimit() async throws {
         try await withServer(testConfiguration { $0.maxBody = 4096 }) { server in

@@ -12,16 +12,20 @@ import Glibc
 /// when every process has ended. Cancelling the task cancels every process.
 public struct JobRunner: Sendable {
     public let runner: Runner
+    /// Bytes a job may keep in its working directory (a tmpfs of that size; needs root);
+    /// nil: a plain directory, bounded only file by file by each process's output limit.
+    public let workdirLimit: UInt64?
 
-    public init(runner: Runner = Runner()) {
+    public init(runner: Runner = Runner(), workdirLimit: UInt64? = nil) {
         self.runner = runner
+        self.workdirLimit = workdirLimit
     }
 
     /// `stop` stops every process of the job from outside the calling task (``RunStop``);
     /// cancelling the task does the same.
     public func run(_ spec: JobSpec, stop: RunStop? = nil) async throws(CorralError) -> JobReport {
         let started = MonotonicClock.now()
-        let workdir = try Workdir.create(keep: spec.workdir.keep)
+        let workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
         defer { if !spec.workdir.keep { workdir.remove() } }
         try workdir.put(spec.files)
         // An isolated program runs as its own user (nobody by default): it gets the directory.
@@ -138,8 +142,13 @@ public struct JobRunner: Sendable {
             return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
         var reports: [NamedRunReport] = []
+        let full = workdir.isFull
         for (process, outcome) in zip(spec.processes, outcomes) {
-            reports.append(NamedRunReport(name: process.name, report: try outcome.get()))
+            var report = try outcome.get()
+            if full, let limit = workdir.limit {
+                report.warnings.append("the job's working directory filled up (limit \(LimitValue.describe(bytes: limit))): a write there failed with ENOSPC")
+            }
+            reports.append(NamedRunReport(name: process.name, report: report))
         }
         let files = spec.collect.map { workdir.collect($0) }
         let status = reports.first { $0.report.status != .ok }?.report.status ?? .ok

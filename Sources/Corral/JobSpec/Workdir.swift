@@ -9,6 +9,8 @@ import Glibc
 /// with the job's files, read from for `collect`, removed after the job.
 struct Workdir: Sendable {
     let path: String
+    /// The size limit when the directory is a tmpfs of its own (``create(keep:limit:)``).
+    var limit: UInt64?
 
     /// Where working directories go: `$TMPDIR`, else `/tmp`.
     static var base: String { getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp" }
@@ -16,7 +18,11 @@ struct Workdir: Sendable {
     /// A fresh directory, named after this process (`corral-job-PID-START-XXXXXX`) so that a
     /// later cleanup can remove it if Corral dies; one to keep is `corral-kept-XXXXXX`, which
     /// no cleanup touches.
-    static func create(keep: Bool = false) throws(CorralError) -> Workdir {
+    ///
+    /// With a `limit`, the directory is a tmpfs of that size (and one inode per 8 KiB of it,
+    /// at least 4096), so what a job writes there is bounded; its pages count against the
+    /// memory of the run that writes them, as `/tmp` in a sandbox does. Mounting needs root.
+    static func create(keep: Bool = false, limit: UInt64? = nil) throws(CorralError) -> Workdir {
         removeStaleOnce()
         let owner = CgroupOwner.current
         let prefix = keep ? "corral-kept-" : "corral-job-\(owner.pid)-\(owner.startTime)-"
@@ -24,7 +30,23 @@ struct Workdir: Sendable {
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw CorralError(.system, "mkdtemp \(base)/\(prefix)XXXXXX: \(SetupFailure.describe(errno))")
         }
-        return Workdir(path: String(cString: made))
+        let path = String(cString: made)
+        if let limit {
+            let options = "size=\(limit),nr_inodes=\(max(4096, limit / 8192)),mode=0700"
+            guard mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 else {
+                let error = errno
+                rmdir(path)
+                throw CorralError(.system, "a working directory of at most \(LimitValue.describe(bytes: limit)) is a tmpfs: mount \(path): \(SetupFailure.describe(error))")
+            }
+        }
+        return Workdir(path: path, limit: limit)
+    }
+
+    /// Whether the job filled its size-limited directory (no block or no inode left).
+    var isFull: Bool {
+        guard limit != nil else { return false }
+        var info = statvfs()
+        return statvfs(path, &info) == 0 && (info.f_bavail == 0 || info.f_favail == 0)
     }
 
     private static let staleRemoved = Atomic<Bool>(false)
@@ -44,6 +66,11 @@ struct Workdir: Sendable {
             let parts = name.split(separator: "-")
             guard parts.count == 5, let pid = Int32(parts[2]), let start = UInt64(parts[3]),
                   !CgroupOwner(pid: pid, startTime: start).isAlive else { continue }
+            // A size-limited one is a tmpfs of its own: its contents go with it.
+            var inside = stat(), parent = stat()
+            if stat(base + "/" + name, &inside) == 0, stat(base, &parent) == 0, inside.st_dev != parent.st_dev {
+                _ = umount2(base + "/" + name, Int32(MNT_DETACH))
+            }
             removeTree(base + "/" + name)
             if access(base + "/" + name, F_OK) != 0 { removed += 1 }
         }
@@ -104,17 +131,27 @@ struct Workdir: Sendable {
                 bytes = content
             }
             let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-            guard fd >= 0 else { throw CorralError(.system, "files: create \(file.path): \(SetupFailure.describe(errno))") }
+            guard fd >= 0 else { throw fileError("create", file.path) }
             defer { close(fd) }
             var written = 0
             while written < bytes.count {
                 let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw CorralError(.system, "files: write \(file.path): \(SetupFailure.describe(errno))") }
+                guard count > 0 else { throw fileError("write", file.path) }
                 written += count
             }
             _ = fchmod(fd, mode)
         }
+    }
+
+    /// A file that could not be put in; one that does not fit in a size-limited directory is
+    /// the job's fault, not the system's.
+    private func fileError(_ step: String, _ name: String) -> CorralError {
+        let error = errno
+        if let limit, error == ENOSPC {
+            return CorralError(.invalidJob, "files: \(name) does not fit in the job's working directory (limit \(LimitValue.describe(bytes: limit)))")
+        }
+        return CorralError(.system, "files: \(step) \(name): \(SetupFailure.describe(error))")
     }
 
     /// Reads a file of the working directory, never through a symbolic link and never
@@ -176,6 +213,10 @@ struct Workdir: Sendable {
 
     /// Removes the directory and everything in it (not following links).
     func remove() {
+        if limit != nil, umount2(path, Int32(MNT_DETACH)) == 0 {
+            _ = rmdir(path)
+            return
+        }
         Self.removeTree(path)
     }
 
