@@ -111,6 +111,26 @@ struct ServeCommandTests {
         #expect(runLines.contains { $0.contains("status=cancelled") })
     }
 
+    @Test("a server killed with SIGKILL mid-job: corral cleanup unmounts and removes the job's tmpfs directory", .enabled(if: geteuid() == 0, "the tmpfs needs root"))
+    func killedServer() async throws {
+        let server = try Server.start(["--no-isolate", "--max-disk", "8M"])
+        defer { server.tmp.remove() }
+        let marker = "64.\(getpid() % 1000)"
+        async let answer = onThread { try? server.request("POST", "/v1/run", body: #"{"processes": [{"args": ["/bin/sleep", "\#(marker)"]}]}"#) }
+        #expect(try await onThread { Self.wait { Leftovers.sleepers(marker) == 1 } })
+        let mounted = { ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(server.tmp.path + "/corral-job-") }
+        #expect(mounted())
+        kill(server.process.pid, SIGKILL)
+        _ = server.process.wait(timeout: 20)
+        _ = try await answer
+        let cleanup = try Spawn.run(corralPath, ["cleanup", "--json"], environment: ["TMPDIR=\(server.tmp.path)", "PATH=/usr/bin:/bin"])
+        #expect(cleanup.status == 0, "\(cleanup.standardError)")
+        #expect(cleanup.standardOutput.contains("\"jobDirectoriesRemoved\" : 1"), "\(cleanup.standardOutput)")
+        #expect(!mounted())
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: server.tmp.path)) == [])
+        #expect(Leftovers.sleepers(marker) == 0)
+    }
+
     @Test("SIGINT on an idle server: exit 0 at once; a second server on its port: exit 125")
     func sigint() throws {
         let server = try Server.start(["--no-isolate"])

@@ -49,9 +49,11 @@ struct CgroupOwner: Sendable, Hashable {
 
     static let current = CgroupOwner(pid: getpid(), startTime: ProcFS.stat(getpid())?.startTime ?? 0)
 
+    /// The same process (pid and start time) is there and has not exited: a zombie whose
+    /// parent has not reaped it yet is dead for this.
     var isAlive: Bool {
         guard let stat = ProcFS.stat(pid) else { return false }
-        return stat.startTime == startTime
+        return stat.startTime == startTime && stat.state != UInt8(ascii: "Z") && stat.state != UInt8(ascii: "X")
     }
 
     func runName(_ sequence: UInt64) -> String {
