@@ -60,6 +60,15 @@ struct CgroupOwner: Sendable, Hashable {
         "run-\(pid)-\(startTime)-\(sequence)"
     }
 
+    /// The owner named in a temporary directory's name, `PREFIX-PID-START-RANDOM` (a job's
+    /// working directory, an isolation root), or nil when the name is not such a one.
+    static func parse(temporary name: String, prefix: String) -> CgroupOwner? {
+        guard name.hasPrefix(prefix + "-") else { return nil }
+        let parts = name.dropFirst(prefix.count + 1).split(separator: "-", maxSplits: 2)
+        guard parts.count == 3, let pid = Int32(parts[0]), let start = UInt64(parts[1]) else { return nil }
+        return CgroupOwner(pid: pid, startTime: start)
+    }
+
     /// The owner named in a run directory's name, or nil when it is not one of Corral's.
     static func parse(_ name: String) -> CgroupOwner? {
         let parts = name.split(separator: "-")

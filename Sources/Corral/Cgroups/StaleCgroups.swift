@@ -125,10 +125,8 @@ public enum StaleCgroups {
     /// Empty staging directories of isolated runs (`/tmp/corral-root-PID-START-*`) whose
     /// owner is gone.
     private static func removeStaleRoots(into summary: inout CleanupSummary) {
-        for name in CgroupFS.entries(of: "/tmp") where name.hasPrefix("corral-root-") {
-            let parts = name.split(separator: "-")
-            guard parts.count == 5, let pid = Int32(parts[2]), let start = UInt64(parts[3]),
-                  !CgroupOwner(pid: pid, startTime: start).isAlive else { continue }
+        for name in CgroupFS.entries(of: "/tmp") {
+            guard let owner = CgroupOwner.parse(temporary: name, prefix: "corral-root"), !owner.isAlive else { continue }
             if CgroupFS.removeDirectory("/tmp/" + name) == 0 { summary.stagingRemoved += 1 }
         }
     }

@@ -62,10 +62,8 @@ struct Workdir: Sendable {
     /// how many.
     static func removeStale(in base: String = Workdir.base) -> Int {
         var removed = 0
-        for name in CgroupFS.entries(of: base) where name.hasPrefix("corral-job-") {
-            let parts = name.split(separator: "-")
-            guard parts.count == 5, let pid = Int32(parts[2]), let start = UInt64(parts[3]),
-                  !CgroupOwner(pid: pid, startTime: start).isAlive else { continue }
+        for name in CgroupFS.entries(of: base) {
+            guard let owner = CgroupOwner.parse(temporary: name, prefix: "corral-job"), !owner.isAlive else { continue }
             // A size-limited one is a tmpfs of its own: its contents go with it.
             var inside = stat(), parent = stat()
             if stat(base + "/" + name, &inside) == 0, stat(base, &parent) == 0, inside.st_dev != parent.st_dev {
