@@ -62,7 +62,7 @@ struct Workdir: Sendable {
     /// how many.
     static func removeStale(in base: String = Workdir.base) -> Int {
         var removed = 0
-        for name in CgroupFS.entries(of: base) {
+        for name in CgroupFS.entriesIncludingFiles(of: base) {
             guard let owner = CgroupOwner.parse(temporary: name, prefix: "corral-job"), !owner.isAlive else { continue }
             // A size-limited one is a tmpfs of its own: its contents go with it.
             var inside = stat(), parent = stat()

@@ -7,10 +7,10 @@ import Glibc
 /// `pivot_root`: read-only, nosuid, nodev binds of `/usr`, `/bin`, `/sbin`, `/lib*` (or the
 /// same symbolic links where the host has merged them into `/usr`), the `/etc` essentials
 /// the dynamic linker and common runtimes need (`ld.so.cache`, `alternatives`, `java-*`,
-/// `localtime`, `ssl/certs` with the host's network, a `passwd`/`group` with only root, nobody and the run's user, and
-/// a `hosts` with localhost), a fresh `/proc`, a minimal
-/// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links, a private `shm`), a private `/tmp`, and the
-/// working directory read-write at `/box` (an empty private tmpfs when there is none). The
+/// `localtime`, `ssl/certs` with the host's network, a `passwd`/`group` with only root,
+/// nobody and the run's user, and a `hosts` with localhost), a fresh `/proc`, a minimal
+/// `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd` links, a private `shm`), a
+/// private `/tmp`, and the working directory read-write at `/box` (an empty private tmpfs when there is none). The
 /// root is remounted read-only and the old root detached: nothing else of the host is
 /// reachable.
 final class MinimalFilesystem: @unchecked Sendable {
@@ -90,29 +90,24 @@ final class MinimalFilesystem: @unchecked Sendable {
     }
 
     /// /etc entries runtimes need that exist on this host: `/etc/java-*` directories,
-    /// `/etc/localtime`, and `/etc/ssl/certs` when there is a network to use them on.
+    /// `/etc/localtime`, and `/etc/ssl/certs` when there is a network to use them on. Looked
+    /// up once per process, not on every spawn.
     static func runtimeConfiguration(network: Isolation.Network) -> [(path: String, directory: Bool)] {
-        var entries: [(String, Bool)] = []
-        if let directory = opendir("/etc") {
-            defer { closedir(directory) }
-            var names: [String] = []
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name.hasPrefix("java-") { names.append(name) }
-            }
-            for name in names.sorted() {
-                var info = stat()
-                if stat("/etc/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { entries.append(("/etc/" + name, true)) }
-            }
+        network == .host ? hostRuntimeConfiguration.common + hostRuntimeConfiguration.tls : hostRuntimeConfiguration.common
+    }
+
+    private static let hostRuntimeConfiguration: (common: [(path: String, directory: Bool)], tls: [(path: String, directory: Bool)]) = {
+        func isDirectory(_ path: String) -> Bool {
+            var info = stat()
+            return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
         }
+        var common = CgroupFS.entriesIncludingFiles(of: "/etc").filter { $0.hasPrefix("java-") && isDirectory("/etc/" + $0) }
+            .sorted().map { ("/etc/" + $0, true) }
         var info = stat()
         // Usually a link into /usr/share/zoneinfo: bound as the file it names.
-        if stat("/etc/localtime", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { entries.append(("/etc/localtime", false)) }
-        if network == .host, stat("/etc/ssl/certs", &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            entries.append(("/etc/ssl/certs", true))
-        }
-        return entries
-    }
+        if stat("/etc/localtime", &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { common.append(("/etc/localtime", false)) }
+        return (common, isDirectory("/etc/ssl/certs") ? [("/etc/ssl/certs", true)] : [])
+    }()
 
     deinit {
         strings.forEach { free($0) }
