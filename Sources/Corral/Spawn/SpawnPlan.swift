@@ -351,8 +351,11 @@ final class SpawnPlan: @unchecked Sendable {
     static func rlimits(for limits: Limits, memoryInCgroup: Bool) -> [corral_rlimit] {
         var result: [corral_rlimit] = [corral_rlimit(resource: Int32(RLIMIT_CORE.rawValue), soft: 0, hard: 0)]
         if let cpu = limits.cpuTime {
-            // A backstop for the sampling: SIGXCPU at the next whole second, SIGKILL one later.
-            let soft = UInt64((cpu.seconds).rounded(.up))
+            // A backstop for when the sampling cannot see a process (or Corral is stopped), set
+            // well above the limit: the kernel checks RLIMIT_CPU against tick-sampled time, which
+            // on a busy virtual machine can run 20 % and more ahead of the exact time Corral
+            // measures, and a run must not end as `cpu-time-limit` with less than its limit used.
+            let soft = UInt64((cpu.seconds * 1.5).rounded(.up)) + 1
             result.append(corral_rlimit(resource: Int32(RLIMIT_CPU.rawValue), soft: soft, hard: soft + 1))
         }
         if let space = limits.addressSpace ?? (memoryInCgroup ? nil : limits.memory) {
