@@ -33,7 +33,7 @@ struct LimitTests {
         #expect(report.cpuTime < 1.2, "cpu \(report.cpuTime)")
         if ProcessInfo.processInfo.activeProcessorCount >= 2 && report.wallTime < 0.6 {
             // On an idle machine with two CPUs the threads ran side by side.
-            #expect(report.cpuTime > 1.3 * report.wallTime)
+            #expect(report.cpuTime > 1.25 * report.wallTime, "cpu \(report.cpuTime), wall \(report.wallTime)")
         }
     }
 
