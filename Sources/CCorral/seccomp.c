@@ -25,6 +25,7 @@ struct corral_scmp_arg_cmp {
 static scmp_filter_ctx (*p_seccomp_init)(uint32_t);
 static int (*p_seccomp_rule_add)(scmp_filter_ctx, uint32_t, int, unsigned int, ...);
 static int (*p_seccomp_syscall_resolve_name)(const char *);
+static char *(*p_seccomp_syscall_resolve_num_arch)(uint32_t, int);
 static int (*p_seccomp_export_bpf)(const scmp_filter_ctx, int);
 static void (*p_seccomp_release)(scmp_filter_ctx);
 static int (*p_seccomp_attr_set)(scmp_filter_ctx, int, uint32_t);
@@ -42,6 +43,7 @@ static void corral_seccomp_do_load(void) {
     p_seccomp_init = dlsym(handle, "seccomp_init");
     p_seccomp_rule_add = dlsym(handle, "seccomp_rule_add");
     p_seccomp_syscall_resolve_name = dlsym(handle, "seccomp_syscall_resolve_name");
+    p_seccomp_syscall_resolve_num_arch = dlsym(handle, "seccomp_syscall_resolve_num_arch"); /* optional */
     p_seccomp_export_bpf = dlsym(handle, "seccomp_export_bpf");
     p_seccomp_release = dlsym(handle, "seccomp_release");
     p_seccomp_attr_set = dlsym(handle, "seccomp_attr_set");
@@ -59,6 +61,11 @@ const char *corral_seccomp_load(void) {
 int corral_seccomp_resolve(const char *name) {
     if (corral_seccomp_load() != NULL) return -1;
     return p_seccomp_syscall_resolve_name(name);
+}
+
+char *corral_seccomp_syscall_name(uint32_t arch, int number) {
+    if (corral_seccomp_load() != NULL || p_seccomp_syscall_resolve_num_arch == NULL) return NULL;
+    return p_seccomp_syscall_resolve_num_arch(arch, number);
 }
 
 int corral_seccomp_build(uint32_t default_action, const corral_seccomp_rule *rules, int count,

@@ -246,6 +246,15 @@ static void corral_isolated_program(const corral_spawn_request *request, int err
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
     }
+    // Tells Corral this process's pid as Corral sees it (the kernel attaches it to the
+    // message: SO_PASSCRED on Corral's end), so that a seccomp kill the kernel logs under
+    // that pid can be named in the report. Best effort on purpose: if it is lost, the run
+    // is the same and the report only cannot name the call.
+    int hello[2] = { CORRAL_STATUS_HELLO, 0 };
+    ssize_t sent;
+    do {
+        sent = send(isolation->status_fd, hello, sizeof(hello), MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
     corral_child_descriptors(request, &error_fd);
 
     // No capability can come back: the bounding set emptied, ambient cleared, securebits

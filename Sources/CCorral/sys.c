@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +79,49 @@ uint64_t corral_rlim_infinity(void) { return (uint64_t)RLIM_INFINITY; }
 
 int corral_pipe(int ends[2]) {
     return pipe2(ends, O_CLOEXEC);
+}
+
+int corral_status_channel(int ends[2]) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) return -1;
+    int on = 1;
+    if (setsockopt(ends[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0
+        || fcntl(ends[0], F_SETFL, O_NONBLOCK) != 0) {
+        int error = errno;
+        close(ends[0]);
+        close(ends[1]);
+        errno = error;
+        return -1;
+    }
+    return 0;
+}
+
+long corral_status_receive(int fd, void *message, unsigned long size, pid_t *sender) {
+    *sender = 0;
+    union {
+        struct cmsghdr header;
+        char space[CMSG_SPACE(sizeof(struct ucred))];
+    } control;
+    struct iovec vector = { message, size };
+    struct msghdr header;
+    memset(&header, 0, sizeof(header));
+    header.msg_iov = &vector;
+    header.msg_iovlen = 1;
+    header.msg_control = control.space;
+    header.msg_controllen = sizeof(control.space);
+    ssize_t got;
+    do {
+        got = recvmsg(fd, &header, MSG_CMSG_CLOEXEC);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) return -1;
+    for (struct cmsghdr *item = CMSG_FIRSTHDR(&header); item != NULL; item = CMSG_NXTHDR(&header, item)) {
+        if (item->cmsg_level == SOL_SOCKET && item->cmsg_type == SCM_CREDENTIALS
+            && item->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred credentials;
+            memcpy(&credentials, CMSG_DATA(item), sizeof(credentials));
+            *sender = credentials.pid;
+        }
+    }
+    return (long)got;
 }
 
 int corral_memfd(const char *name) {

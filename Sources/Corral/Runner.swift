@@ -65,7 +65,10 @@ public struct Runner: Sendable {
         let cancellation = RunCancellation(stop: stop)
         if let stop, !stop.register(id) { cancellation.cancel() } // ends it before it starts
         defer { stop?.unregister(id) }
-        return await withTaskCancellationHandler {
+        // Where a seccomp kill would be logged, from before the program starts.
+        let kernelLog = job.isolation.map { $0.seccomp != .none } == true ? SeccompAudit.openLog() : nil
+        defer { if let kernelLog { _ = close(kernelLog) } }
+        let report = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 supervisor.submit(.start(id: id, plan: plan, cancellation: cancellation, continuation: continuation))
             }
@@ -73,6 +76,18 @@ public struct Runner: Sendable {
             cancellation.cancel()
             supervisor.submit(.cancel(id: id))
         }
+        return await Self.nameViolation(report, kernelLog: kernelLog)
+    }
+
+    /// A `syscall-violation` report names the call where the kernel's log has it.
+    private static func nameViolation(_ report: RunReport, kernelLog: Int32?) async -> RunReport {
+        guard report.status == .syscallViolation, let kernelLog, let pid = report.violatorPid,
+              let record = await SeccompAudit.lookUp(in: kernelLog, pid: pid) else { return report }
+        let unnamed = Verdict.syscallViolationMessage(nil)
+        guard report.message.hasPrefix(unnamed) else { return report }
+        var named = report
+        named.message = Verdict.syscallViolationMessage(SeccompAudit.describe(record)) + report.message.dropFirst(unnamed.count)
+        return named
     }
 
     private static func failed(_ job: Job, _ failure: SetupFailure, warnings: [String]) -> RunReport {

@@ -30,3 +30,14 @@ func job(_ fixture: String, _ arguments: String..., limits: Limits = Limits(),
 func fileSize(_ path: String) -> UInt64? {
     (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
 }
+
+/// Whether this process can read the kernel's log (`/dev/kmsg`: root, or
+/// `kernel.dmesg_restrict = 0`), where the kernel records which call a seccomp filter killed.
+enum KernelLog {
+    static let readable: Bool = {
+        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
+    }()
+}

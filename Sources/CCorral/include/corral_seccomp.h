@@ -31,6 +31,11 @@ const char *corral_seccomp_load(void);
 /// The syscall number for a name on this architecture, or a negative number when unknown.
 int corral_seccomp_resolve(const char *name);
 
+/// The name of system call `number` of the ABI `arch` (an AUDIT_ARCH_* value, as in the
+/// kernel's seccomp audit record; libseccomp's architecture tokens are the same numbers),
+/// malloc'd; NULL when libseccomp is not there or does not know it.
+char *corral_seccomp_syscall_name(uint32_t arch, int number);
+
 /// Builds a filter: `default_action` for everything not listed. Returns 0, or an errno
 /// value (`*failed_rule` says which rule, -1 for the filter itself).
 int corral_seccomp_build(uint32_t default_action, const corral_seccomp_rule *rules, int count,

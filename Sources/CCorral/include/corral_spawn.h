@@ -45,6 +45,9 @@ typedef struct corral_mount {
     unsigned long length;
 } corral_mount;
 
+/// The program's first message on the status channel (a wait status is never negative).
+#define CORRAL_STATUS_HELLO (-1)
+
 /// Isolation: new PID, mount, IPC, UTS (and network) namespaces with Corral's own init as
 /// PID 1, which starts the program as an unprivileged user and forwards its end.
 typedef struct corral_isolation {
@@ -54,8 +57,10 @@ typedef struct corral_isolation {
     int new_user;
     unsigned int uid;
     unsigned int gid;
-    /// Written to by the init when the program ends: two ints, the program's raw wait
-    /// status and how many other processes of the namespace were still there.
+    /// Corral's channel from the run (``corral_status_channel``), two ints a message: first
+    /// the program's {CORRAL_STATUS_HELLO, 0} right after it starts (its pid comes with it),
+    /// then the init's when the program ends: the program's raw wait status and how many
+    /// other processes of the namespace were still there.
     int status_fd;
     const char *hostname;
     /// An empty host directory to build the new root on (a tmpfs), or NULL to keep the

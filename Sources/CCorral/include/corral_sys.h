@@ -59,6 +59,17 @@ uint64_t corral_rlim_infinity(void);
 /// pipe2(ends, O_CLOEXEC). Returns 0, or -1 with errno.
 int corral_pipe(int ends[2]);
 
+/// The channel from an isolated run's init and program to Corral: a SOCK_SEQPACKET pair
+/// (close-on-exec, so message boundaries hold), with SO_PASSCRED on ends[0] (Corral's, made
+/// non-blocking) so every message carries its sender's pid as Corral sees it. Returns 0, or
+/// -1 with errno.
+int corral_status_channel(int ends[2]);
+
+/// One message from that channel into `message` (`size` bytes at most). Returns its length
+/// (0 at EOF), or -1 with errno (EAGAIN when none is waiting); *sender is the sending
+/// process's pid in Corral's PID namespace, or 0 when the kernel attached none.
+long corral_status_receive(int fd, void *message, unsigned long size, pid_t *sender);
+
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file, for inline stdin content.
 int corral_memfd(const char *name);
 

@@ -185,13 +185,21 @@ final class TrackedRun {
     /// In an isolated run the main process is Corral's init; the program's own end is what
     /// the init forwarded (nil when the init was killed before the program ended).
     private func programStatus() -> WaitStatus? {
-        guard let pipe = plan.statusPipe else { return nil }
-        var message: (Int32, Int32) = (0, 0)
-        let count = read(pipe, &message, MemoryLayout<(Int32, Int32)>.size)
-        guard count == MemoryLayout<(Int32, Int32)>.size else { return nil }
-        // The rest of the namespace died with the init.
-        outcome.leftovers += Int(max(0, message.1))
-        return WaitStatus(message.0)
+        guard let channel = plan.statusPipe else { return nil }
+        while true {
+            var message: (Int32, Int32) = (0, 0)
+            var sender: pid_t = 0
+            let count = corral_status_receive(channel, &message, UInt(MemoryLayout<(Int32, Int32)>.size), &sender)
+            guard count == MemoryLayout<(Int32, Int32)>.size else { return nil }
+            if message.0 == CORRAL_STATUS_HELLO {
+                // The program, before exec: the kernel put its pid (as Corral sees it) on it.
+                if sender > 0 { outcome.programPid = sender }
+                continue
+            }
+            // The rest of the namespace died with the init.
+            outcome.leftovers += Int(max(0, message.1))
+            return WaitStatus(message.0)
+        }
     }
 
     /// A child of Corral's (re-parented to it) that belongs to the run: sampled, waited for

@@ -39,6 +39,8 @@ struct RunOutcome: Sendable {
     var isolated = false
     /// A seccomp filter was installed.
     var seccomp = false
+    /// An isolated run's program, by its pid outside the namespace (it said so at start).
+    var programPid: Int32?
     /// OOM kills in the run's cgroup.
     var oomKills: UInt64 = 0
     var processLimitHit = false

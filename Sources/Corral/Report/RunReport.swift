@@ -39,6 +39,9 @@ public struct RunReport: Sendable, Hashable, Codable {
     /// Captured standard output and error (``Output/capture(max:)``); nil otherwise.
     public var stdout: CapturedOutput?
     public var stderr: CapturedOutput?
+    /// For `syscall-violation`: the killed program's pid outside its namespace, to find the
+    /// kernel's record of the kill by (``SeccompAudit``). Not part of the JSON.
+    var violatorPid: Int32?
 
     public init(
         status: RunStatus, pid: Int32? = nil, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,

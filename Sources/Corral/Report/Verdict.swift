@@ -6,6 +6,13 @@ import Glibc
 /// The rules that turn what was observed into a status and a sentence. A limit verdict
 /// stands whenever the measured use passed the limit, even if the program ended first.
 enum Verdict {
+    /// `call`: the system call as ``SeccompAudit/describe(_:)`` names it, nil when the
+    /// kernel's log did not say (or could not be read).
+    static func syscallViolationMessage(_ call: String?) -> String {
+        if let call { return "killed by the seccomp filter for calling \(call)" }
+        return "killed by the seccomp filter for a forbidden system call (not named: the kernel's log did not say which)"
+    }
+
     static func report(for outcome: RunOutcome) -> RunReport {
         let limits = outcome.limits.effective
         let cpuMicros = outcome.userMicros + outcome.systemMicros
@@ -97,7 +104,8 @@ enum Verdict {
                     report.message = "exited with code \(code)"
                 case .signaled(SIGSYS) where outcome.seccomp:
                     report.status = .syscallViolation
-                    report.message = "killed by the seccomp filter: a forbidden system call (the kernel does not say which)"
+                    report.violatorPid = outcome.programPid
+                    report.message = syscallViolationMessage(nil)
                 case .signaled(let signal):
                     report.status = .signaled
                     report.message = "killed by \(signalName(signal) ?? "signal \(signal)") (signal \(signal))"

@@ -255,8 +255,7 @@ final class SpawnPlan: @unchecked Sendable {
                                          message: "rootless isolation runs the program as the caller (uid \(getuid()), gid \(getgid())); another --user needs root"))
             }
             var ends: [Int32] = [-1, -1]
-            if corral_pipe(&ends) != 0 { return fail(systemFailure("pipe for the init's status", errno)) }
-            _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+            if corral_status_channel(&ends) != 0 { return fail(systemFailure("socket for the init's status", errno)) }
             handedOver.append(ends[1])
             statusPipe = (ends[0], ends[1])
         }
