@@ -19,6 +19,12 @@ struct CgroupCommandTests {
         #expect((report["kernel"] as? String)?.isEmpty == false)
         #expect(report["namespaces"] is [String])
         #expect((report["seccomp"] as? [String: Any])?["available"] is Bool)
+        // As root the kernel's log is readable, so a seccomp kill can be named.
+        let killsNamed = (report["seccomp"] as? [String: Any])?["killsNamed"] as? Bool
+        let log = open("/dev/kmsg", O_RDONLY | O_NONBLOCK)
+        if log >= 0 { close(log) }
+        #expect(killsNamed == (log >= 0))
+        if geteuid() == 0 { #expect(killsNamed == true) }
         #expect(["root", "rootless", "unavailable"].contains(report["isolation"] as? String ?? ""))
         if geteuid() == 0 { #expect(report["isolation"] as? String == "root") }
         let text = try corral("doctor")

@@ -38,6 +38,9 @@ public struct HostReport: Sendable, Hashable, Codable {
         public var actions: [String]
         /// `libseccomp.so.2` can be loaded.
         public var libseccomp: Bool
+        /// This process can read the kernel's log, where a seccomp kill is recorded, so a
+        /// `syscall-violation` names the call (``SeccompAudit``).
+        public var killsNamed: Bool
     }
 
     public var kernel: String
@@ -99,7 +102,8 @@ public struct HostReport: Sendable, Hashable, Codable {
             cgroups: Cgroups(v2: v2, v1: v1, selected: selected, usable: problem == nil, problem: problem),
             namespaces: namespaces,
             maxUserNamespaces: maxUser,
-            seccomp: Seccomp(available: !actions.isEmpty, actions: actions, libseccomp: handle != nil),
+            seccomp: Seccomp(available: !actions.isEmpty, actions: actions, libseccomp: handle != nil,
+                             killsNamed: SeccompAudit.openLog().map { close($0) } != nil),
             isRoot: geteuid() == 0,
             isolation: isolation,
             isolationSeccomp: handle != nil && !actions.isEmpty,
