@@ -66,8 +66,8 @@ public struct Runner: Sendable {
         if let stop, !stop.register(id) { cancellation.cancel() } // ends it before it starts
         defer { stop?.unregister(id) }
         // Where a seccomp kill would be logged, from before the program starts.
-        let kernelLog = job.isolation.map { $0.seccomp != .none } == true ? SeccompAudit.openLog() : nil
-        defer { if let kernelLog { _ = close(kernelLog) } }
+        let audit = job.isolation.map { $0.seccomp != .none } == true ? SeccompAudit.listen() : nil
+        defer { audit?.close() }
         let report = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 supervisor.submit(.start(id: id, plan: plan, cancellation: cancellation, continuation: continuation))
@@ -76,17 +76,25 @@ public struct Runner: Sendable {
             cancellation.cancel()
             supervisor.submit(.cancel(id: id))
         }
-        return await Self.nameViolation(report, kernelLog: kernelLog)
+        return await Self.nameViolation(report, audit: audit)
     }
 
     /// A `syscall-violation` report names the call where the kernel's log has it.
-    private static func nameViolation(_ report: RunReport, kernelLog: Int32?) async -> RunReport {
-        guard report.status == .syscallViolation, let kernelLog, let pid = report.violatorPid,
-              let record = await SeccompAudit.lookUp(in: kernelLog, pid: pid) else { return report }
-        let unnamed = Verdict.syscallViolationMessage(nil)
-        guard report.message.hasPrefix(unnamed) else { return report }
+    private static func nameViolation(_ report: RunReport, audit: SeccompAudit.Source?) async -> RunReport {
+        let unknown = Verdict.syscallViolationMessage(.unknown)
+        guard report.status == .syscallViolation, report.message.hasPrefix(unknown) else { return report }
+        let call: Verdict.ViolatingCall
+        if let audit {
+            if let pid = report.violatorPid, let record = await SeccompAudit.lookUp(in: audit, pid: pid) {
+                call = .named(SeccompAudit.describe(record))
+            } else {
+                call = .unrecorded
+            }
+        } else {
+            call = .unreadable
+        }
         var named = report
-        named.message = Verdict.syscallViolationMessage(SeccompAudit.describe(record)) + report.message.dropFirst(unnamed.count)
+        named.message = Verdict.syscallViolationMessage(call) + report.message.dropFirst(unknown.count)
         return named
     }
 

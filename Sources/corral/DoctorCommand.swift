@@ -41,7 +41,7 @@ struct DoctorCommand: ParsableCommand {
         lines.append("containment: \(report.cgroups.selected.rawValue)" + (report.cgroups.problem.map { " (\($0))" } ?? ""))
         lines.append("namespaces: \(report.namespaces.joined(separator: " "))"
             + (report.maxUserNamespaces.map { " (max user namespaces \($0))" } ?? ""))
-        lines.append("seccomp: \(report.seccomp.available ? report.seccomp.actions.joined(separator: " ") : "not available"); libseccomp.so.2: \(report.seccomp.libseccomp ? "loadable" : "not found"); a killed call is \(report.seccomp.killsNamed ? "named (the kernel's log is readable)" : "not named (the kernel's log is not readable)")")
+        lines.append("seccomp: \(report.seccomp.available ? report.seccomp.actions.joined(separator: " ") : "not available"); libseccomp.so.2: \(report.seccomp.libseccomp ? "loadable" : "not found"); a killed call is \(report.seccomp.killsNamed ? "named (the kernel's audit records are readable)" : "not named (the kernel's audit records are root's to read here)")")
         lines.append("isolation (--isolate): \(report.isolation)" + (report.isolationSeccomp ? ", with seccomp" : ", without seccomp (use --seccomp none)"))
         lines.append(report.fullContainment ? "full containment: yes" : "full containment: no")
         return lines.joined(separator: "\n")

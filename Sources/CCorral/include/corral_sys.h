@@ -70,6 +70,12 @@ int corral_status_channel(int ends[2]);
 /// process's pid in Corral's PID namespace, or 0 when the kernel attached none.
 long corral_status_receive(int fd, void *message, unsigned long size, pid_t *sender);
 
+/// A netlink socket subscribed to the kernel's audit records (NETLINK_AUDIT, multicast group
+/// AUDIT_NLGRP_READLOG; needs CAP_AUDIT_READ), close-on-exec and non-blocking. Every record
+/// reaches it, with no rate limit and whether or not an audit daemon runs. Returns the
+/// descriptor, or -1 with errno.
+int corral_audit_listen(void);
+
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file, for inline stdin content.
 int corral_memfd(const char *name);
 

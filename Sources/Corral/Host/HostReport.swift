@@ -38,8 +38,9 @@ public struct HostReport: Sendable, Hashable, Codable {
         public var actions: [String]
         /// `libseccomp.so.2` can be loaded.
         public var libseccomp: Bool
-        /// This process can read the kernel's log, where a seccomp kill is recorded, so a
-        /// `syscall-violation` names the call (``SeccompAudit``).
+        /// This process can read the kernel's audit records (root: the audit netlink socket;
+        /// otherwise the kernel's log, if readable), so a `syscall-violation` names the call
+        /// (``SeccompAudit``).
         public var killsNamed: Bool
     }
 
@@ -103,7 +104,7 @@ public struct HostReport: Sendable, Hashable, Codable {
             namespaces: namespaces,
             maxUserNamespaces: maxUser,
             seccomp: Seccomp(available: !actions.isEmpty, actions: actions, libseccomp: handle != nil,
-                             killsNamed: SeccompAudit.openLog().map { close($0) } != nil),
+                             killsNamed: SeccompAudit.listen().map { $0.close() } != nil),
             isRoot: geteuid() == 0,
             isolation: isolation,
             isolationSeccomp: handle != nil && !actions.isEmpty,

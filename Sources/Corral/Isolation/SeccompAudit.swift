@@ -4,17 +4,18 @@ import Glibc
 #endif
 
 /// Which system call the seccomp filter killed a program for. The kernel does not put it in
-/// the wait status; it logs it, as an audit record (type 1326) that reaches the kernel's log
-/// when no audit daemon takes it:
+/// the wait status; it writes an audit record (type 1326, AUDIT_SECCOMP):
 ///
-///     audit: type=1326 audit(…): auid=… uid=65534 … pid=4242 comm="a.out" exe="/box/a.out"
-///     sig=31 arch=c000003e syscall=101 compat=0 ip=0x… code=0x80000000
+///     audit(…): auid=… uid=65534 … pid=4242 comm="a.out" exe="/box/a.out" sig=31
+///     arch=c000003e syscall=101 compat=0 ip=0x… code=0x80000000
 ///
 /// `pid` is the process's pid as Corral sees it, which the program sent Corral before exec
-/// (``CORRAL_STATUS_HELLO``). Reading the log (`/dev/kmsg`) needs root (or
-/// `kernel.dmesg_restrict = 0`); the kernel rate-limits these lines (10 in 5 s across the
-/// machine) and writes them from a kernel thread a moment after the kill. Where the record
-/// cannot be had, the report says the call was not named.
+/// (``CORRAL_STATUS_HELLO``). Corral listens for the record from before the program starts:
+/// on the audit netlink socket's read-only multicast group (root: CAP_AUDIT_READ), which gets
+/// every record, with or without an audit daemon; failing that, in the kernel's log
+/// (`/dev/kmsg`, for a non-root Corral where `kernel.dmesg_restrict` is 0), where the kernel
+/// copies records only when no audit daemon takes them, and at most 10 in 5 s. Where neither
+/// has it, the report says the call was not named.
 enum SeccompAudit {
     struct Record: Equatable, Sendable {
         var pid: Int32
@@ -24,13 +25,43 @@ enum SeccompAudit {
         var syscall: Int32
     }
 
-    /// The record of a seccomp kill in one line of the kernel's log, nil for any other line.
-    /// Strings a program controls (`comm`, `exe`) are quoted or hex-encoded by the kernel
-    /// when they hold a space, so they cannot fake a field; the first of each key counts.
-    static func parse(_ line: Substring) -> Record? {
-        guard let start = line.range(of: "audit: type=1326 ") else { return nil }
+    /// Where the records are read from; open from before the program starts, so that only
+    /// records written after it count (pids are reused, and the kernel's log keeps old lines).
+    enum Source: Sendable {
+        /// A NETLINK_AUDIT socket in the read-log group: one datagram per record.
+        case audit(Int32)
+        /// `/dev/kmsg`, positioned at its end: one line per read.
+        case kernelLog(Int32)
+
+        var descriptor: Int32 {
+            switch self {
+            case .audit(let fd), .kernelLog(let fd): fd
+            }
+        }
+
+        func close() { _ = Glibc.close(descriptor) }
+    }
+
+    /// The best source this process can have, or nil when it can read neither.
+    static func listen() -> Source? {
+        let socket = corral_audit_listen()
+        if socket >= 0 { return .audit(socket) }
+        let log = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard log >= 0 else { return nil }
+        guard lseek(log, 0, SEEK_END) >= 0 else {
+            Glibc.close(log)
+            return nil
+        }
+        return .kernelLog(log)
+    }
+
+    /// The seccomp record in the text of an audit record (after its type), nil if it lacks a
+    /// field. Strings a program controls (`comm`, `exe`) come after `pid` and are quoted or
+    /// hex-encoded by the kernel when they hold a space, so they cannot fake a field; the
+    /// first of each key counts.
+    static func parse(fields text: Substring) -> Record? {
         var fields: [Substring: Substring] = [:]
-        for token in line[start.upperBound...].split(separator: " ") {
+        for token in text.split(separator: " ") {
             guard let equals = token.firstIndex(of: "=") else { continue }
             let key = token[..<equals]
             if fields[key] == nil { fields[key] = token[token.index(after: equals)...] }
@@ -40,6 +71,13 @@ enum SeccompAudit {
               let arch = fields["arch"].flatMap({ UInt32($0, radix: 16) }),
               let syscall = fields["syscall"].flatMap({ Int32($0) }) else { return nil }
         return Record(pid: pid, signal: signal, arch: arch, syscall: syscall)
+    }
+
+    /// The seccomp record in a line of the kernel's log ("audit: type=1326 audit(…): …"),
+    /// nil for any other line.
+    static func parse(logLine line: Substring) -> Record? {
+        guard let start = line.range(of: "audit: type=1326 ") else { return nil }
+        return parse(fields: line[start.upperBound...])
     }
 
     /// What to call the system call of `record` in a report: "ptrace (system call 101)",
@@ -53,59 +91,58 @@ enum SeccompAudit {
         return "\(name ?? "an unknown call") (\(abi)system call \(record.syscall))"
     }
 
-    /// The kernel's log, positioned at its end: opened before the program starts, so that
-    /// only records written after it are read (pids are reused, and the log keeps old
-    /// records). Nil when it cannot be read (not root, with `dmesg_restrict`).
-    static func openLog() -> Int32? {
-        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        guard lseek(fd, 0, SEEK_END) >= 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
-    /// Looks in `log` (from ``openLog()``) for the seccomp kill of `pid`, waiting up to
-    /// `patience` for the kernel's audit thread to write it. Nil when there is no such
-    /// record by then.
-    static func lookUp(in log: Int32, pid: Int32, patience: Duration = .milliseconds(200)) async -> Record? {
+    /// Looks in `source` for the seccomp kill of `pid`, waiting up to `patience` for the
+    /// kernel's audit thread to send it. Nil when there is no such record by then.
+    static func lookUp(in source: Source, pid: Int32, patience: Duration = .milliseconds(200)) async -> Record? {
         let deadline = ContinuousClock.now + patience
         while true {
             // Each pass reads what is new since the last one.
-            switch scan(log, pid: pid) {
+            switch scan(source, pid: pid) {
             case .found(let record): return record
             case .unreadable: return nil
             case .notYet: break
             }
             if ContinuousClock.now >= deadline { return nil }
-            try? await Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: .milliseconds(2))
         }
     }
 
     private enum Scan { case found(Record), notYet, unreadable }
 
-    /// Reads records up to the end of the log (one record per read).
-    private static func scan(_ fd: Int32, pid: Int32) -> Scan {
-        var buffer = [UInt8](repeating: 0, count: 8192)
+    /// Reads what is waiting, one record per read.
+    private static func scan(_ source: Source, pid: Int32) -> Scan {
+        var buffer = [UInt8](repeating: 0, count: 8960)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { read(source.descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 switch errno {
-                case EINTR, EPIPE: continue // EPIPE: records were overwritten under us
+                case EINTR: continue
+                // The kernel's log overwrote records under us; the socket's buffer overflowed.
+                case EPIPE, ENOBUFS: continue
                 case EAGAIN: return .notYet
                 default: return .unreadable
                 }
             }
             if count == 0 { return .notYet }
-            // "priority,sequence,time,flags;text\n" then continuation lines.
-            let record = buffer[..<count]
-            guard let semicolon = record.firstIndex(of: UInt8(ascii: ";")) else { continue }
-            let end = record[semicolon...].firstIndex(of: UInt8(ascii: "\n")) ?? count
-            let text = String(decoding: record[(semicolon + 1)..<end], as: UTF8.self)
-            if let parsed = parse(text[...]), parsed.pid == pid, parsed.signal == SIGSYS {
-                return .found(parsed)
+            let record: Record?
+            switch source {
+            case .audit:
+                // struct nlmsghdr: length (4), type (2), flags (2), sequence (4), port (4); text.
+                guard count > 16 else { continue }
+                let type = UInt16(buffer[4]) | UInt16(buffer[5]) << 8
+                let length = min(count, Int(UInt32(buffer[0]) | UInt32(buffer[1]) << 8 | UInt32(buffer[2]) << 16 | UInt32(buffer[3]) << 24))
+                guard type == 1326, length > 16 else { continue }
+                let text = String(decoding: buffer[16..<length].prefix { $0 != 0 }, as: UTF8.self)
+                record = parse(fields: text[...])
+            case .kernelLog:
+                // "priority,sequence,time,flags;text\n" then continuation lines.
+                let line = buffer[..<count]
+                guard let semicolon = line.firstIndex(of: UInt8(ascii: ";")) else { continue }
+                let end = line[semicolon...].firstIndex(of: UInt8(ascii: "\n")) ?? count
+                let text = String(decoding: line[(semicolon + 1)..<end], as: UTF8.self)
+                record = parse(logLine: text[...])
             }
+            if let record, record.pid == pid, record.signal == SIGSYS { return .found(record) }
         }
     }
 

@@ -6,11 +6,26 @@ import Glibc
 /// The rules that turn what was observed into a status and a sentence. A limit verdict
 /// stands whenever the measured use passed the limit, even if the program ended first.
 enum Verdict {
-    /// `call`: the system call as ``SeccompAudit/describe(_:)`` names it, nil when the
-    /// kernel's log did not say (or could not be read).
-    static func syscallViolationMessage(_ call: String?) -> String {
-        if let call { return "killed by the seccomp filter for calling \(call)" }
-        return "killed by the seccomp filter for a forbidden system call (not named: the kernel's log did not say which)"
+    /// How a `syscall-violation` message starts: which call, as far as Corral knows.
+    enum ViolatingCall {
+        /// Not looked up (yet).
+        case unknown
+        /// As ``SeccompAudit/describe(_:)`` names it.
+        case named(String)
+        /// This process cannot read the kernel's audit records.
+        case unreadable
+        /// No record of the kill arrived.
+        case unrecorded
+    }
+
+    static func syscallViolationMessage(_ call: ViolatingCall) -> String {
+        let unnamed = "killed by the seccomp filter for a forbidden system call"
+        switch call {
+        case .unknown: return unnamed
+        case .named(let name): return "killed by the seccomp filter for calling \(name)"
+        case .unreadable: return unnamed + " (not named: the kernel's audit records are root's to read here)"
+        case .unrecorded: return unnamed + " (not named: no audit record of it came from the kernel)"
+        }
     }
 
     static func report(for outcome: RunOutcome) -> RunReport {
@@ -105,7 +120,7 @@ enum Verdict {
                 case .signaled(SIGSYS) where outcome.seccomp:
                     report.status = .syscallViolation
                     report.violatorPid = outcome.programPid
-                    report.message = syscallViolationMessage(nil)
+                    report.message = syscallViolationMessage(.unknown)
                 case .signaled(let signal):
                     report.status = .signaled
                     report.message = "killed by \(signalName(signal) ?? "signal \(signal)") (signal \(signal))"
