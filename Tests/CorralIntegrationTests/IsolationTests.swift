@@ -250,11 +250,12 @@ struct IsolationTests {
 
     // MARK: Seccomp
 
-    @Test("the standard filter kills ptrace, namespace creation and TIOCSTI: syscall-violation, naming the call", arguments: [
+    @Test("the standard filter kills ptrace, namespace creation, TIOCSTI and x32 calls: syscall-violation, naming the call", arguments: [
         ("import ctypes; ctypes.CDLL(None).syscall(101, 16, 1, 0, 0)", "ptrace (system call 101)"),        // ptrace(PTRACE_ATTACH, 1)
         ("import ctypes; ctypes.CDLL(None).unshare(0x10000000)", "unshare (system call 272)"),              // unshare(CLONE_NEWUSER)
         ("import fcntl; fcntl.ioctl(0, 0x5412, b'x')", "ioctl (system call 16)"),                           // ioctl(TIOCSTI)
         ("import ctypes; ctypes.CDLL(None).syscall(310, 1, 0, 1, 0, 1, 0)", "process_vm_readv (system call 310)"),
+        ("import ctypes; ctypes.CDLL(None).syscall(0x40000027)", "getpid (x32 ABI, system call 39 | 0x40000000)"), // a foreign ABI
     ])
     func standardFilter(code: String, call: String) async throws {
         let report = try await run(Job(arguments: ["python3", "-c", code], standardError: .null, limits: Limits(wallTime: .seconds(20)),

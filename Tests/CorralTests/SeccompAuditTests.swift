@@ -41,7 +41,8 @@ struct SeccompAuditTests {
     func describes() {
         #expect(SeccompAudit.describe(.init(pid: 1, signal: 31, arch: 0xc000_003e, syscall: 101)) == "ptrace (system call 101)")
         #expect(SeccompAudit.describe(.init(pid: 1, signal: 31, arch: 0x4000_0003, syscall: 26)) == "ptrace (i386 ABI, system call 26)")
-        #expect(SeccompAudit.describe(.init(pid: 1, signal: 31, arch: 0xc000_003e, syscall: 99_999)) == "an unknown call (system call 99999)")
+        #expect(SeccompAudit.describe(.init(pid: 1, signal: 31, arch: 0xc000_003e, syscall: 0x4000_0027)) == "getpid (x32 ABI, system call 39 | 0x40000000)")
+        #expect(SeccompAudit.describe(.init(pid: 1, signal: 31, arch: 0xc000_003e, syscall: 99_999)) == "system call 99999 (a number libseccomp does not know)")
     }
     #endif
 }

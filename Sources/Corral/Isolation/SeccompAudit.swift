@@ -83,13 +83,23 @@ enum SeccompAudit {
     /// What to call the system call of `record` in a report: "ptrace (system call 101)",
     /// with the ABI when it is not the native one.
     static func describe(_ record: Record) -> String {
-        let name = corral_seccomp_syscall_name(record.arch, record.syscall).map { pointer in
+        var arch = record.arch
+        var number = "\(record.syscall)"
+        // x32 calls come in as x86_64 ones with bit 30 set in the number.
+        if arch == 0xc000_003e && record.syscall & x32Bit != 0 {
+            arch = 0x4000_003e
+            number = "\(record.syscall & ~x32Bit) | 0x40000000"
+        }
+        let name = corral_seccomp_syscall_name(arch, record.syscall).map { pointer in
             defer { free(pointer) }
             return String(cString: pointer)
         }
-        let abi = record.arch == nativeArch ? "" : "\(abiName(record.arch)) ABI, "
-        return "\(name ?? "an unknown call") (\(abi)system call \(record.syscall))"
+        let abi = arch == nativeArch ? "" : "\(abiName(arch)) ABI, "
+        guard let name else { return "system call \(number) (\(abi)a number libseccomp does not know)" }
+        return "\(name) (\(abi)system call \(number))"
     }
+
+    private static let x32Bit: Int32 = 0x4000_0000
 
     /// Looks in `source` for the seccomp kill of `pid`, waiting up to `patience` for the
     /// kernel's audit thread to send it. Nil when there is no such record by then.
@@ -159,6 +169,7 @@ enum SeccompAudit {
         case 0x4000_0003: "i386"
         case 0x4000_0028: "arm"
         case 0xc000_003e: "x86_64"
+        case 0x4000_003e: "x32"
         case 0xc000_00b7: "aarch64"
         default: "arch 0x\(String(arch, radix: 16))"
         }
