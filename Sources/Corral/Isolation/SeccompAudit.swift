@@ -137,10 +137,13 @@ enum SeccompAudit {
             let record: Record?
             switch source {
             case .audit:
-                // struct nlmsghdr: length (4), type (2), flags (2), sequence (4), port (4); text.
+                // struct nlmsghdr (host byte order): length (4), type (2), flags (2),
+                // sequence (4), port (4); then the record's text.
                 guard count > 16 else { continue }
-                let type = UInt16(buffer[4]) | UInt16(buffer[5]) << 8
-                let length = min(count, Int(UInt32(buffer[0]) | UInt32(buffer[1]) << 8 | UInt32(buffer[2]) << 16 | UInt32(buffer[3]) << 24))
+                let (declared, type) = buffer.withUnsafeBytes {
+                    ($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self), $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+                }
+                let length = min(count, Int(declared))
                 guard type == 1326, length > 16 else { continue }
                 let text = String(decoding: buffer[16..<length].prefix { $0 != 0 }, as: UTF8.self)
                 record = parse(fields: text[...])
