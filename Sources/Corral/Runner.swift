@@ -65,7 +65,7 @@ public struct Runner: Sendable {
         let cancellation = RunCancellation(stop: stop)
         if let stop, !stop.register(id) { cancellation.cancel() } // ends it before it starts
         defer { stop?.unregister(id) }
-        // Where a seccomp kill would be logged, from before the program starts.
+        // The kernel's audit records of a seccomp kill, listened to from before the program starts.
         let audit = job.isolation.map { $0.seccomp != .none } == true ? SeccompAudit.listen() : nil
         defer { audit?.close() }
         let report = await withTaskCancellationHandler {
@@ -79,7 +79,7 @@ public struct Runner: Sendable {
         return await Self.nameViolation(report, audit: audit)
     }
 
-    /// A `syscall-violation` report names the call where the kernel's log has it.
+    /// A `syscall-violation` report names the call where the kernel's audit record of it can be read.
     private static func nameViolation(_ report: RunReport, audit: SeccompAudit.Source?) async -> RunReport {
         let unknown = Verdict.syscallViolationMessage(.unknown)
         guard report.status == .syscallViolation, report.message.hasPrefix(unknown) else { return report }

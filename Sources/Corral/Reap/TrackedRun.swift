@@ -185,7 +185,7 @@ final class TrackedRun {
     /// In an isolated run the main process is Corral's init; the program's own end is what
     /// the init forwarded (nil when the init was killed before the program ended).
     private func programStatus() -> WaitStatus? {
-        guard let channel = plan.statusPipe else { return nil }
+        guard let channel = plan.statusChannel else { return nil }
         while true {
             var message: (Int32, Int32) = (0, 0)
             var sender: pid_t = 0

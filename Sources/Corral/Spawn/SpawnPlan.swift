@@ -30,7 +30,7 @@ final class SpawnPlan: @unchecked Sendable {
     let cgroup: (any RunCgroup)?
     let warnings: [String]
     /// For an isolated run: where the init writes the program's wait status.
-    let statusPipe: Int32?
+    let statusChannel: Int32?
     private var isolation: corral_isolation?
     private let hostname: UnsafeMutablePointer<CChar>
     private let filesystem: MinimalFilesystem?
@@ -40,18 +40,18 @@ final class SpawnPlan: @unchecked Sendable {
 
     private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
                  handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String],
-                statusPipe: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?, seccomp: SeccompFilter?) {
+                statusChannel: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?, seccomp: SeccompFilter?) {
         self.job = job
         self.seccomp = seccomp
-        self.statusPipe = statusPipe?.read
+        self.statusChannel = statusChannel?.read
         self.filesystem = filesystem
         hostname = strdup("corral")
         directoryOverride = filesystem != nil ? strdup(MinimalFilesystem.box) : nil
-        if let settings = job.isolation, let statusPipe {
+        if let settings = job.isolation, let statusChannel {
             let identity = SpawnPlan.identity(for: settings)
             isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, new_user: geteuid() == 0 ? 0 : 1,
                                          uid: identity.uid, gid: identity.gid,
-                                         status_fd: statusPipe.write, hostname: UnsafePointer(hostname),
+                                         status_fd: statusChannel.write, hostname: UnsafePointer(hostname),
                                          root: nil, mounts: nil, mount_count: 0,
                                          seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions)
         }
@@ -76,7 +76,7 @@ final class SpawnPlan: @unchecked Sendable {
     deinit {
         closeHandedOver()
         close()
-        if let statusPipe { _ = Glibc.close(statusPipe) }
+        if let statusChannel { _ = Glibc.close(statusChannel) }
         free(hostname)
         free(directoryOverride)
         free(pathC)
@@ -247,7 +247,7 @@ final class SpawnPlan: @unchecked Sendable {
                 mappings.append(corral_fd_mapping(source: ends[1], target: target))
             }
         }
-        var statusPipe: (read: Int32, write: Int32)?
+        var statusChannel: (read: Int32, write: Int32)?
         if let isolation = job.isolation {
             let identity = identity(for: isolation)
             if geteuid() != 0 && (identity.uid != getuid() || identity.gid != getgid()) {
@@ -257,7 +257,7 @@ final class SpawnPlan: @unchecked Sendable {
             var ends: [Int32] = [-1, -1]
             if corral_status_channel(&ends) != 0 { return fail(systemFailure("socket for the init's status", errno)) }
             handedOver.append(ends[1])
-            statusPipe = (ends[0], ends[1])
+            statusChannel = (ends[0], ends[1])
         }
         var seccomp: SeccompFilter?
         if let isolation = job.isolation {
@@ -276,7 +276,7 @@ final class SpawnPlan: @unchecked Sendable {
             }
         }
         return .success(SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
-                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusPipe: statusPipe,
+                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusChannel: statusChannel,
                                   filesystem: filesystem, seccomp: seccomp))
     }
 
