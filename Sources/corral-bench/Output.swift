@@ -51,7 +51,7 @@ struct BenchResult: Sendable {
     /// A table for people: one row for the baseline, one per mode.
     var table: String {
         var lines = ["corral-bench: /bin/true, \(runs) runs of each (after \(warmup) warm-up), interleaved"]
-        let header = [pad("mode", 18), pad("median µs", 11), pad("p10 µs", 11), pad("p90 µs", 11), pad("ratio", 8), pad("failed", 7)]
+        let header = [pad("mode", 23), pad("median µs", 11), pad("p10 µs", 11), pad("p90 µs", 11), pad("ratio", 8), pad("failed", 7)]
         lines.append(header.joined())
         lines.append(row("bare posix_spawn", baseline, ratio: 1, failures: baselineFailures))
         for mode in modes {
@@ -66,7 +66,7 @@ struct BenchResult: Sendable {
     }
 
     private func row(_ name: String, _ summary: Summary, ratio: Double, failures: Int) -> String {
-        [pad(name, 18), pad(fixed(summary.median, 1), 11), pad(fixed(summary.p10, 1), 11),
+        [pad(name, 23), pad(fixed(summary.median, 1), 11), pad(fixed(summary.p10, 1), 11),
          pad(fixed(summary.p90, 1), 11), pad(fixed(ratio, 3), 8), pad(String(failures), 7)].joined()
     }
 }
