@@ -51,6 +51,7 @@ let package = Package(
                 "CorralServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "LoopbackHTTP"]),

@@ -137,6 +137,32 @@ static void corral_child_descriptors(const corral_spawn_request *request, int *e
     *error_fd_in_out = error_fd;
 }
 
+/// The kernel's own `struct sigaction` is at most this big on Linux's architectures; all
+/// zeros is SIG_DFL with no flags and an empty mask in every layout, and the handler comes
+/// first in each.
+#define CORRAL_KERNEL_SIGACTION_WORDS 8
+/// The kernel's signal set: 64 signals (x86_64, aarch64), not the C library's 1024.
+#define CORRAL_KERNEL_SIGSET_BYTES 8
+
+/// The C library reserves a few real-time signals for itself (SIGCANCEL, SIGSETXID) and
+/// refuses `sigaction` on them, but a disposition of SIG_IGN inherited from whoever started
+/// Corral would pass through execve all the same: ask the kernel directly.
+static void corral_child_reset_reserved_signal(int signal_number, int error_fd) {
+    unsigned long current[CORRAL_KERNEL_SIGACTION_WORDS];
+    memset(current, 0, sizeof(current));
+    if (syscall(SYS_rt_sigaction, signal_number, NULL, current, CORRAL_KERNEL_SIGSET_BYTES) != 0) {
+        return; // not a signal this kernel has
+    }
+    if (current[0] == 0) {
+        return; // SIG_DFL already
+    }
+    unsigned long fallback[CORRAL_KERNEL_SIGACTION_WORDS];
+    memset(fallback, 0, sizeof(fallback));
+    if (syscall(SYS_rt_sigaction, signal_number, fallback, NULL, CORRAL_KERNEL_SIGSET_BYTES) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_SIGNALS, errno, signal_number);
+    }
+}
+
 /// Handlers are the parent's code and must never run in the child: every caught or
 /// ignored signal goes back to its default. The mask stays full until just before execve.
 static void corral_child_reset_signals(int error_fd) {
@@ -146,7 +172,8 @@ static void corral_child_reset_signals(int error_fd) {
         }
         struct sigaction current;
         if (sigaction(signal_number, NULL, &current) != 0) {
-            continue; // reserved by the C library (SIGCANCEL, SIGSETXID): nothing to reset
+            corral_child_reset_reserved_signal(signal_number, error_fd);
+            continue;
         }
         if (current.sa_handler != SIG_DFL) {
             struct sigaction fallback;

@@ -19,7 +19,7 @@ struct CleanupCommand: ParsableCommand {
         if json {
             try JSONOutput.write(summary)
         } else {
-            print("removed \(summary.cgroupsRemoved) stale run cgroup(s) and \(summary.jobDirectoriesRemoved) job directory(ies), killed \(summary.processesKilled) process(es)")
+            try StandardOutput.write("removed \(summary.cgroupsRemoved) stale run cgroup(s) and \(summary.jobDirectoriesRemoved) job directory(ies), killed \(summary.processesKilled) process(es)\n")
             for failure in summary.failures { StandardError.write("corral: \(failure)\n") }
         }
         if !summary.failures.isEmpty { throw ExitCode(1) }

@@ -19,7 +19,7 @@ struct DoctorCommand: ParsableCommand {
         if json {
             try JSONOutput.write(report)
         } else {
-            print(Self.text(report))
+            try StandardOutput.write(Self.text(report) + "\n")
         }
         if !report.fullContainment { throw ExitCode(1) }
     }

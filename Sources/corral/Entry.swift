@@ -8,6 +8,10 @@ import Glibc
 @main
 enum Entry {
     static func main() async {
+        // A reader of Corral's stdout or stderr that goes away makes a write fail (reported,
+        // exit 125) instead of killing Corral before its exit hook removes its cgroups. The
+        // program gets SIGPIPE's default back: the child resets every signal before exec.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try CorralCommand.parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -249,7 +249,7 @@ struct RunCommand: AsyncParsableCommand {
             do {
                 try JSONOutput.write(report, to: destination)
             } catch {
-                StandardError.write("corral: writing the report to \(destination): \(error)\n")
+                StandardError.write("corral: \(error is StandardOutput.Failure ? "" : "writing the report to \(destination): ")\(error)\n")
                 throw ExitCode(ExitCodes.corralError)
             }
         }
@@ -279,7 +279,7 @@ extension RunCommand {
         do {
             try JSONOutput.write(job, to: report ?? "-")
         } catch {
-            StandardError.write("corral: writing the report to \(report ?? "-"): \(error)\n")
+            StandardError.write("corral: \(error is StandardOutput.Failure ? "" : "writing the report to \(report ?? "-"): ")\(error)\n")
             throw ExitCode(ExitCodes.corralError)
         }
         throw ExitCode(job.commandExitCode)
@@ -312,25 +312,6 @@ enum CancellableRun {
         let result = await task.value
         sources.forEach { $0.cancel() }
         return result
-    }
-}
-
-/// Corral's JSON output: pretty, keys sorted, one trailing newline.
-enum JSONOutput {
-    static func data(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value) + Data("\n".utf8)
-    }
-
-    /// To a file, or to stdout for "-".
-    static func write(_ value: some Encodable, to destination: String = "-") throws {
-        let data = try data(value)
-        if destination == "-" {
-            FileHandle.standardOutput.write(data)
-        } else {
-            try data.write(to: URL(fileURLWithPath: destination))
-        }
     }
 }
 

@@ -129,7 +129,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await server.run { host, port in
             let shown = host.contains(":") ? "[\(host)]" : host
-            FileHandle.standardOutput.write(Data("corral: listening on http://\(shown):\(port)\n".utf8))
+            // Said once; a server whose stdout has no reader goes on serving.
+            try? StandardOutput.write("corral: listening on http://\(shown):\(port)\n")
         }
     }
 }

@@ -161,6 +161,24 @@ struct CgroupCommandTests {
             #expect(!FileManager.default.fileExists(atPath: hierarchy.mount + parent), "\(hierarchy.mount + parent) was left")
         }
     }
+
+    @Test("a report reader that went away (| head): exit 125, one line, and the cgroups Corral pooled are still removed at exit",
+          .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
+    func reportReaderGone() throws {
+        // A run that ends cleanly leaves its pids/cpuacct/freezer set in Corral's pool; only
+        // the exit hook removes it and the parent, which a death by SIGPIPE would skip.
+        let parent = "/corral-test-pipe-\(getpid())"
+        let result = try Spawn.runWithoutStdoutReader(corralPath, ["run", "--quiet", "--containment", "cgroup-v1", "--cgroup-parent", parent,
+                                                                   "--stdout-max", "4K", "--report", "-", "--", "/bin/true"])
+        #expect(result.status == 125, "raw status \(result.rawStatus): \(result.standardError)")
+        #expect(result.standardError == "corral: writing to stdout: Broken pipe\n")
+        for hierarchy in CgroupCheck.host.cgroups.v1 {
+            #expect(!FileManager.default.fileExists(atPath: hierarchy.mount + parent), "\(hierarchy.mount + parent) was left")
+        }
+        let doctor = try Spawn.runWithoutStdoutReader(corralPath, ["doctor", "--json"])
+        #expect(doctor.status == 125, "raw status \(doctor.rawStatus): \(doctor.standardError)")
+        #expect(doctor.standardError == "corral: writing to stdout: Broken pipe\n")
+    }
 }
 
 /// Starts `corral run --isolate` (through `launcher`, which execs it) with three sleepers

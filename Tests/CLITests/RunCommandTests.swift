@@ -41,6 +41,22 @@ struct RunCommandTests {
         #expect(result.standardOutput.isEmpty)
     }
 
+    @Test("Corral ignores SIGPIPE; the program starts with no signal ignored or blocked")
+    func signalsOfTheProgram() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let out = directory.file("status")
+        // Under the test runner signal 32 (one the C library keeps for itself and refuses
+        // sigaction on) is ignored, which execve would pass on: Corral's child resets it too.
+        for isolate in geteuid() == 0 ? [false, true] : [false] {
+            let result = try Spawn.run(corralPath, ["run", "--quiet", "--stdout", out] + (isolate ? ["--isolate"] : [])
+                                    + ["--", "/bin/grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"])
+            #expect(result.status == 0, "\(result.standardError)")
+            let status = try String(contentsOfFile: out, encoding: .utf8)
+            #expect(status == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", "isolate: \(isolate): \(status)")
+        }
+    }
+
     @Test("--report - needs --stdout")
     func reportToStdoutNeedsStdout() throws {
         let result = try corral("run", "--report", "-", "--", "/bin/true")

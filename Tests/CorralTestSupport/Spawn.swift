@@ -90,6 +90,32 @@ public enum Spawn {
         return Started(pid: pid, stdoutPath: stdoutPath, stderrPath: stderrPath)
     }
 
+    /// Runs `path` with stdout on a pipe whose reader is already gone (as under `| head`
+    /// once head has exited): every write to it fails with EPIPE, or raises SIGPIPE.
+    /// `standardOutput` is always empty.
+    public static func runWithoutStdoutReader(_ path: String, _ arguments: [String]) throws -> Result {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw FixtureError("pipe: \(String(cString: strerror(errno)))") }
+        close(ends[0])
+        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        defer { close(ends[1]) }
+        let base = NSTemporaryDirectory() + "corral-spawn-\(getpid())-\(UUID().uuidString)"
+        let stderrPath = base + ".err"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard error == 0 else { throw FixtureError("posix_spawn \(path): \(String(cString: strerror(error)))") }
+        // No stdout file is ever made at `base.out`: the result's stdout is empty.
+        return Started(pid: pid, stdoutPath: base + ".out", stderrPath: stderrPath).wait()
+    }
+
     public static func run(_ path: String, _ arguments: [String], environment: [String]? = nil) throws -> Result {
         try start(path, arguments, environment: environment).wait()
     }

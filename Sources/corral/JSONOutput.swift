@@ -1,0 +1,23 @@
+import Foundation
+import SystemPackage
+
+/// Corral's JSON output: pretty, keys sorted, one trailing newline.
+enum JSONOutput {
+    static func data(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value) + Data("\n".utf8)
+    }
+
+    /// To a file, or to stdout for "-".
+    static func write(_ value: some Encodable, to destination: String = "-") throws {
+        let data = try data(value)
+        if destination == "-" {
+            try StandardOutput.write(data)
+            return
+        }
+        let file = try FileDescriptor.open(FilePath(destination), .writeOnly, options: [.create, .truncate],
+                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        try file.closeAfter { _ = try file.writeAll(data) }
+    }
+}
