@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// The baseline: `/bin/true` started by a bare `posix_spawn` (stdin from /dev/null, a
-/// one-variable environment) and reaped by `wait4` on its pid. No process group, no
+/// one-variable environment, SIGPIPE at its default) and reaped by `wait4` on its pid. No process group, no
 /// reaper thread, no report: what any program pays at the least to run a child.
 struct BareSpawn: ~Copyable {
     private let path: UnsafeMutablePointer<CChar>
@@ -31,8 +31,18 @@ struct BareSpawn: ~Copyable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         guard posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) == 0 else { return false }
 
+        // SIGPIPE back to its default, as Corral's child does (the bench ignores it).
+        var attributes = posix_spawnattr_t()
+        guard posix_spawnattr_init(&attributes) == 0 else { return false }
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        guard posix_spawnattr_setsigdefault(&attributes, &defaults) == 0,
+              posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF)) == 0 else { return false }
+
         var pid: pid_t = 0
-        guard posix_spawn(&pid, path, &actions, nil, argv, envp) == 0 else { return false }
+        guard posix_spawn(&pid, path, &actions, &attributes, argv, envp) == 0 else { return false }
 
         var status: Int32 = 0
         while wait4(pid, &status, 0, nil) < 0 {

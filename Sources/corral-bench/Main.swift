@@ -10,6 +10,9 @@ import Darwin
 @main
 struct CorralBench {
     static func main() async {
+        // `corral-bench | head` must not end the bench before its exit hook removes the
+        // cgroups Corral pooled; the programs it starts get every signal at its default.
+        signal(SIGPIPE, SIG_IGN)
         let options: Options
         do {
             options = try Options.parse(CommandLine.arguments.dropFirst())

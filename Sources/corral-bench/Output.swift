@@ -1,13 +1,29 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Writes to standard output or error without the C `stdout`/`stderr` globals.
+/// Writes to standard output or error without the C `stdout`/`stderr` globals. SIGPIPE is
+/// ignored (see ``CorralBench``): output nobody reads any more is dropped, and the bench
+/// still ends through its exit hook, which removes the cgroups it pooled.
 enum Console {
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        write(text, to: 1)
     }
 
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        write(text, to: 2)
+    }
+
+    private static func write(_ text: String, to descriptor: Int32) {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return }
+            offset += written
+        }
     }
 }
 
