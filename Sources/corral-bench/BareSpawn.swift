@@ -5,8 +5,9 @@ import Darwin
 #endif
 
 /// The baseline: `/bin/true` started by a bare `posix_spawn` (stdin from /dev/null, a
-/// one-variable environment, SIGPIPE at its default) and reaped by `wait4` on its pid. No process group, no
-/// reaper thread, no report: what any program pays at the least to run a child.
+/// one-variable environment, SIGPIPE at its default) and reaped by `wait4` on its pid. No
+/// process group, no reaper thread, no report: what any program pays at the least to run a
+/// child.
 struct BareSpawn: ~Copyable {
     private let path: UnsafeMutablePointer<CChar>
     private let argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import SystemPackage
 
@@ -19,5 +20,16 @@ enum JSONOutput {
         let file = try FileDescriptor.open(FilePath(destination), .writeOnly, options: [.create, .truncate],
                                            permissions: [.ownerReadWrite, .groupRead, .otherRead])
         try file.closeAfter { _ = try file.writeAll(data) }
+    }
+
+    /// A run's or job's report: a failure to write it is one line on stderr and exit 125
+    /// (the run's own exit code would claim a result nobody got).
+    static func writeReport(_ value: some Encodable, to destination: String) throws(ExitCode) {
+        do {
+            try write(value, to: destination)
+        } catch {
+            StandardError.write("corral: \(error is StandardOutput.Failure ? "" : "writing the report to \(destination): ")\(error)\n")
+            throw ExitCode(ExitCodes.corralError)
+        }
     }
 }

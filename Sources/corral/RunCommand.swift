@@ -246,12 +246,7 @@ struct RunCommand: AsyncParsableCommand {
             StandardError.write(Summary.line(for: report))
         }
         if let destination = self.report {
-            do {
-                try JSONOutput.write(report, to: destination)
-            } catch {
-                StandardError.write("corral: \(error is StandardOutput.Failure ? "" : "writing the report to \(destination): ")\(error)\n")
-                throw ExitCode(ExitCodes.corralError)
-            }
+            try JSONOutput.writeReport(report, to: destination)
         }
         throw ExitCode(report.commandExitCode)
     }
@@ -276,12 +271,7 @@ extension RunCommand {
             if !quiet { StandardError.write("\(process.name): " + Summary.line(for: process.report)) }
         }
         if let kept = job.workdir { StandardError.write("corral: working directory kept at \(kept)\n") }
-        do {
-            try JSONOutput.write(job, to: report ?? "-")
-        } catch {
-            StandardError.write("corral: \(error is StandardOutput.Failure ? "" : "writing the report to \(report ?? "-"): ")\(error)\n")
-            throw ExitCode(ExitCodes.corralError)
-        }
+        try JSONOutput.writeReport(job, to: report ?? "-")
         throw ExitCode(job.commandExitCode)
     }
 }
