@@ -4,6 +4,7 @@
 // failure as {stage, errno, detail} on a close-on-exec pipe.
 #define _GNU_SOURCE
 #include "corral_spawn.h"
+#include "child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +62,7 @@ typedef struct corral_child_context {
     int error_fd;
 } corral_child_context;
 
-static void corral_child_fail(int error_fd, int stage, int error, int detail) {
+void corral_child_fail(int error_fd, int stage, int error, int detail) {
     corral_child_failure failure = { stage, error, detail };
     ssize_t ignored;
     do {
@@ -201,6 +202,31 @@ static void corral_child_join_cgroups(const corral_spawn_request *request, int e
 
 static void corral_child_exec_filtered(const corral_spawn_request *request, int error_fd, const corral_isolation *isolation);
 
+/// A plain run started by root becomes its user (nobody unless asked): no supplementary
+/// groups, the ids (which clears every capability), no_new_privs, and the parent-death
+/// signal again (a change of credentials clears it). Raw system calls: the C library's
+/// wrappers would signal the parent's other threads (setxid), whose memory this child shares.
+static void corral_child_become_user(const corral_spawn_request *request, int error_fd) {
+    if (syscall(SYS_setgroups, 0, NULL) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 1);
+    }
+    if (syscall(SYS_setresgid, request->gid, request->gid, request->gid) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 2);
+    }
+    if (syscall(SYS_setresuid, request->uid, request->uid, request->uid) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 3);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PRIVILEGES, errno, 6);
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
+    }
+    if (getppid() != request->parent_pid) {
+        corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, ESRCH, 0);
+    }
+}
+
 /// chdir, rlimits, an empty signal mask, execve. Does not return.
 static void corral_child_exec(const corral_spawn_request *request, int error_fd) {
     corral_child_exec_filtered(request, error_fd, NULL);
@@ -209,7 +235,13 @@ static void corral_child_exec(const corral_spawn_request *request, int error_fd)
 /// The same, with the seccomp filter installed last, right before execve (so the steps
 /// before it need no system call it might forbid).
 static void corral_child_exec_filtered(const corral_spawn_request *request, int error_fd, const corral_isolation *isolation) {
-    if (request->directory != NULL && chdir(request->directory) != 0) {
+    // A plain run's directory comes as a descriptor Corral opened beneath the job's
+    // directory (never a path a program could have swapped); an isolated one is /box.
+    if (isolation == NULL && request->directory_fd >= 0) {
+        if (fchdir(request->directory_fd) != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
+        }
+    } else if (request->directory != NULL && chdir(request->directory) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
     }
     for (int index = 0; index < request->rlimit_count; index++) {
@@ -255,6 +287,9 @@ static int corral_child_main(void *argument) {
 
     corral_child_join_cgroups(request, error_fd);
     corral_child_descriptors(request, &error_fd);
+    if (request->switch_user) {
+        corral_child_become_user(request, error_fd);
+    }
     corral_child_exec(request, error_fd);
     return 127;
 }
@@ -328,6 +363,32 @@ static void corral_isolated_program(const corral_spawn_request *request, int err
     corral_child_exec_filtered(request, error_fd, isolation);
 }
 
+/// Closes every descriptor above 2 but those in `keep` (at most CORRAL_MAX_FDS + 2; sorted here on
+/// the stack), with close_range over the gaps.
+static int corral_close_all_but(const int *keep, int count) {
+    int sorted[CORRAL_MAX_FDS + 2];
+    int used = 0;
+    for (int index = 0; index < count && used < CORRAL_MAX_FDS + 2; index++) {
+        int fd = keep[index];
+        if (fd < 0) continue;
+        int position = used;
+        while (position > 0 && sorted[position - 1] > fd) {
+            sorted[position] = sorted[position - 1];
+            position--;
+        }
+        sorted[position] = fd;
+        used++;
+    }
+    unsigned int next = 3; // stdin, stdout and stderr stay: the program's unless mapped
+    for (int index = 0; index < used; index++) {
+        unsigned int fd = (unsigned int)sorted[index];
+        if (fd < next) continue;
+        if (fd > next && syscall(SYS_close_range, next, fd - 1, 0) != 0) return -1;
+        next = fd + 1;
+    }
+    return (int)syscall(SYS_close_range, next, ~0U, 0);
+}
+
 /// Processes in this PID namespace, from its own /proc, with getdents64 (no allocation).
 static int corral_count_processes(void) {
     int directory = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -346,104 +407,6 @@ static int corral_count_processes(void) {
     }
     close(directory);
     return count;
-}
-
-/// Joins `root` and `path` into `buffer` (no allocation). Returns 0, or -1 when too long.
-static int corral_join(char *buffer, size_t size, const char *root, const char *path) {
-    size_t used = 0;
-    for (const char *part = root; *part; part++) {
-        if (used + 1 >= size) return -1;
-        buffer[used++] = *part;
-    }
-    for (const char *part = path; *part; part++) {
-        if (used + 1 >= size) return -1;
-        buffer[used++] = *part;
-    }
-    buffer[used] = 0;
-    return 0;
-}
-
-/// mkdir -p of every parent of `path` (an absolute path), in place.
-static int corral_make_parents(char *path) {
-    for (char *cursor = path + 1; *cursor; cursor++) {
-        if (*cursor != '/') continue;
-        *cursor = 0;
-        int result = mkdir(path, 0755);
-        *cursor = '/';
-        if (result != 0 && errno != EEXIST) return -1;
-    }
-    return 0;
-}
-
-static int corral_make_entry(const char *root, const corral_mount *entry) {
-    char path[4096];
-    if (corral_join(path, sizeof(path), root, entry->target) != 0) { errno = ENAMETOOLONG; return -1; }
-    if (corral_make_parents(path) != 0) return -1;
-    const unsigned long readonly = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-    switch (entry->kind) {
-    case CORRAL_MOUNT_BIND_DIRECTORY:
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-        if (mount(entry->source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
-        if (!entry->writable && mount(NULL, path, NULL, readonly, NULL) != 0) return -1;
-        if (entry->writable && mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) != 0) return -1;
-        return 0;
-    case CORRAL_MOUNT_BIND_FILE: {
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) return -1;
-        close(fd);
-        if (mount(entry->source, path, NULL, MS_BIND, NULL) != 0) return -1;
-        unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID;
-        if (!entry->writable) flags |= MS_RDONLY;
-        // A device (data "dev": /dev/null and friends) keeps working; anything else is nodev.
-        if (entry->data == NULL || entry->data[0] != 'd') flags |= MS_NODEV;
-        return mount(NULL, path, NULL, flags, NULL);
-    }
-    case CORRAL_MOUNT_TMPFS:
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-        return mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, entry->data);
-    case CORRAL_MOUNT_SYMLINK:
-        return symlink(entry->source, path);
-    case CORRAL_MOUNT_FILE: {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) return -1;
-        unsigned long written = 0;
-        while (written < entry->length) {
-            ssize_t count = write(fd, entry->source + written, entry->length - written);
-            if (count < 0 && errno == EINTR) continue;
-            if (count <= 0) { int saved = errno; close(fd); errno = saved; return -1; }
-            written += (unsigned long)count;
-        }
-        return close(fd);
-    }
-    case CORRAL_MOUNT_PROC:
-        if (mkdir(path, 0555) != 0 && errno != EEXIST) return -1;
-        return mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    default:
-        errno = EINVAL;
-        return -1;
-    }
-}
-
-/// A tmpfs root holding only the listed entries, pivoted into; the old root detached and
-/// the new one remounted read-only.
-static void corral_build_root(const corral_isolation *isolation, int error_fd) {
-    const char *root = isolation->root;
-    if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0) {
-        corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, -1);
-    }
-    for (int index = 0; index < isolation->mount_count; index++) {
-        if (corral_make_entry(root, &isolation->mounts[index]) != 0) {
-            corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, index);
-        }
-    }
-    if (chdir(root) != 0 || mkdir(".oldroot", 0700) != 0
-        || syscall(SYS_pivot_root, ".", ".oldroot") != 0
-        || umount2("/.oldroot", MNT_DETACH) != 0 || rmdir("/.oldroot") != 0 || chdir("/") != 0) {
-        corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, -2);
-    }
-    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) {
-        corral_child_fail(error_fd, CORRAL_STAGE_FILESYSTEM, errno, -3);
-    }
 }
 
 /// Brings the loopback of a new network namespace up.
@@ -536,6 +499,20 @@ static void corral_isolated_init(const corral_spawn_request *request, int error_
     if (isolation->new_network && corral_loopback_up() != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 4);
     }
+    // This init is a copy of Corral and holds every descriptor Corral had: other runs' pipe
+    // ends and captures, a server's sockets, cgroup files, the job directory's descriptors.
+    // It keeps only what it and the program need, so a pipe's reader sees EOF when its
+    // writer ends and nothing of Corral's is reachable from the sandbox.
+    int keep[CORRAL_MAX_FDS + 2];
+    int kept = 0;
+    keep[kept++] = error_fd;
+    keep[kept++] = isolation->status_fd;
+    for (int index = 0; index < request->fd_count && index < CORRAL_MAX_FDS; index++) {
+        keep[kept++] = request->fds[index].source;
+    }
+    if (corral_close_all_but(keep, kept) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_CLOSE_FDS, errno, 0);
+    }
     // A raw clone, not fork(): no atfork handlers of the (copied) parent run here.
     long program = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0);
     if (program < 0) {
@@ -545,6 +522,8 @@ static void corral_isolated_init(const corral_spawn_request *request, int error_
         corral_isolated_program(request, error_fd);
     }
     close(error_fd);
+    // From here on the init needs only its status channel.
+    (void)corral_close_all_but(&isolation->status_fd, 1);
     for (;;) {
         int status = 0;
         pid_t pid = waitpid(-1, &status, __WALL);

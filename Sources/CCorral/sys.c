@@ -159,12 +159,23 @@ struct corral_open_how {
 #define CORRAL_RESOLVE_BENEATH 0x08
 
 int corral_open_beneath(int dirfd, const char *path) {
+    return corral_openat_beneath(dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+}
+
+int corral_openat_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
     struct corral_open_how how = {
-        (uint64_t)(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), 0,
+        (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC), (flags & (O_CREAT | __O_TMPFILE)) ? (uint64_t)mode : 0,
         CORRAL_RESOLVE_BENEATH | CORRAL_RESOLVE_NO_SYMLINKS | CORRAL_RESOLVE_NO_MAGICLINKS,
     };
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    } while (fd < 0 && errno == EINTR);
+    return (int)fd;
 }
+
+int corral_o_path(void) { return O_PATH; }
+int corral_o_directory(void) { return O_DIRECTORY; }
 
 int corral_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 

@@ -37,10 +37,16 @@ public struct Runner: Sendable {
     }
 
     /// `descriptors`: more of the child's descriptors (target → an open descriptor this
-    /// run takes over and closes, e.g. a pipe end of a job).
-    func run(_ job: Job, descriptors: [Int32: Int32], stop: RunStop? = nil) async throws(CorralError) -> RunReport {
+    /// run takes over and closes, e.g. a pipe end of a job). `directory`: the working
+    /// directory as an O_PATH descriptor this run takes over (a job's, opened beneath the
+    /// job's directory), instead of ``Job/workingDirectory``'s path.
+    func run(_ job: Job, descriptors: [Int32: Int32], directory: Int32? = nil, stop: RunStop? = nil) async throws(CorralError) -> RunReport {
         var handed = descriptors
-        defer { for fd in handed.values { _ = close(fd) } }
+        var directory = directory
+        defer {
+            for fd in handed.values { _ = close(fd) }
+            if let directory { _ = close(directory) }
+        }
         try job.validate()
         let supervisor = try Supervisor.shared.get()
         var cgroup: (any RunCgroup)?
@@ -52,8 +58,9 @@ public struct Runner: Sendable {
             return Self.failed(job, failure, warnings: warnings)
         }
         let plan: SpawnPlan
-        let made = SpawnPlan.make(job, cgroup: cgroup, warnings: warnings, descriptors: handed)
+        let made = SpawnPlan.make(job, cgroup: cgroup, warnings: warnings, descriptors: handed, directory: directory)
         handed = [:] // the plan owns them now, made or not
+        directory = nil
         switch made {
         case .success(let made): plan = made
         case .failure(let failure):

@@ -71,19 +71,14 @@ struct JobAdmission: Sendable {
         return limits
     }
 
-    /// A process runs and writes only inside the job's working directory; it reads a host
-    /// file only where ``hostFiles`` allows.
+    /// A process runs and writes only inside its working directory (every path of a spec is
+    /// a ``SpecPath``); a host file reaches a job only through `files[].copy`, where
+    /// ``hostFiles`` allows. Only a library caller can name a host stream file.
     private func confine(_ process: inout ProcessSpec, _ path: String) throws(SpecError) {
-        if let dir = process.dir, dir.hasPrefix("/") || dir.split(separator: "/").contains("..") {
-            throw SpecError("\(path).dir", "must be inside the job's working directory (relative, no \"..\"): this server runs jobs nowhere else")
-        }
-        for (name, stream) in [("stdout", process.stdout), ("stderr", process.stderr)] {
-            if case .file(let file) = stream, file.hasPrefix("/") {
-                throw SpecError("\(path).\(name)", "must be relative to the job's working directory: this server writes no host file")
+        for (name, stream) in [("stdin", process.stdin), ("stdout", process.stdout), ("stderr", process.stderr)] {
+            if case .hostFile = stream {
+                throw SpecError("\(path).\(name)", "must be a file inside the job's working directory: this server reads and writes no host file")
             }
-        }
-        if case .file(let file) = process.stdin, file.hasPrefix("/") {
-            process.stdin = .file(try hostFile(file, "\(path).stdin"))
         }
     }
 

@@ -48,7 +48,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --isolate: none (a loopback only, the default) or host.", valueName: "mode"))
     var network: Isolation.Network?
 
-    @Option(help: ArgumentHelp("With --isolate: the program's user (default 65534:65534).", valueName: "UID[:GID]"))
+    @Option(help: ArgumentHelp("The program's user, isolated or not (as root the default is 65534:65534, nobody; 0 only when asked for; without root only the caller's).", valueName: "UID[:GID]"))
     var user: String?
 
     @Option(help: ArgumentHelp("With --isolate: make a host path visible inside (repeatable), read-only unless :rw.", valueName: "SRC[:DST][:rw]"))
@@ -105,9 +105,10 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--file: expected NAME=PATH, got '\(entry)'")
         }
         _ = try captureSizes()
-        if !isolate && (network != nil || user != nil || !bind.isEmpty || !tmpfs.isEmpty || seccomp != nil || seccompPolicy != nil) {
-            throw ValidationError("--network, --user, --bind, --tmpfs, --seccomp and --seccomp-policy go with --isolate")
+        if !isolate && (network != nil || !bind.isEmpty || !tmpfs.isEmpty || seccomp != nil || seccompPolicy != nil) {
+            throw ValidationError("--network, --bind, --tmpfs, --seccomp and --seccomp-policy go with --isolate")
         }
+        _ = try runUser()
         if seccomp != nil && seccompPolicy != nil { throw ValidationError("--seccomp and --seccomp-policy: give one") }
         if let seccomp, !["default", "none"].contains(seccomp) { throw ValidationError("--seccomp: expected default or none, got '\(seccomp)'") }
         _ = try isolation()
@@ -128,17 +129,18 @@ struct RunCommand: AsyncParsableCommand {
         return (try parse(stdoutMax, "stdout-max"), try parse(stderrMax, "stderr-max"))
     }
 
+    func runUser() throws -> RunUser? {
+        guard let user else { return nil }
+        let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+            throw ValidationError("--user: expected UID or UID:GID as numbers, got '\(user)'")
+        }
+        return RunUser(uid: uid, gid: parts.count > 1 ? UInt32(parts[1])! : uid)
+    }
+
     func isolation() throws -> Isolation? {
         guard isolate else { return nil }
         var settings = Isolation(network: network ?? .none)
-        if let user {
-            let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
-                throw ValidationError("--user: expected UID or UID:GID as numbers, got '\(user)'")
-            }
-            settings.uid = uid
-            settings.gid = parts.count > 1 ? UInt32(parts[1])! : uid
-        }
         for entry in bind {
             var parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             let writable = parts.count > 1 && parts.last == "rw"
@@ -185,7 +187,8 @@ struct RunCommand: AsyncParsableCommand {
             standardOutput: try captureSizes().stdout.map { .capture(max: $0) } ?? stdout.map { .file($0) } ?? .inherit,
             standardError: try captureSizes().stderr.map { .capture(max: $0) } ?? stderr.map { .file($0) } ?? .inherit,
             limits: try limitOptions.limits(),
-            isolation: try isolation()
+            isolation: try isolation(),
+            user: try runUser()
         )
     }
 
@@ -197,20 +200,27 @@ struct RunCommand: AsyncParsableCommand {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
         func stream(_ path: String?, _ max: UInt64?) -> StreamSpec {
             if let max { return .capture(max: max) }
-            if let path { return .file(absolute(path)) }
+            if let path { return .hostFile(absolute(path)) }
             return .capture(max: StreamSpec.defaultCaptureMax)
+        }
+        func inside(_ text: String, _ flag: String) throws -> SpecPath {
+            do { return try SpecPath(text) } catch { throw ValidationError("\(flag) \(text): \(error.description)") }
+        }
+        if dir != nil {
+            throw ValidationError("--dir cannot be combined with --file or --collect: the program runs in a private working directory")
         }
         let sizes = try captureSizes()
         let process = ProcessSpec(
-            name: "main", args: job.arguments, env: job.environment, dir: dir.map(absolute),
-            limits: job.limits, stdin: stdin.map { .file(absolute($0)) } ?? .null,
-            stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr), isolation: job.isolation
+            name: "main", args: job.arguments, env: job.environment,
+            limits: job.limits, stdin: stdin.map { .hostFile(absolute($0)) } ?? .null,
+            stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr), isolation: job.isolation,
+            user: job.user
         )
-        let filesIn = files.map { entry -> FileSpec in
+        let filesIn = try files.map { entry -> FileSpec in
             let parts = entry.split(separator: "=", maxSplits: 1)
-            return FileSpec(path: String(parts[0]), source: .copy(absolute(String(parts[1]))))
+            return FileSpec(path: try inside(String(parts[0]), "--file"), source: .copy(absolute(String(parts[1]))))
         }
-        return JobSpec(processes: [process], files: filesIn, collect: collect.map { CollectSpec(path: $0) })
+        return JobSpec(processes: [process], files: filesIn, collect: try collect.map { CollectSpec(path: try inside($0, "--collect")) })
     }
 
     func run() async throws {

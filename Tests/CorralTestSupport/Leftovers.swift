@@ -48,6 +48,8 @@ public struct TemporaryDirectory: Sendable {
         var bytes = Array(template.utf8CString)
         let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         path = made.map { String(cString: $0) } ?? template
+        // Programs run as nobody when the tests run as root: fixtures write their pid files here.
+        chmod(path, 0o777)
     }
 
     public func file(_ name: String) -> String { "\(path)/\(name)" }

@@ -19,8 +19,8 @@ struct JobSpecTests {
           {"args": ["cat"], "stdin": {"pipe": "log"}, "stdout": "log.txt", "stderr": null}
          ],
          "pipes": ["toSolution", {"name": "toInteractor"}, "log"],
-         "files": [{"path": "in/a.txt", "content": "x"}, {"path": "b", "contentBase64": "/wA=", "executable": true}],
-         "collect": [{"path": "log.txt", "max": 100}, {"path": "out"}],
+         "files": [{"path": "in/a.txt", "content": "x"}, {"path": "b", "contentBase64": "/wA=", "executable": true, "process": "interactor"}],
+         "collect": [{"path": "log.txt", "max": 100, "process": "p2"}, {"path": "out", "process": "solution"}],
          "workdir": {"keep": true}}
         """)
         #expect(spec.processes.map(\.name) == ["solution", "interactor", "p2"])
@@ -30,13 +30,15 @@ struct JobSpecTests {
         #expect(spec.processes[1].stdout == .pipe("toSolution"))
         #expect(spec.processes[0].stderr == .capture(max: StreamSpec.defaultCaptureMax))
         #expect(spec.processes[1].fds[3] == PipeEndSpec(pipe: "log", end: .write))
-        #expect(spec.processes[2].stdout == .file("log.txt"))
+        #expect(spec.processes[2].stdout == .file(try SpecPath("log.txt")))
         #expect(spec.processes[2].stderr == .null)
         #expect(spec.processes[2].env == Job.defaultEnvironment)
         #expect(spec.pipes == ["toSolution", "toInteractor", "log"])
         #expect(spec.files[1].source == .content([0xff, 0x00]))
         #expect(spec.files[1].executable)
-        #expect(spec.collect == [CollectSpec(path: "log.txt", max: 100), CollectSpec(path: "out", max: 1 << 20)])
+        #expect(spec.files[0].process == nil && spec.files[1].process == "interactor")
+        #expect(spec.collect == [CollectSpec(path: try SpecPath("log.txt"), max: 100, process: "p2"),
+                                 CollectSpec(path: try SpecPath("out"), max: 1 << 20, process: "solution")])
         #expect(spec.workdir.keep)
     }
 
@@ -64,7 +66,19 @@ struct JobSpecTests {
          "processes[0].fds.1: descriptor must be a number from 3 to 1023 (0, 1 and 2 are stdin, stdout, stderr)"),
         (#"{"processes": [{"args": ["a"]}, {"name": "p0", "args": ["b"]}]}"#, "processes[1].name: \"p0\" is already the name of processes[0]"),
         (#"{"processes": [{"args": ["a"]}], "collect": [{"path": "../etc/passwd"}]}"#, "collect[0].path: must not contain \"..\""),
-        (#"{"processes": [{"args": ["a"]}], "files": [{"path": "/etc/x", "content": ""}]}"#, "files[0].path: must be relative to the working directory"),
+        (#"{"processes": [{"args": ["a"]}], "files": [{"path": "/etc/x", "content": ""}]}"#, "files[0].path: must be relative to the working directory, not absolute"),
+        // Every path of a spec is a SpecPath: the three streams and dir too.
+        (#"{"processes": [{"args": ["a"], "stdin": "../../../../etc/shadow"}]}"#, "processes[0].stdin: must not contain \"..\""),
+        (#"{"processes": [{"args": ["a"], "stdout": {"file": "../../etc/x"}}]}"#, "processes[0].stdout.file: must not contain \"..\""),
+        (#"{"processes": [{"args": ["a"], "stderr": "/etc/x"}]}"#, "processes[0].stderr: must be relative to the working directory, not absolute"),
+        (#"{"processes": [{"args": ["a"], "stdin": "a//b"}]}"#, "processes[0].stdin: must not contain an empty component (\"//\" or a trailing \"/\")"),
+        (#"{"processes": [{"args": ["a"], "stdin": "./a"}]}"#, "processes[0].stdin: must not contain \".\" components"),
+        (#"{"processes": [{"args": ["a"], "dir": "/tmp"}]}"#, "processes[0].dir: must be relative to the working directory, not absolute"),
+        (#"{"processes": [{"args": ["a"], "dir": "x/../.."}]}"#, "processes[0].dir: must not contain \"..\""),
+        (#"{"processes": [{"args": ["a"], "stdin": "a\u0000b"}]}"#, "processes[0].stdin: contains a NUL byte"),
+        (#"{"processes": [{"args": ["a"], "name": "../x"}]}"#, "processes[0].name: \"../x\" is not a process name: letters, digits, \".\", \"_\" and \"-\", at most 64, not starting with a dot"),
+        (#"{"processes": [{"args": ["a"]}, {"args": ["b"]}], "collect": [{"path": "x"}]}"#, "collect[0].process: missing: each process of a job has a directory of its own; say whose file this is"),
+        (#"{"processes": [{"args": ["a"]}], "files": [{"path": "x", "content": "", "process": "nobody"}]}"#, "files[0].process: no process is named \"nobody\""),
         (#"{"processes": [{"args": ["a"]}], "workdir": {"keep": "yes"}}"#, "workdir.keep: must be true or false, not a string"),
     ]
 

@@ -142,7 +142,12 @@ struct RunRouteTests {
         // Refused by any server: writing a host file, running elsewhere.
         let always: [(JobBody, String)] = [
             (job(["/bin/echo", "x"], extra: ["stdout": victim]), "processes[0].stdout"),
-            (job(["/bin/echo", "x"], extra: ["stderr": ["file": victim]]), "processes[0].stderr"),
+            (job(["/bin/echo", "x"], extra: ["stderr": ["file": victim]]), "processes[0].stderr.file"),
+            // Every path of a spec is relative, without "..": the red team's reads and writes of host files.
+            (job(["/bin/cat"], extra: ["stdin": "../../../../../../etc/shadow"]), "processes[0].stdin"),
+            (job(["/bin/cat"], extra: ["stdin": "../../../../../"]), "processes[0].stdin"),
+            (job(["/bin/echo", "x"], extra: ["stdout": "../../../../../etc/corral-red-team"]), "processes[0].stdout"),
+            (job(["/bin/cat"], extra: ["stdin": allowed.file("data.txt")]), "processes[0].stdin"),
             (job(["/bin/true"], extra: ["dir": "/tmp", "isolate": false]), "processes[0].dir"),
             (job(["/bin/true"], extra: ["dir": "sub/../..", "isolate": false]), "processes[0].dir"),
         ]
@@ -159,7 +164,7 @@ struct RunRouteTests {
             let copied = try await server.run(job(["/bin/cat", "in"], files: [["path": "in", "copy": allowed.file("data.txt")]]))
             #expect(copied.status == 200, "\(copied.text)")
             #expect((copied.process["stdout"] as? [String: Any])?["text"] as? String == "allowed content\n")
-            let stdin = try await server.run(job(["/bin/cat"], extra: ["stdin": allowed.file("data.txt")]))
+            let stdin = try await server.run(job(["/bin/cat"], extra: ["stdin": "in"], files: [["path": "in", "copy": allowed.file("data.txt")]]))
             #expect((stdin.process["stdout"] as? [String: Any])?["text"] as? String == "allowed content\n", "\(stdin.text)")
             for source in ["/etc/passwd", allowed.file("escape"), allowed.file("missing"), allowed.path + "/../" + URL(fileURLWithPath: allowed.path).lastPathComponent + "x"] {
                 let answer = try await server.run(job(["/bin/true"], files: [["path": "in", "copy": source]]))
@@ -170,8 +175,7 @@ struct RunRouteTests {
         }
         // Without --host-files (the default) a job names no host file at all.
         try await withServer { server in
-            for (body, path) in [(job(["/bin/true"], files: [["path": "in", "copy": allowed.file("data.txt")]]), "files[0].copy"),
-                                 (job(["/bin/cat"], extra: ["stdin": allowed.file("data.txt")]), "processes[0].stdin")] {
+            for (body, path) in [(job(["/bin/true"], files: [["path": "in", "copy": allowed.file("data.txt")]]), "files[0].copy")] {
                 let answer = try await server.run(body)
                 #expect(answer.status == 400, "\(answer.text)")
                 #expect(answer.json["path"] as? String == path)

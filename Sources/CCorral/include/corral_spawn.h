@@ -32,12 +32,15 @@ typedef enum corral_mount_kind {
     CORRAL_MOUNT_SYMLINK = 3,     /* source: the link's text */
     CORRAL_MOUNT_FILE = 4,        /* source: the content, length bytes */
     CORRAL_MOUNT_PROC = 5,
+    CORRAL_MOUNT_READ_ONLY = 6,   /* source: a path already in the new root, bound onto target read-only */
 } corral_mount_kind;
 
 typedef struct corral_mount {
     int kind;
     /// A host path (binds), the link text, or the content.
     const char *source;
+    /// Binds: an O_PATH descriptor to bind instead of `source` (through /proc/self/fd), or -1.
+    int source_fd;
     /// Absolute, inside the new root.
     const char *target;
     int writable;
@@ -97,6 +100,13 @@ typedef struct corral_spawn_request {
     char *const *envp;
     /// The working directory, or NULL to stay in Corral's.
     const char *directory;
+    /// A plain run: an O_PATH descriptor of the working directory to fchdir into (instead
+    /// of `directory`), or -1. Never used by an isolated run (its directory is /box).
+    int directory_fd;
+    /// A plain run started by root: become uid/gid (no groups, no_new_privs) before exec.
+    int switch_user;
+    unsigned int uid;
+    unsigned int gid;
     /// The child's descriptors: stdio and any other number. 0, 1 and 2 not listed stay
     /// Corral's own; every other descriptor is closed at exec.
     const corral_fd_mapping *fds;

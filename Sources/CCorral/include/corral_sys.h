@@ -84,6 +84,16 @@ int corral_memfd(const char *name);
 /// follows a link. -1 with errno ENOSYS where the kernel has no openat2.
 int corral_open_beneath(int dirfd, const char *path);
 
+/// openat2(dirfd, path, flags | O_NOFOLLOW | O_CLOEXEC, mode) with RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, retried on EINTR: the one way Corral opens
+/// a path of a job spec (a file, a stream, a directory), beneath the directory's descriptor.
+/// -1 with errno (EXDEV: it would leave the directory; ELOOP: a link; ENOSYS: no openat2).
+int corral_openat_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+
+/// O_PATH and O_DIRECTORY (Glibc's module does not export them without _GNU_SOURCE).
+int corral_o_path(void);
+int corral_o_directory(void);
+
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): how other threads wake the reaper.
 int corral_eventfd(void);
 

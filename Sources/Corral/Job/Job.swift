@@ -12,8 +12,11 @@ public struct Job: Sendable, Hashable, Codable {
     public var standardOutput: Output
     public var standardError: Output
     public var limits: Limits
-    /// Namespaces, a fresh /proc and no privileges; nil runs on the host as Corral's user.
+    /// Namespaces, a fresh /proc and no privileges; nil runs on the host.
     public var isolation: Isolation?
+    /// Who the program runs as (``RunUser``): nil is nobody when Corral is root (isolated or
+    /// not), and Corral's own user otherwise. Root (uid 0) only when asked for here.
+    public var user: RunUser?
 
     /// The environment a job gets unless told otherwise: a `PATH` and nothing else.
     public static let defaultEnvironment: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
@@ -26,7 +29,8 @@ public struct Job: Sendable, Hashable, Codable {
         standardOutput: Output = .inherit,
         standardError: Output = .inherit,
         limits: Limits = Limits(),
-        isolation: Isolation? = nil
+        isolation: Isolation? = nil,
+        user: RunUser? = nil
     ) {
         self.arguments = arguments
         self.environment = environment
@@ -36,6 +40,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.standardError = standardError
         self.limits = limits
         self.isolation = isolation
+        self.user = user
     }
 
     /// Checks what can be checked without starting anything.

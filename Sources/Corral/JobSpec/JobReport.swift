@@ -70,10 +70,13 @@ public struct CollectedFile: Sendable, Hashable, Codable {
     /// Why it could not be collected: missing, a symbolic link, not a regular file, outside
     /// the working directory...
     public var error: String?
+    /// Whose directory it came from, in a job of several processes.
+    public var process: String?
 
-    public init(path: String, content: CapturedOutput?, error: String?) {
+    public init(path: String, content: CapturedOutput?, error: String?, process: String? = nil) {
         self.path = path
         self.content = content
         self.error = error
+        self.process = process
     }
 }

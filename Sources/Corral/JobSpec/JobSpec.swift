@@ -27,8 +27,8 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
     public var args: [String]
     /// The whole environment; by default `PATH=/usr/local/bin:/usr/bin:/bin` only.
     public var env: [String: String]
-    /// Relative to the job's working directory (the default), or absolute.
-    public var dir: String?
+    /// A directory inside the process's own working directory (its default).
+    public var dir: SpecPath?
     public var limits: Limits
     public var stdin: StreamSpec
     public var stdout: StreamSpec
@@ -37,11 +37,13 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
     public var fds: [Int32: PipeEndSpec]
     /// Run isolated (``Isolation``); nil runs on the host.
     public var isolation: Isolation?
+    /// Who the process runs as (``Job/user``); a job spec's JSON cannot say it.
+    public var user: RunUser?
 
-    public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: String? = nil,
+    public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: SpecPath? = nil,
                 limits: Limits = Limits(), stdin: StreamSpec = .null, stdout: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax),
                 stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:],
-                isolation: Isolation? = nil) {
+                isolation: Isolation? = nil, user: RunUser? = nil) {
         self.name = name
         self.args = args
         self.env = env
@@ -52,6 +54,7 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
         self.stderr = stderr
         self.fds = fds
         self.isolation = isolation
+        self.user = user
     }
 }
 
@@ -59,8 +62,13 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
 public enum StreamSpec: Sendable, Hashable, Codable {
     /// `/dev/null` (JSON `null`).
     case null
-    /// A file, relative to the working directory (JSON: a string, or `{"file": PATH}`).
-    case file(String)
+    /// A file inside the process's working directory (JSON: a string, or `{"file": PATH}`),
+    /// opened by Corral beneath the directory's descriptor before any process of the job
+    /// starts; it must be a regular file (stdout and stderr: created or truncated).
+    case file(SpecPath)
+    /// A file of the host, by absolute path: for the library's and the CLI's own callers
+    /// (`corral run --file ... --stdin F`). A job spec's JSON cannot say it.
+    case hostFile(String)
     /// stdin only: these bytes (`{"content": TEXT}` or `{"contentBase64": B64}`).
     case content([UInt8])
     /// An end of a named pipe (`{"pipe": NAME}`): stdin reads, stdout and stderr write.
@@ -83,36 +91,44 @@ public struct PipeEndSpec: Sendable, Hashable, Codable {
     }
 }
 
-/// A file put into the working directory before the run.
+/// A file put into the working directory before the run: into the named process's own
+/// directory, or, without a process, into every process's (a copy each, so that no process
+/// can change what another reads).
 public struct FileSpec: Sendable, Hashable, Codable {
     public enum Source: Sendable, Hashable, Codable {
         case content([UInt8])
         /// A copy of a file of the host.
         case copy(String)
     }
-    /// Relative to the working directory; subdirectories are created.
-    public var path: String
+    /// Inside the process's working directory; subdirectories are created.
+    public var path: SpecPath
     public var source: Source
     /// Mode 0755 instead of 0644 (a copy keeps the original's execute bits either way).
     public var executable: Bool
+    /// The process whose directory gets the file; nil: every process's.
+    public var process: String?
 
-    public init(path: String, source: Source, executable: Bool = false) {
+    public init(path: SpecPath, source: Source, executable: Bool = false, process: String? = nil) {
         self.path = path
         self.source = source
         self.executable = executable
+        self.process = process
     }
 }
 
-/// A file returned after the run.
+/// A file returned after the run, from one process's working directory.
 public struct CollectSpec: Sendable, Hashable, Codable {
-    /// Relative to the working directory; never through a symbolic link.
-    public var path: String
+    /// Inside the process's working directory; never through a symbolic link.
+    public var path: SpecPath
     /// At most this many bytes are returned (default 1 MiB).
     public var max: UInt64
+    /// Whose directory: required when the job has more than one process; nil: the only one.
+    public var process: String?
 
-    public init(path: String, max: UInt64 = 1 << 20) {
+    public init(path: SpecPath, max: UInt64 = 1 << 20, process: String? = nil) {
         self.path = path
         self.max = max
+        self.process = process
     }
 }
 

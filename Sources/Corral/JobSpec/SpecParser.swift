@@ -56,14 +56,16 @@ struct SpecParser {
             let fields = try self.object(value, "workdir", allowed: ["keep"])
             if let keep = fields["keep"] { workdir.keep = try bool(keep, "workdir.keep") }
         }
-        return JobSpec(processes: processes, pipes: pipes, files: files, collect: collect, workdir: workdir)
+        let spec = JobSpec(processes: processes, pipes: pipes, files: files, collect: collect, workdir: workdir)
+        try spec.checkProcessReferences()
+        return spec
     }
 
     // MARK: Processes
 
     private func process(_ value: JSONValue, _ path: String, index: Int) throws(SpecError) -> ProcessSpec {
         let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds", "isolate", "network"])
-        let name = try object["name"].map { value throws(SpecError) in try nonEmptyString(value, "\(path).name") } ?? "p\(index)"
+        let name = try object["name"].map { value throws(SpecError) in try processName(value, "\(path).name") } ?? "p\(index)"
         guard let argsValue = object["args"] else { throw SpecError("\(path).args", "missing: a process needs a program") }
         let args = try array(argsValue, "\(path).args").enumerated().map { item throws(SpecError) in
             try string(item.element, "\(path).args[\(item.offset)]")
@@ -82,7 +84,7 @@ struct SpecParser {
                 env[key] = text
             }
         }
-        let dir = try object["dir"].map { value throws(SpecError) in try nonEmptyString(value, "\(path).dir") }
+        let dir = try object["dir"].map { value throws(SpecError) in try relativePath(value, "\(path).dir") }
         let limits = try object["limits"].map { value throws(SpecError) in try self.limits(value, "\(path).limits") } ?? Limits()
         let stdin = try stream(object["stdin"], "\(path).stdin", input: true) ?? .null
         let stdout = try stream(object["stdout"], "\(path).stdout", input: false) ?? .capture(max: StreamSpec.defaultCaptureMax)
@@ -118,10 +120,6 @@ struct SpecParser {
             guard isolation != nil else { throw SpecError("\(path).network", "goes with \"isolate\": true") }
             isolation?.network = network
         }
-        // An isolated process sees its directory as /box: it must be inside the job's.
-        if isolation != nil, let dir, dir.hasPrefix("/") || dir.split(separator: "/").contains("..") {
-            throw SpecError("\(path).dir", "an isolated process's directory must be inside the working directory (relative, no \"..\")")
-        }
         return ProcessSpec(name: name, args: args, env: env, dir: dir, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr,
                            fds: fds, isolation: isolation)
     }
@@ -131,8 +129,7 @@ struct SpecParser {
         switch value {
         case .null: return .null
         case .string(let file):
-            guard !file.isEmpty else { throw SpecError(path, "an empty file name") }
-            return .file(file)
+            return .file(try relativePath(value, path))
         case .object(let object):
             let allowed: Set<String> = input ? ["file", "content", "contentBase64", "pipe"] : ["file", "pipe", "capture"]
             guard object.count == 1, let key = object.keys.first else {
@@ -144,7 +141,7 @@ struct SpecParser {
             }
             let item = object[key]!
             switch key {
-            case "file": return .file(try nonEmptyString(item, "\(path).file"))
+            case "file": return .file(try relativePath(item, "\(path).file"))
             case "content": return .content(Array(try string(item, "\(path).content").utf8))
             case "contentBase64":
                 guard let bytes = Base64.decode(try string(item, "\(path).contentBase64")) else {
@@ -259,7 +256,7 @@ struct SpecParser {
     // MARK: Files
 
     private func file(_ value: JSONValue, _ path: String) throws(SpecError) -> FileSpec {
-        let object = try self.object(value, path, allowed: ["path", "content", "contentBase64", "copy", "executable"])
+        let object = try self.object(value, path, allowed: ["path", "content", "contentBase64", "copy", "executable", "process"])
         guard let pathValue = object["path"] else { throw SpecError("\(path).path", "missing") }
         let relative = try relativePath(pathValue, "\(path).path")
         let sources = ["content", "contentBase64", "copy"].filter { object[$0] != nil }
@@ -275,24 +272,42 @@ struct SpecParser {
         default: source = .copy(try nonEmptyString(object["copy"]!, "\(path).copy"))
         }
         let executable = try object["executable"].map { value throws(SpecError) in try bool(value, "\(path).executable") } ?? false
-        return FileSpec(path: relative, source: source, executable: executable)
+        let process = try object["process"].map { value throws(SpecError) in try processName(value, "\(path).process") }
+        return FileSpec(path: relative, source: source, executable: executable, process: process)
     }
 
     private func collected(_ value: JSONValue, _ path: String) throws(SpecError) -> CollectSpec {
-        let object = try self.object(value, path, allowed: ["path", "max"])
+        let object = try self.object(value, path, allowed: ["path", "max", "process"])
         guard let pathValue = object["path"] else { throw SpecError("\(path).path", "missing") }
         let relative = try relativePath(pathValue, "\(path).path")
         let max = try object["max"].map { value throws(SpecError) in try size(value, "\(path).max") } ?? (1 << 20)
-        return CollectSpec(path: relative, max: max)
+        let process = try object["process"].map { value throws(SpecError) in try processName(value, "\(path).process") }
+        return CollectSpec(path: relative, max: max, process: process)
     }
 
-    /// A path inside the working directory: relative, no `..`, no NUL.
-    private func relativePath(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
-        let text = try nonEmptyString(value, path)
-        guard !text.hasPrefix("/") else { throw SpecError(path, "must be relative to the working directory") }
-        guard !text.split(separator: "/").contains("..") else { throw SpecError(path, "must not contain \"..\"") }
-        guard !text.utf8.contains(0) else { throw SpecError(path, "contains a NUL byte") }
-        return text
+    /// A path inside a process's working directory (``SpecPath``).
+    private func relativePath(_ value: JSONValue, _ path: String) throws(SpecError) -> SpecPath {
+        do {
+            return try SpecPath(try string(value, path))
+        } catch let error as SpecPath.Invalid {
+            throw SpecError(path, error.description)
+        } catch {
+            throw error as! SpecError
+        }
+    }
+
+    /// A process's name is also the name of its own working directory in a job of several:
+    /// letters, digits, `.`, `_` and `-`, at most 64, not starting with a dot.
+    private func processName(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
+        let name = try nonEmptyString(value, path)
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2E || byte == 0x5F || byte == 0x2D
+        }
+        guard allowed, name.utf8.count <= 64, !name.hasPrefix(".") else {
+            throw SpecError(path, "\"\(name)\" is not a process name: letters, digits, \".\", \"_\" and \"-\", at most 64, not starting with a dot")
+        }
+        return name
     }
 
     // MARK: Types

@@ -9,6 +9,8 @@ import Glibc
 /// with the job's files, read from for `collect`, removed after the job.
 struct Workdir: Sendable {
     let path: String
+    /// The directory, open: every path of the job is resolved beneath it.
+    let handle: DirectoryHandle
     /// The size limit when the directory is a tmpfs of its own (``create(keep:limit:)``).
     var limit: UInt64?
 
@@ -39,7 +41,15 @@ struct Workdir: Sendable {
                 throw CorralError(.system, "a working directory of at most \(LimitValue.describe(bytes: limit)) is a tmpfs: mount \(path): \(SetupFailure.describe(error))")
             }
         }
-        return Workdir(path: path, limit: limit)
+        let handle: DirectoryHandle
+        do {
+            handle = try DirectoryHandle.open(path)
+        } catch {
+            if limit != nil { _ = umount2(path, Int32(MNT_DETACH)) }
+            rmdir(path)
+            throw error
+        }
+        return Workdir(path: path, handle: handle, limit: limit)
     }
 
     /// Whether the job filled its size-limited directory (no block or no inode left).
@@ -75,142 +85,9 @@ struct Workdir: Sendable {
         return removed
     }
 
-    /// A path of the spec: relative ones are inside the working directory.
-    func resolve(_ relative: String) -> String {
-        relative.hasPrefix("/") ? relative : path + "/" + relative
-    }
-
-    /// Gives the directory, and everything put into it, to `owner` (the user an isolated
-    /// process runs as, so that it can work in `/box`). Nothing of the program's exists yet.
-    func hand(to owner: (uid: UInt32, gid: UInt32)) throws(CorralError) {
-        func give(_ target: String) throws(CorralError) {
-            guard lchown(target, owner.uid, owner.gid) == 0 else {
-                throw CorralError(.system, "chown \(target) to \(owner.uid):\(owner.gid): \(SetupFailure.describe(errno))")
-            }
-        }
-        try give(path)
-        guard let walker = FileManager.default.enumerator(atPath: path) else { return }
-        while let relative = walker.nextObject() as? String { try give(path + "/" + relative) }
-    }
-
-    /// Opens a stream file of the spec before any process of the job runs (so no program can
-    /// have put a symbolic link in its place): relative paths inside the directory, never
-    /// through a symbolic link in the last component.
-    func openStream(_ relative: String, output: Bool) throws(CorralError) -> Int32 {
-        let flags = output ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY
-        let fd = open(resolve(relative), flags | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw CorralError(.system, "\(output ? "create" : "open") \(relative): \(SetupFailure.describe(errno))")
-        }
-        return fd
-    }
-
-    func put(_ files: [FileSpec]) throws(CorralError) {
-        for file in files {
-            let target = resolve(file.path)
-            let components = file.path.split(separator: "/").dropLast()
-            var directory = path
-            for component in components {
-                directory += "/" + component
-                if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-                    throw CorralError(.system, "files: mkdir \(directory): \(SetupFailure.describe(errno))")
-                }
-            }
-            var mode: mode_t = file.executable ? 0o755 : 0o644
-            let bytes: [UInt8]
-            switch file.source {
-            case .content(let content): bytes = content
-            case .copy(let source):
-                var info = stat()
-                guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let content = ProcFS.read(source) else {
-                    throw CorralError(.system, "files: copy \(source): \(errno == 0 ? "not a regular file" : SetupFailure.describe(errno))")
-                }
-                if info.st_mode & 0o111 != 0 { mode = 0o755 }
-                bytes = content
-            }
-            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-            guard fd >= 0 else { throw fileError("create", file.path) }
-            defer { close(fd) }
-            var written = 0
-            while written < bytes.count {
-                let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw fileError("write", file.path) }
-                written += count
-            }
-            _ = fchmod(fd, mode)
-        }
-    }
-
-    /// A file that could not be put in; one that does not fit in a size-limited directory is
-    /// the job's fault, not the system's.
-    private func fileError(_ step: String, _ name: String) -> CorralError {
-        let error = errno
-        if let limit, error == ENOSPC {
-            return CorralError(.invalidJob, "files: \(name) does not fit in the job's working directory (limit \(LimitValue.describe(bytes: limit)))")
-        }
-        return CorralError(.system, "files: \(step) \(name): \(SetupFailure.describe(error))")
-    }
-
-    /// Reads a file of the working directory, never through a symbolic link and never
-    /// outside the directory; FIFOs, devices and directories are refused.
-    func collect(_ spec: CollectSpec) -> CollectedFile {
-        let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { return CollectedFile(path: spec.path, content: nil, error: "the working directory is gone") }
-        defer { close(directory) }
-        var fd = corral_open_beneath(directory, spec.path)
-        if fd < 0 && errno == ENOSYS { fd = Self.openByComponents(directory, spec.path) }
-        guard fd >= 0 else {
-            let reason: String
-            switch errno {
-            case ELOOP: reason = "a symbolic link (not followed)"
-            case EXDEV: reason = "outside the working directory"
-            case ENOENT: reason = "no such file"
-            default: reason = SetupFailure.describe(errno)
-            }
-            return CollectedFile(path: spec.path, content: nil, error: reason)
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return CollectedFile(path: spec.path, content: nil, error: SetupFailure.describe(errno)) }
-        let type = info.st_mode & S_IFMT
-        guard type == S_IFREG else {
-            let kind = type == S_IFIFO ? "a FIFO" : type == S_IFDIR ? "a directory" : type == S_IFSOCK ? "a socket" : "a device"
-            return CollectedFile(path: spec.path, content: nil, error: "not a regular file (\(kind))")
-        }
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var truncated = false
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            let room = Int(min(UInt64(count), spec.max - min(spec.max, UInt64(data.count))))
-            data.append(contentsOf: buffer[0..<room])
-            if room < count { truncated = true; break }
-        }
-        return CollectedFile(path: spec.path, content: CapturedOutput(data, truncated: truncated), error: nil)
-    }
-
-    /// Where openat2 is missing: one component at a time, none of them a link.
-    private static func openByComponents(_ directory: Int32, _ path: String) -> Int32 {
-        let components = path.split(separator: "/").map(String.init)
-        guard !components.contains("..") else { errno = EXDEV; return -1 }
-        var current = dup(directory)
-        for (index, component) in components.enumerated() {
-            let last = index == components.count - 1
-            let flags = O_NOFOLLOW | O_CLOEXEC | (last ? O_RDONLY | O_NONBLOCK : O_RDONLY | O_DIRECTORY)
-            let next = openat(current, component, flags)
-            let saved = errno
-            close(current)
-            guard next >= 0 else { errno = saved; return -1 }
-            current = next
-        }
-        return current
-    }
-
     /// Removes the directory and everything in it (not following links).
     func remove() {
+        handle.close()
         if limit != nil, umount2(path, Int32(MNT_DETACH)) == 0 {
             _ = rmdir(path)
             return

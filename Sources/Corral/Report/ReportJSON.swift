@@ -85,6 +85,7 @@ public enum ReportJSON {
                 if let error = file.error { key("error", first: first); string(error); first = false }
                 key("path", first: first)
                 string(file.path)
+                if let process = file.process { key("process"); string(process) }
                 bytes.append(UInt8(ascii: "}"))
             }
             raw("],\"processes\":[")

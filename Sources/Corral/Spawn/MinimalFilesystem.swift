@@ -21,7 +21,16 @@ final class MinimalFilesystem: @unchecked Sendable {
 
     static let box = "/box"
 
-    init(isolation: Isolation, workingDirectory: String?) throws(SetupFailure) {
+    /// What each tmpfs Corral mounts inside (`/tmp`, `/dev/shm`, an empty `/box`) may hold
+    /// without a memory limit; with one, the limit. Their pages count against the run's
+    /// memory cgroup too, but a rootless run usually has none.
+    static let defaultScratchSize: UInt64 = 512 << 20
+
+    /// `workingDirectory`: the directory mounted at `/box`, as Corral opened it (an O_PATH
+    /// descriptor) and its path. The init opens the path again in its own mount namespace
+    /// without following any link, checks it is the same directory (device and inode) and
+    /// binds that descriptor, so a directory a program swapped for a link never becomes /box.
+    init(isolation: Isolation, user: RunUser, limits: Limits, workingDirectory: (path: String, descriptor: Int32)?) throws(SetupFailure) {
         // Named after its owner, so a later Corral (its first isolated run, or `corral
         // cleanup`) can remove it if this one dies.
         StaleCgroups.removeStaleRootsOnce()
@@ -48,7 +57,7 @@ final class MinimalFilesystem: @unchecked Sendable {
         for entry in Self.runtimeConfiguration(network: isolation.network) {
             add(entry.directory ? CORRAL_MOUNT_BIND_DIRECTORY : CORRAL_MOUNT_BIND_FILE, source: entry.path, target: entry.path)
         }
-        let identity = SpawnPlan.identity(for: isolation)
+        let identity = user
         var passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
         var group = "root:x:0:\nnogroup:x:65534:\n"
         if ![0, 65534].contains(identity.uid) { passwd += "corral:x:\(identity.uid):\(identity.gid):corral:/box:/bin/sh\n" }
@@ -59,6 +68,7 @@ final class MinimalFilesystem: @unchecked Sendable {
         // The run's own loopback has a name; nothing else resolves (no resolv.conf).
         addFile("/etc/hosts", "127.0.0.1\tlocalhost corral\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         add(CORRAL_MOUNT_PROC, source: nil, target: "/proc")
+        let scratch = "size=\(limits.memory ?? Self.defaultScratchSize)"
         add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev", data: "mode=0755,size=64k")
         for device in ["null", "zero", "full", "random", "urandom"] {
             add(CORRAL_MOUNT_BIND_FILE, source: "/dev/" + device, target: "/dev/" + device, writable: true, data: "dev")
@@ -68,13 +78,15 @@ final class MinimalFilesystem: @unchecked Sendable {
             add(CORRAL_MOUNT_SYMLINK, source: "/proc/self/fd/\(index)", target: "/dev/" + name)
         }
         // POSIX shared memory and semaphores (sem_open, shm_open: Python's multiprocessing).
-        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev/shm", data: "mode=1777")
-        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/tmp", data: "mode=1777")
+        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev/shm", data: "mode=1777," + scratch)
+        add(CORRAL_MOUNT_TMPFS, source: nil, target: "/tmp", data: "mode=1777," + scratch)
         if let workingDirectory {
-            add(CORRAL_MOUNT_BIND_DIRECTORY, source: workingDirectory, target: Self.box, writable: true)
+            add(CORRAL_MOUNT_BIND_DIRECTORY, source: workingDirectory.path, sourceDescriptor: workingDirectory.descriptor,
+                target: Self.box, writable: true)
         } else {
-            add(CORRAL_MOUNT_TMPFS, source: nil, target: Self.box, data: "mode=1777")
+            add(CORRAL_MOUNT_TMPFS, source: nil, target: Self.box, data: "mode=1777," + scratch)
         }
+        if identity.uid == 0 { maskKernelInterfaces() }
         for bind in isolation.binds {
             var info = stat()
             guard stat(bind.source, &info) == 0 else {
@@ -85,7 +97,7 @@ final class MinimalFilesystem: @unchecked Sendable {
             add(kind, source: bind.source, target: bind.target, writable: bind.writable)
         }
         for tmpfs in isolation.tmpfs {
-            add(CORRAL_MOUNT_TMPFS, source: nil, target: tmpfs.target, data: "mode=1777" + (tmpfs.size.map { ",size=\($0)" } ?? ""))
+            add(CORRAL_MOUNT_TMPFS, source: nil, target: tmpfs.target, data: "mode=1777,size=\(tmpfs.size ?? limits.memory ?? Self.defaultScratchSize)")
         }
     }
 
@@ -126,16 +138,33 @@ final class MinimalFilesystem: @unchecked Sendable {
         return copy
     }
 
-    private func add(_ kind: corral_mount_kind, source: String?, target: String, writable: Bool = false, data: String? = nil) {
+    /// A program running as uid 0 (asked for) has no capabilities, but the kernel checks
+    /// some of its interfaces by uid alone: `/proc/sys` (e.g. `kernel/core_pattern`, which
+    /// runs a program on the host as root) and `/proc/sysrq-trigger` are writable by uid 0
+    /// of the host's user namespace. As container runtimes do: `/proc/sys` and the other
+    /// kernel directories read-only, and the files that reach the kernel masked.
+    private func maskKernelInterfaces() {
+        for directory in ["/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/acpi", "/proc/scsi"] where access(directory, F_OK) == 0 {
+            add(CORRAL_MOUNT_READ_ONLY, source: directory, target: directory)
+        }
+        for file in ["/proc/sysrq-trigger", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats",
+                     "/proc/sched_debug", "/proc/kmsg", "/proc/kpagecount", "/proc/kpageflags", "/proc/kpagecgroup"]
+            where access(file, F_OK) == 0 {
+            add(CORRAL_MOUNT_BIND_FILE, source: staging + "/dev/null", target: file, data: "dev")
+        }
+    }
+
+    private func add(_ kind: corral_mount_kind, source: String?, sourceDescriptor: Int32 = -1, target: String,
+                     writable: Bool = false, data: String? = nil) {
         mounts.append(corral_mount(
-            kind: Int32(kind.rawValue), source: source.map { UnsafePointer(keep($0)) }, target: UnsafePointer(keep(target)),
-            writable: writable ? 1 : 0, data: data.map { UnsafePointer(keep($0)) }, length: 0
+            kind: Int32(kind.rawValue), source: source.map { UnsafePointer(keep($0)) }, source_fd: sourceDescriptor,
+            target: UnsafePointer(keep(target)), writable: writable ? 1 : 0, data: data.map { UnsafePointer(keep($0)) }, length: 0
         ))
     }
 
     private func addFile(_ target: String, _ content: String) {
         mounts.append(corral_mount(
-            kind: Int32(CORRAL_MOUNT_FILE.rawValue), source: UnsafePointer(keep(content)), target: UnsafePointer(keep(target)),
+            kind: Int32(CORRAL_MOUNT_FILE.rawValue), source: UnsafePointer(keep(content)), source_fd: -1, target: UnsafePointer(keep(target)),
             writable: 0, data: nil, length: UInt(content.utf8.count)
         ))
     }

@@ -37,20 +37,27 @@ final class SpawnPlan: @unchecked Sendable {
     private let seccomp: SeccompFilter?
     /// Where the child changes directory: the job's, or `/box` inside an isolated root.
     private let directoryOverride: UnsafeMutablePointer<CChar>?
+    /// The working directory as an O_PATH descriptor (owned): a plain run's `fchdir`, an
+    /// isolated run's `/box` mount source. Never resolved by path once opened.
+    private var directoryDescriptor: Int32
+    /// Who the program runs as.
+    let user: RunUser
 
     private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
                  handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String],
-                statusChannel: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?, seccomp: SeccompFilter?) {
+                statusChannel: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?, seccomp: SeccompFilter?,
+                directoryDescriptor: Int32) {
         self.job = job
+        self.directoryDescriptor = directoryDescriptor
+        user = RunUser.of(job)
         self.seccomp = seccomp
         self.statusChannel = statusChannel?.read
         self.filesystem = filesystem
         hostname = strdup("corral")
         directoryOverride = filesystem != nil ? strdup(MinimalFilesystem.box) : nil
         if let settings = job.isolation, let statusChannel {
-            let identity = SpawnPlan.identity(for: settings)
             isolation = corral_isolation(new_network: settings.network == .none ? 1 : 0, new_user: geteuid() == 0 ? 0 : 1,
-                                         uid: identity.uid, gid: identity.gid,
+                                         uid: user.uid, gid: user.gid,
                                          status_fd: statusChannel.write, hostname: UnsafePointer(hostname),
                                          root: nil, mounts: nil, mount_count: 0,
                                          seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions)
@@ -76,6 +83,7 @@ final class SpawnPlan: @unchecked Sendable {
     deinit {
         closeHandedOver()
         close()
+        if directoryDescriptor >= 0 { _ = Glibc.close(directoryDescriptor) }
         if let statusChannel { _ = Glibc.close(statusChannel) }
         free(hostname)
         free(directoryOverride)
@@ -151,8 +159,20 @@ final class SpawnPlan: @unchecked Sendable {
     /// descriptor the plan takes over, e.g. a pipe end). A failure here is a setup error of
     /// the run, reported like one that happens in the child.
     static func make(_ job: Job, cgroup: (any RunCgroup)?, warnings: [String],
-                     descriptors: [Int32: Int32] = [:]) -> Result<SpawnPlan, SetupFailure> {
+                     descriptors: [Int32: Int32] = [:], directory: Int32? = nil) -> Result<SpawnPlan, SetupFailure> {
         var handedOver = Array(descriptors.values)
+        // The working directory, held as a descriptor from here on: given (a job's, opened
+        // beneath its directory) or opened now from the caller's path.
+        var directoryDescriptor = directory ?? -1
+        if directory == nil, let path = job.workingDirectory {
+            directoryDescriptor = open(path, corral_o_path() | corral_o_directory() | O_CLOEXEC)
+            if directoryDescriptor < 0 {
+                let error = errno
+                descriptors.values.forEach { _ = Glibc.close($0) }
+                return .failure(SetupFailure(stage: "chdir", errno: error, message: "chdir \(path): \(SetupFailure.describe(error))"))
+            }
+        }
+        defer { if directoryDescriptor >= 0 { _ = Glibc.close(directoryDescriptor) } }
         var kept: [Int32] = []
         var mappings: [corral_fd_mapping] = descriptors.map { corral_fd_mapping(source: $0.value, target: $0.key) }
         var outputFiles: [Int32] = []
@@ -248,12 +268,15 @@ final class SpawnPlan: @unchecked Sendable {
             }
         }
         var statusChannel: (read: Int32, write: Int32)?
-        if let isolation = job.isolation {
-            let identity = identity(for: isolation)
-            if geteuid() != 0 && (identity.uid != getuid() || identity.gid != getgid()) {
-                return fail(SetupFailure(stage: "namespaces", errno: EPERM,
-                                         message: "rootless isolation runs the program as the caller (uid \(getuid()), gid \(getgid())); another --user needs root"))
-            }
+        let user = RunUser.of(job)
+        if geteuid() != 0 && (user.uid != getuid() || user.gid != getgid()) {
+            return fail(job.isolation != nil
+                ? SetupFailure(stage: "namespaces", errno: EPERM,
+                               message: "rootless isolation runs the program as the caller (uid \(getuid()), gid \(getgid())); another --user needs root")
+                : SetupFailure(stage: "privileges", errno: EPERM,
+                               message: "without root the program runs as the caller (uid \(getuid()), gid \(getgid())); another --user needs root"))
+        }
+        if job.isolation != nil {
             var ends: [Int32] = [-1, -1]
             if corral_status_channel(&ends) != 0 { return fail(systemFailure("socket for the init's status", errno)) }
             handedOver.append(ends[1])
@@ -270,14 +293,17 @@ final class SpawnPlan: @unchecked Sendable {
         var filesystem: MinimalFilesystem?
         if let isolation = job.isolation, !isolation.hostFilesystem {
             do {
-                filesystem = try MinimalFilesystem(isolation: isolation, workingDirectory: job.workingDirectory)
+                filesystem = try MinimalFilesystem(isolation: isolation, user: user, limits: job.limits,
+                                                   workingDirectory: directoryDescriptor >= 0 ? (job.workingDirectory ?? "", directoryDescriptor) : nil)
             } catch {
                 return fail(error)
             }
         }
-        return .success(SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
-                                  handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusChannel: statusChannel,
-                                  filesystem: filesystem, seccomp: seccomp))
+        let plan = SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
+                             handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusChannel: statusChannel,
+                             filesystem: filesystem, seccomp: seccomp, directoryDescriptor: directoryDescriptor)
+        directoryDescriptor = -1 // the plan's now
+        return .success(plan)
     }
 
     /// Calls `body` with the C request; valid only during the call.
@@ -290,6 +316,11 @@ final class SpawnPlan: @unchecked Sendable {
         request.rlimits = UnsafePointer(rlimits)
         request.rlimit_count = Int32(rlimitCount)
         request.parent_pid = parent
+        request.directory_fd = isolation == nil ? directoryDescriptor : -1
+        // As root, a plain run becomes its user unless that is root itself (asked for).
+        request.switch_user = isolation == nil && geteuid() == 0 && user.uid != 0 ? 1 : 0
+        request.uid = user.uid
+        request.gid = user.gid
         let joins = cgroup?.joinDescriptors ?? []
         var settings = isolation ?? corral_isolation()
         let isolated = isolation != nil
@@ -315,12 +346,6 @@ final class SpawnPlan: @unchecked Sendable {
         }
     }
 
-    /// The program's uid and gid: asked for, or nobody as root, or the caller's rootless.
-    static func identity(for isolation: Isolation) -> (uid: UInt32, gid: UInt32) {
-        let root = geteuid() == 0
-        return (isolation.uid ?? (root ? 65534 : getuid()), isolation.gid ?? isolation.uid ?? (root ? 65534 : getgid()))
-    }
-
     /// "TARGET (from SOURCE)" for the filesystem entry at `index`, for error messages.
     func mountDescription(_ index: Int) -> String {
         guard let mounts = filesystem?.mounts, mounts.indices.contains(index) else { return "entry \(index)" }
@@ -341,6 +366,8 @@ final class SpawnPlan: @unchecked Sendable {
     /// When the run is over.
     func close() {
         filesystem?.removeStaging()
+        if directoryDescriptor >= 0 { _ = Glibc.close(directoryDescriptor) }
+        directoryDescriptor = -1
         closeHandedOver()
         for fd in kept { _ = Glibc.close(fd) }
         kept = []

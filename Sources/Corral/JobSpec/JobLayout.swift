@@ -1,0 +1,177 @@
+import CCorral
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one process of a job is started with: its job, its descriptors (target → an open
+/// descriptor its run takes over) and its working directory as an O_PATH descriptor.
+struct PreparedProcess: Sendable {
+    let job: Job
+    let descriptors: [Int32: Int32]
+    let directory: Int32
+}
+
+/// A job's working directory laid out before its processes start: one directory per process
+/// (the job's own for a job of one), the files of the spec put in, each handed to the user
+/// its process runs as, the stream files opened and the pipes made. Every path of the spec
+/// is resolved beneath a directory's descriptor. Blocking work: call it off the
+/// cooperative pool (``Blocking``).
+final class JobLayout: Sendable {
+    let workdir: Workdir
+    /// Each process's directory, in the spec's order (kept open for `collect`).
+    private let directories: [DirectoryHandle]
+    private let prepared: Mutex<[PreparedProcess]?>
+
+    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess]) {
+        self.workdir = workdir
+        self.directories = directories
+        self.prepared = Mutex(prepared)
+    }
+
+    /// The processes, once: their descriptors now belong to their runs.
+    func takeProcesses() -> [PreparedProcess] {
+        prepared.withLock { taken in
+            defer { taken = nil }
+            return taken ?? []
+        }
+    }
+
+    func collect(_ spec: JobSpec) -> [CollectedFile] {
+        spec.collect.map { item in
+            let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
+            var file = directories[index].collect(item)
+            file.process = spec.processes.count > 1 ? spec.processes[index].name : nil
+            return file
+        }
+    }
+
+    /// Closes what no run took, and removes the directory unless it is kept.
+    func finish(keep: Bool) {
+        for process in takeProcesses() { Self.close(process) }
+        directories.forEach { $0.close() }
+        if keep { workdir.handle.close() } else { workdir.remove() }
+    }
+
+    private static func close(_ process: PreparedProcess) {
+        process.descriptors.values.forEach { _ = Glibc.close($0) }
+        _ = Glibc.close(process.directory)
+    }
+
+    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?) throws(CorralError) -> JobLayout {
+        let workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
+        var directories: [DirectoryHandle] = []
+        var prepared: [PreparedProcess] = []
+        var pipes = JobPipes()
+        do throws(CorralError) {
+            directories = try makeDirectories(spec, in: workdir)
+            for file in spec.files {
+                for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
+                    try directories[index].put(file, limit: workdir.limit)
+                }
+            }
+            // A program runs as its own user (nobody as root): it gets its directory.
+            if geteuid() == 0 {
+                for (index, process) in spec.processes.enumerated() {
+                    let user = RunUser.of(Job(arguments: process.args, isolation: process.isolation, user: process.user))
+                    if user.uid != 0 { try directories[index].hand(to: user) }
+                }
+            }
+            try pipes.make(spec.pipes)
+            for (index, process) in spec.processes.enumerated() {
+                prepared.append(try prepareProcess(process, index: index, directory: directories[index], workdir: workdir,
+                                                   jobOfSeveral: spec.processes.count > 1, pipes: &pipes))
+            }
+            pipes.closeAll() // ends no process named (a library's spec)
+        } catch {
+            prepared.forEach(close)
+            pipes.closeAll()
+            directories.forEach { $0.close() }
+            if spec.workdir.keep { workdir.handle.close() } else { workdir.remove() }
+            throw error
+        }
+        return JobLayout(workdir: workdir, directories: directories, prepared: prepared)
+    }
+
+    /// One directory per process of a job of several, named after it (0700, traversable
+    /// job directory); the job's own for a job of one.
+    private static func makeDirectories(_ spec: JobSpec, in workdir: Workdir) throws(CorralError) -> [DirectoryHandle] {
+        guard spec.processes.count > 1 else { return [try workdir.handle.duplicate()] }
+        var made: [DirectoryHandle] = []
+        do throws(CorralError) {
+            for process in spec.processes {
+                guard let name = try? SpecPath(process.name), name.components.count == 1 else {
+                    throw CorralError(.invalidJob, "processes: \"\(process.name)\" is not a process name (it names the process's directory)")
+                }
+                made.append(try workdir.handle.makeDirectory(name, mode: 0o700))
+            }
+            // Other users (the processes' own) may pass through to their directories only.
+            if geteuid() == 0, fchmod(workdir.handle.descriptor, 0o711) != 0 {
+                throw CorralError(.system, "chmod \(workdir.path): \(SetupFailure.describe(errno))")
+            }
+        } catch {
+            made.forEach { $0.close() }
+            throw error
+        }
+        return made
+    }
+
+    private static func prepareProcess(_ process: ProcessSpec, index: Int, directory: DirectoryHandle, workdir: Workdir,
+                                       jobOfSeveral: Bool, pipes: inout JobPipes) throws(CorralError) -> PreparedProcess {
+        var descriptors: [Int32: Int32] = [:]
+        var owned: [Int32] = []
+        func stream(_ path: SpecPath, output: Bool, _ field: String) throws(CorralError) -> Int32 {
+            let fd = try directory.openStream(path, output: output, field: "processes[\(index)].\(field)")
+            owned.append(fd)
+            return fd
+        }
+        do throws(CorralError) {
+            var input = Input.null
+            switch process.stdin {
+            case .null, .capture: break // capture is refused by the parser
+            case .file(let path): descriptors[0] = try stream(path, output: false, "stdin"); input = .inherit
+            case .hostFile(let path): input = .file(path)
+            case .content(let bytes): input = .content(bytes: bytes)
+            case .pipe(let name): descriptors[0] = pipes.take(name, .read); input = .inherit
+            }
+            func output(_ spec: StreamSpec, _ target: Int32, _ field: String) throws(CorralError) -> Output {
+                switch spec {
+                case .null, .content: return .null // content is refused by the parser
+                case .file(let path):
+                    // Both streams to one file share one open file, as `>f 2>&1` would.
+                    if target == 2, case .file(let other) = process.stdout, other == path, let out = descriptors[1] {
+                        let copy = fcntl(out, F_DUPFD_CLOEXEC, 3)
+                        guard copy >= 0 else { throw CorralError(.system, "dup: \(SetupFailure.describe(errno))") }
+                        owned.append(copy)
+                        descriptors[2] = copy
+                    } else {
+                        descriptors[target] = try stream(path, output: true, field)
+                    }
+                    return .inherit
+                case .hostFile(let path): return .file(path)
+                case .capture(let max): return .capture(max: max)
+                case .pipe(let name): descriptors[target] = pipes.take(name, .write); return .inherit
+                }
+            }
+            let standardOutput = try output(process.stdout, 1, "stdout")
+            let standardError = try output(process.stderr, 2, "stderr")
+            for (fd, end) in process.fds { descriptors[fd] = pipes.take(end.pipe, end.end) }
+            let workingDirectory = try process.dir.map { dir throws(CorralError) in try directory.makeDirectory(dir) }
+            let handle = workingDirectory ?? directory
+            let opened = corral_openat_beneath(handle.descriptor, ".", corral_o_path() | corral_o_directory(), 0)
+            let error = errno
+            workingDirectory?.close()
+            guard opened >= 0 else { throw CorralError(.system, "open \(process.dir?.description ?? "the working directory"): \(SetupFailure.describe(error))") }
+            var path = workdir.path
+            if jobOfSeveral { path += "/" + process.name }
+            if let dir = process.dir { path += "/" + dir.description }
+            let job = Job(arguments: process.args, environment: process.env, workingDirectory: path,
+                          standardInput: input, standardOutput: standardOutput, standardError: standardError,
+                          limits: process.limits, isolation: process.isolation, user: process.user)
+            return PreparedProcess(job: job, descriptors: descriptors, directory: opened)
+        } catch {
+            Set(owned).union(descriptors.values).forEach { _ = Glibc.close($0) }
+            throw error
+        }
+    }
+}
