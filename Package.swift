@@ -56,10 +56,12 @@ let package = Package(
         ),
         .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "LoopbackHTTP"]),
         // Shared by the test targets: fixture compilation, process checks, a spawner.
-        .target(name: "CorralTestSupport", dependencies: ["Corral"], path: "Tests/CorralTestSupport"),
+        .target(name: "CorralTestSupport", dependencies: ["Corral", "LoopbackHTTP"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralTests", dependencies: ["Corral"]),
         .testTarget(name: "CorralIntegrationTests", dependencies: ["Corral", "CorralTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["corral", "Corral", "CorralTestSupport", "LoopbackHTTP"]),
+        // Every attack that ever worked, performed against the library, the CLI and a server.
+        .testTarget(name: "SecurityTests", dependencies: ["corral", "Corral", "CorralTestSupport", "LoopbackHTTP"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -93,4 +93,28 @@ struct SpecCommandTests {
         #expect((files.first?["content"] as? [String: Any])?["text"] as? String == "corral\n/box\n65534\n4 5\n")
         #expect(((report["processes"] as? [[String: Any]])?.first?["isolated"]) as? Bool == true)
     }
+
+    /// Corral's own stdout is a file here (`corral run --spec job.json > report.json`): the
+    /// job's pipes and stream files once were "relayed" into it under an output limit.
+    @Test("with Corral's stdout a file, a job's pipes under an output limit stay the job's: the report is whole")
+    func pipesAreNotRelayedIntoCorralsOutput() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = try write("""
+        {"processes": [
+          {"name": "asker", "args": ["/bin/sh", "-c", "echo question; read answer; echo \\"got $answer\\" > log"], "limits": {"output": "1M"},
+           "stdin": {"pipe": "answers"}, "stdout": {"pipe": "questions"}},
+          {"name": "answerer", "args": ["/bin/sh", "-c", "read q; echo 42"], "limits": {"output": "1M"},
+           "stdin": {"pipe": "questions"}, "stdout": {"pipe": "answers"}}],
+         "pipes": ["questions", "answers"], "collect": [{"path": "log", "process": "asker"}]}
+        """, in: directory)
+        for _ in 0..<3 {
+            let result = try corral("run", "--quiet", "--spec", path)
+            #expect(result.status == 0, "\(result.standardError)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any],
+                                      "the report is not JSON: \(result.standardOutput)")
+            #expect(report["status"] as? String == "ok")
+            #expect(((report["files"] as? [[String: Any]])?.first?["content"] as? [String: Any])?["text"] as? String == "got 42\n")
+        }
+    }
 }

@@ -7,6 +7,8 @@ import Glibc
 public final class LoopbackListener {
     public let port: UInt16
     private let descriptor: Int32
+    /// The listening socket's descriptor in this process.
+    public var fileDescriptor: Int32 { descriptor }
 
     public init() throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -55,7 +55,8 @@ extension DirectoryHandle {
         }
         guard fd >= 0 else {
             let error = errno
-            let reason = error == ENXIO ? "not a regular file (a FIFO or a socket)" : Self.reason(error)
+            let reason = error == ENXIO ? "not a regular file (a FIFO or a socket)"
+                : error == EISDIR ? "not a regular file (a directory)" : Self.reason(error)
             throw CorralError(.invalidJob, "\(field): \(path): \(reason)")
         }
         var info = stat()

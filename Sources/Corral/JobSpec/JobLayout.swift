@@ -70,6 +70,9 @@ final class JobLayout: Sendable {
                     try directories[index].put(file, limit: workdir.limit)
                 }
             }
+            for (index, process) in spec.processes.enumerated() {
+                if let dir = process.dir { try directories[index].makeDirectory(dir).close() }
+            }
             // A program runs as its own user (nobody as root): it gets its directory.
             if geteuid() == 0 {
                 for (index, process) in spec.processes.enumerated() {

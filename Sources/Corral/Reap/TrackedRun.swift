@@ -140,8 +140,6 @@ final class TrackedRun {
         case .signaled(let signal):
             outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .signaled, signal: signal))
             outcome.fatalSignals.insert(signal)
-            // The RLIMIT_CPU backstop fired in some process: the kernel saw the limit passed.
-            if signal == SIGXCPU && plan.job.limits.cpuTime != nil { pendingStop = .cpuTime }
         case .stopped(let signal):
             outcome.events.append(ProcessEvent(time: time, pid: result.pid, event: .stopped, signal: signal))
         case .continued:
@@ -153,6 +151,11 @@ final class TrackedRun {
         let system = Int64(usage.ru_stime.tv_sec) * 1_000_000 + Int64(usage.ru_stime.tv_usec)
         outcome.userMicros += user
         outcome.systemMicros += system
+        // The RLIMIT_CPU backstop fired in this process: the kernel saw the limit passed. A
+        // SIGXCPU the program sent itself (`kill -XCPU $$`) comes with less CPU than the limit.
+        if case .signaled(SIGXCPU) = status, let limit = plan.job.limits.cpuTime, user + system >= limit.nanoseconds / 1000 {
+            pendingStop = .cpuTime
+        }
         reapedMicros += user + system
         let peak = Int64(usage.ru_maxrss) * 1024
         if result.pid != pid || peak > spawnerPeak {

@@ -68,9 +68,13 @@ enum Verdict {
             return report
         }
 
+        // A limit verdict comes from Corral's own measurement or its own backstop, for a limit
+        // that was set: a SIGXCPU or SIGXFSZ a program sends itself (`kill -XCPU $$`) is a
+        // signal like any other. RLIMIT_CPU's SIGXCPU comes only past the limit, which the
+        // exact measurement then shows too.
         let cpuPassed = limits.cpuTime.map { measuredCPU > $0.nanoseconds / 1000 } ?? false
-            || outcome.fatalSignals.contains(SIGXCPU)
-        let outputPassed = outcome.outputExceeded || outcome.fatalSignals.contains(SIGXFSZ) || !outcome.captureOverflows.isEmpty
+        let outputPassed = outcome.outputExceeded || (limits.output != nil && outcome.fatalSignals.contains(SIGXFSZ))
+            || !outcome.captureOverflows.isEmpty
         // In a cgroup the kernel holds memory at the limit and OOM-kills past it; with
         // RLIMIT_AS only a measured peak above the limit tells.
         let memoryPassed = outcome.containment == .processGroup

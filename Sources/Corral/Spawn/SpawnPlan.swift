@@ -105,12 +105,17 @@ final class SpawnPlan: @unchecked Sendable {
         let targets: [Int32]
     }
 
-    private static func relays(for job: Job) -> Result<[Relay], SetupFailure> {
-        guard let limit = job.limits.output else { return .success([]) }
+    /// Also: a terminal that is Corral's own stdout or stderr is never handed to the program
+    /// (it could read the user's keystrokes from it and change its settings): the program
+    /// writes to a pipe that the reaper copies to the terminal, with no limit (the output
+    /// limit counts files, not terminals). Only Corral's own streams are relayed: a
+    /// descriptor a job gives (a pipe, a stream file) goes to the program as it is.
+    private static func relays(for job: Job, given: Set<Int32>) -> Result<[Relay], SetupFailure> {
         func inheritedFile(_ target: Int32, _ output: Output) -> Bool {
-            guard case .inherit = output.storage else { return false }
+            guard case .inherit = output.storage, !given.contains(target) else { return false }
+            if isatty(target) == 1 { return true }
             var info = stat()
-            return fstat(target, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+            return job.limits.output != nil && fstat(target, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
         }
         // One open file (kcmp), or where the kernel cannot tell, one file.
         func sameFile(_ first: Int32, _ second: Int32) -> Bool {
@@ -148,6 +153,7 @@ final class SpawnPlan: @unchecked Sendable {
                 return .failure(relayFailure("dup of \(group.name)", error))
             }
             _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+            let limit = isatty(group.targets[0]) == 1 ? UInt64.max : job.limits.output ?? UInt64.max
             made.append(Relay(capture: Capture(stream: group.name, descriptor: ends[0], max: limit, sink: sink),
                               writeEnd: ends[1], targets: group.targets))
         }
@@ -221,7 +227,7 @@ final class SpawnPlan: @unchecked Sendable {
         }
         var openedOutputs: [String: Int32] = [:]
         let relayed: [Relay]
-        switch relays(for: job) {
+        switch relays(for: job, given: Set(descriptors.keys)) {
         case .success(let made): relayed = made
         case .failure(let failure): return fail(failure)
         }
@@ -355,6 +361,12 @@ final class SpawnPlan: @unchecked Sendable {
             return "\(target) (from \(String(cString: source)))"
         }
         return target
+    }
+
+    /// Whether the filesystem entry at `index` is bound from a descriptor Corral opened.
+    func mountsFromDescriptor(_ index: Int) -> Bool {
+        guard let mounts = filesystem?.mounts, mounts.indices.contains(index) else { return false }
+        return mounts[index].source_fd >= 0
     }
 
     /// Once the child has its descriptors.

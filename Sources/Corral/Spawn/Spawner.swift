@@ -146,7 +146,11 @@ enum Spawner {
                 let entry = plan.mountDescription(Int(failure.detail))
                 step = "mounting \(entry)"
             }
-            (stage, message) = ("filesystem", "\(step): \(reason)")
+            var why = reason
+            if plan.mountsFromDescriptor(Int(failure.detail)), [ESTALE, ELOOP, ENOENT, ENOTDIR].contains(error) {
+                why = "the directory was replaced or removed after Corral opened it (\(reason)); nothing was mounted"
+            }
+            (stage, message) = ("filesystem", "\(step): \(why)")
         case CORRAL_STAGE_SECCOMP: (stage, message) = ("seccomp", "installing the seccomp filter: \(reason)")
         case CORRAL_STAGE_INIT_FORK: (stage, message) = ("init", "the init could not start the program: \(reason)")
         case CORRAL_STAGE_PRIVILEGES:
