@@ -19,13 +19,18 @@ import Glibc
 /// ```
 public struct CorralServer: Sendable {
     public let configuration: ServerConfiguration
-    /// The isolation every process gets; nil when off (`--no-isolate`) or unavailable here.
+    /// The isolation every process gets; nil when off (`--no-isolate`). Where the host cannot
+    /// isolate as configured, the server does not start (``init(configuration:logger:)`` throws).
     public let isolation: Isolation?
     /// What the server decided at start that an operator should know (logged by ``run(onListening:)``).
     public let notices: [String]
     let logger: Logger
     let dispatcher: Dispatcher
     let metrics: ServerMetrics
+    /// The memory request bodies in flight may take (``ServerConfiguration/maxBodiesInFlight``).
+    let bodyBudget: BodyBudget
+    /// Open connections (``ServerConfiguration/maxConnections``).
+    let connections: ConnectionCounter
     /// ``ServerConfiguration/hostFiles``, resolved once at start.
     let hostFiles: [String]
     /// ``ServerConfiguration/workdirLimit`` where it can be kept (as root), else nil.
@@ -39,14 +44,17 @@ public struct CorralServer: Sendable {
         var notices: [String] = []
         var isolation: Isolation?
         if configuration.isolate {
-            let host = HostReport.inspect(configuration: configuration.runner)
-            if host.isolation == "unavailable" {
-                notices.append("isolation is not available on this host (see corral doctor): processes run without it")
-            } else if !host.isolationSeccomp {
-                notices.append("libseccomp.so.2 cannot be loaded: isolated processes run without a seccomp filter")
-                isolation = Isolation(seccomp: .none)
-            } else {
-                isolation = Isolation()
+            // Fail closed: a server that cannot isolate as it says refuses to start.
+            let support = configuration.hostSupport ?? HostSupport.probe(configuration: configuration.runner)
+            guard support.isolation else {
+                throw ServerError("isolation is not available on this host (see corral doctor); --no-isolate serves without it")
+            }
+            if configuration.seccomp != .none && !support.seccomp {
+                throw ServerError("no seccomp filter can be had here (libseccomp.so.2 cannot be loaded, or the kernel lacks filters; see corral doctor); --seccomp none isolates without one")
+            }
+            isolation = Isolation(seccomp: configuration.seccomp)
+            if configuration.seccomp == .none {
+                notices.append("isolated processes run without a seccomp filter (--seccomp none)")
             }
         }
         self.isolation = isolation
@@ -59,6 +67,8 @@ public struct CorralServer: Sendable {
         self.notices = notices
         let metrics = ServerMetrics()
         self.metrics = metrics
+        bodyBudget = BodyBudget(capacity: configuration.maxBodiesInFlight) { metrics.bodyBytes($0) }
+        connections = ConnectionCounter(limit: configuration.maxConnections)
         dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue) { metrics.update($0) }
     }
 
@@ -69,6 +79,8 @@ public struct CorralServer: Sendable {
     ) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: GuardedHTTP1.builder(connections: connections, idleTimeout: configuration.idleTimeout,
+                                         bodyTimeout: configuration.bodyTimeout, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "corral/\(CorralVersion.string)"),
             onServerRunning: { channel in
                 await onListening(configuration.host, channel.localAddress?.port ?? configuration.port)
@@ -95,12 +107,14 @@ public struct CorralServer: Sendable {
     func router() -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         let metrics = self.metrics
+        // Outermost: every error answer, Hummingbird's own (404) included, is JSON.
+        router.add(middleware: JSONErrorMiddleware())
         if let token = configuration.token {
             router.add(middleware: TokenMiddleware(token: Array(token.utf8)) { metrics.rejected(.unauthorized) })
         }
-        let handler = RunHandler(maxBody: configuration.maxBody,
+        let handler = RunHandler(maxBody: configuration.maxBody, budget: bodyBudget,
                                  admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
-                                                         hostFiles: hostFiles),
+                                                         hostFiles: hostFiles, allowHostNetwork: configuration.allowHostNetwork),
                                  dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner), workdirLimit: workdirLimit),
                                  metrics: metrics)
         router.post("/v1/run") { request, context in

@@ -12,6 +12,8 @@ struct JobAdmission: Sendable {
     let isolation: Isolation?
     /// Directories (symbolic links resolved) whose files a job may read; empty: none.
     var hostFiles: [String] = []
+    /// Whether a job may ask for the host's network (`--allow-host-network`).
+    var allowHostNetwork = false
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
         var spec = try JobSpec.parse(body, isolationRequired: isolation != nil)
@@ -30,6 +32,9 @@ struct JobAdmission: Sendable {
         for index in spec.processes.indices {
             let path = "processes[\(index)]"
             try confine(&spec.processes[index], path)
+            if spec.processes[index].isolation?.network == .host && !allowHostNetwork {
+                throw SpecError("\(path).network", "this server gives no job the host's network (it was not started with --allow-host-network)")
+            }
             spec.processes[index].limits = try limits(spec.processes[index].limits, "\(path).limits")
             try capture(spec.processes[index].stdout, "\(path).stdout")
             try capture(spec.processes[index].stderr, "\(path).stderr")

@@ -10,6 +10,7 @@ import NIOCore
 /// its job waits or runs cancels it (the run is killed and cleaned up).
 struct RunHandler: Sendable {
     let maxBody: Int
+    let budget: BodyBudget
     let admission: JobAdmission
     let dispatcher: Dispatcher
     let watcher: ClientWatcher
@@ -17,20 +18,13 @@ struct RunHandler: Sendable {
     let metrics: ServerMetrics
 
     func handle(_ request: Request, watch: ClientWatch, logger: Logger) async throws -> Response {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBody {
-            metrics.rejected(.tooLarge)
-            throw APIError(.contentTooLarge, "the body is \(length) bytes, over this server's limit of \(maxBody) (--max-body)")
-        }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxBody)
-        } catch is NIOTooManyBytesError {
-            metrics.rejected(.tooLarge)
-            throw APIError(.contentTooLarge, "the body is over this server's limit of \(maxBody) bytes (--max-body)")
-        }
+        // Held until the answer is made: the body, then the job parsed from it.
+        let reservation = BodyBudget.Reservation(budget)
+        defer { reservation.releaseAll() }
+        let body = try await read(request.body, length: request.headers[.contentLength].flatMap(Int.init), into: reservation)
         let spec: JobSpec
         do throws(SpecError) {
-            spec = try admission.admit(Data(buffer: buffer))
+            spec = try admission.admit(body)
         } catch {
             metrics.rejected(.badRequest)
             throw APIError(.badRequest, error.message, path: error.path.isEmpty ? nil : error.path)
@@ -89,6 +83,43 @@ struct RunHandler: Sendable {
             headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("X-Corral-Run-Id")!: id],
             body: .init(byteBuffer: ByteBuffer(bytes: ReportJSON.encode(report)))
         )
+    }
+
+    /// The body, at most ``maxBody`` bytes, within the budget: its declared length is
+    /// reserved before a byte is read, what streams in past it as it comes, and what parsing
+    /// it will cost before it is parsed. Over ``maxBody``: 413; over what the budget has left:
+    /// 503 (413 when the budget could never hold it).
+    private func read(_ stream: RequestBody, length: Int?, into reservation: BodyBudget.Reservation) async throws -> Data {
+        if let length, length > maxBody {
+            metrics.rejected(.tooLarge)
+            throw APIError(.contentTooLarge, "the body is \(length) bytes, over this server's limit of \(maxBody) (--max-body)")
+        }
+        try reserve(length ?? 0, reservation)
+        var body = Data(capacity: length ?? 0)
+        for try await chunk in stream {
+            guard body.count + chunk.readableBytes <= maxBody else {
+                metrics.rejected(.tooLarge)
+                throw APIError(.contentTooLarge, "the body is over this server's limit of \(maxBody) bytes (--max-body)")
+            }
+            let needed = body.count + chunk.readableBytes
+            // Without a declared length, Data grows by doubling: what it may take, not what it holds.
+            try reserve(length == nil ? max(needed, min(body.count * 2, maxBody)) : needed, reservation)
+            chunk.withUnsafeReadableBytes { body.append($0.bindMemory(to: UInt8.self)) }
+        }
+        let cost = body.withUnsafeBytes { BodyBudget.parseCost(of: $0.bindMemory(to: UInt8.self)) }
+        try reserve(body.count + cost, reservation)
+        return body
+    }
+
+    private func reserve(_ bytes: Int, _ reservation: BodyBudget.Reservation) throws {
+        guard !reservation.grow(to: bytes) else { return }
+        if bytes > budget.capacity {
+            metrics.rejected(.tooLarge)
+            throw APIError(.contentTooLarge, "this body would take \(bytes) bytes of memory to read and parse, over this server's budget for bodies of \(budget.capacity) (--max-bodies-in-flight)")
+        }
+        metrics.rejected(.bodyBudget)
+        throw APIError(.serviceUnavailable, "the bodies in flight take this server's memory budget for them (--max-bodies-in-flight); retry later",
+                       headers: [.retryAfter: "1"])
     }
 
     static func metadata(_ id: String, _ report: JobReport) -> Logger.Metadata {

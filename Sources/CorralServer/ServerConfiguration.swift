@@ -15,12 +15,35 @@ public struct ServerConfiguration: Sendable {
     public var queue: Int
     /// Largest request body, in bytes (413 above it).
     public var maxBody: Int
+    /// Memory all request bodies in flight may take together, in bytes: a body is counted
+    /// from its `Content-Length` before it is read, as it streams in, then at what parsing
+    /// it costs, until its answer is written. A request past it gets 503 (413 when it alone
+    /// is over it), and the server never grows for it.
+    public var maxBodiesInFlight: Int
+    /// Connections open at once; one more gets a 503 and is closed.
+    public var maxConnections: Int
+    /// A connection that has had no request part for this long, while it waits for a request
+    /// or reads one, is closed (so a request's header must arrive within it).
+    public var idleTimeout: Duration
+    /// A request's body must have arrived within this long after its header, or the
+    /// connection is closed.
+    public var bodyTimeout: Duration
     /// What a job may ask for at most (400 above it) ...
     public var ceilings: Ceilings
     /// ... and what it gets when it does not say.
     public var defaults: JobDefaults
-    /// Run every process isolated (``Isolation``) when the host allows it.
+    /// Run every process isolated (``Isolation``). Where the host cannot, the server
+    /// refuses to start (fail closed) unless this is false (`--no-isolate`).
     public var isolate: Bool
+    /// The seccomp filter of isolated processes: `.standard`, or `.none` (`--seccomp none`,
+    /// the only way to serve where libseccomp cannot be loaded).
+    public var seccomp: SeccompProfile
+    /// Let a job ask for `"network": "host"` (`--allow-host-network`); otherwise such a job
+    /// is refused with 400.
+    public var allowHostNetwork: Bool
+    /// What the host offers isolation, as checked at start; nil: probed (``HostReport``).
+    /// For tests, to play a host without namespaces or libseccomp.
+    public var hostSupport: HostSupport?
     /// On SIGTERM/SIGINT: how long runs in flight may go on before they are killed.
     public var shutdownGrace: Duration
     /// Containment of the runs (cgroup v2, v1, process group).
@@ -35,8 +58,10 @@ public struct ServerConfiguration: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
-                maxBody: Int = 64 << 20, ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
-                isolate: Bool = true, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration(),
+                maxBody: Int = 64 << 20, maxBodiesInFlight: Int = 256 << 20, maxConnections: Int = 512,
+                idleTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(60), ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
+                isolate: Bool = true, seccomp: SeccompProfile = .standard, allowHostNetwork: Bool = false,
+                hostSupport: HostSupport? = nil, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration(),
                 hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30) {
         self.host = host
         self.port = port
@@ -44,9 +69,16 @@ public struct ServerConfiguration: Sendable {
         self.parallelism = parallelism
         self.queue = queue
         self.maxBody = maxBody
+        self.maxBodiesInFlight = maxBodiesInFlight
+        self.maxConnections = maxConnections
+        self.idleTimeout = idleTimeout
+        self.bodyTimeout = bodyTimeout
         self.ceilings = ceilings
         self.defaults = defaults
         self.isolate = isolate
+        self.seccomp = seccomp
+        self.allowHostNetwork = allowHostNetwork
+        self.hostSupport = hostSupport
         self.shutdownGrace = shutdownGrace
         self.runner = runner
         self.hostFiles = hostFiles
@@ -63,6 +95,16 @@ public struct ServerConfiguration: Sendable {
         guard parallelism >= 1 else { throw ServerError("--parallelism must be at least 1") }
         guard queue >= 0 else { throw ServerError("--queue must be 0 or more") }
         guard maxBody >= 1 else { throw ServerError("--max-body must be at least 1 byte") }
+        guard maxBodiesInFlight >= maxBody else {
+            throw ServerError("--max-bodies-in-flight must be at least --max-body (\(maxBody) bytes)")
+        }
+        guard maxConnections >= 1 else { throw ServerError("--max-connections must be at least 1") }
+        guard idleTimeout > .zero else { throw ServerError("--idle-timeout must be greater than zero") }
+        guard bodyTimeout > .zero else { throw ServerError("--body-timeout must be greater than zero") }
+        switch seccomp {
+        case .standard, .none: break
+        case .policy: throw ServerError("--seccomp: a server uses default or none")
+        }
         guard (0...65535).contains(port) else { throw ServerError("--port must be from 0 to 65535") }
         guard shutdownGrace >= .zero else { throw ServerError("--shutdown-grace must not be negative") }
         if let token, token.isEmpty { throw ServerError("the token is empty") }
@@ -91,6 +133,24 @@ public struct ServerConfiguration: Sendable {
             resolved.append(String(cString: real))
         }
         return resolved
+    }
+}
+
+/// What the host offers isolation (see ``HostReport``): namespaces, and a seccomp filter
+/// (libseccomp loadable, filters in the kernel).
+public struct HostSupport: Sendable, Hashable {
+    public var isolation: Bool
+    public var seccomp: Bool
+
+    public init(isolation: Bool, seccomp: Bool) {
+        self.isolation = isolation
+        self.seccomp = seccomp
+    }
+
+    /// What ``HostReport`` finds here.
+    public static func probe(configuration: RunnerConfiguration) -> HostSupport {
+        let host = HostReport.inspect(configuration: configuration)
+        return HostSupport(isolation: host.isolation != "unavailable", seccomp: host.isolationSeccomp)
     }
 }
 

@@ -12,6 +12,10 @@ final class ServerMetrics: Sendable {
         case unauthorized
         case overloaded
         case shuttingDown = "shutting-down"
+        /// 503: the bodies in flight take the memory budget for them.
+        case bodyBudget = "body-budget"
+        /// A connection past `--max-connections` (503, closed).
+        case tooManyConnections = "too-many-connections"
     }
 
     let registry = PrometheusCollectorRegistry()
@@ -21,6 +25,7 @@ final class ServerMetrics: Sendable {
     private let memoryPeak: CoreMetrics.Recorder
     private let queueDepth: CoreMetrics.Gauge
     private let inFlight: CoreMetrics.Gauge
+    private let bodyBytesInFlight: CoreMetrics.Gauge
     private let setupErrors: CoreMetrics.Counter
     private let runCounters: [RunStatus: CoreMetrics.Counter]
     private let rejectionCounters: [Rejection: CoreMetrics.Counter]
@@ -40,6 +45,7 @@ final class ServerMetrics: Sendable {
         memoryPeak = CoreMetrics.Recorder(label: "corral_run_memory_peak_bytes", dimensions: [], aggregate: true, factory: factory)
         queueDepth = CoreMetrics.Gauge(label: "corral_queue_depth", factory: factory)
         inFlight = CoreMetrics.Gauge(label: "corral_runs_in_flight", factory: factory)
+        bodyBytesInFlight = CoreMetrics.Gauge(label: "corral_body_bytes_in_flight", factory: factory)
         setupErrors = CoreMetrics.Counter(label: "corral_setup_errors_total", factory: factory)
         // Every series exists from the start, at zero.
         runCounters = Dictionary(uniqueKeysWithValues: RunStatus.allCases.map {
@@ -50,6 +56,7 @@ final class ServerMetrics: Sendable {
         })
         queueDepth.record(0)
         inFlight.record(0)
+        bodyBytesInFlight.record(0)
     }
 
     private func runs(_ status: RunStatus) -> CoreMetrics.Counter { runCounters[status]! }
@@ -74,6 +81,11 @@ final class ServerMetrics: Sendable {
 
     func rejected(_ reason: Rejection) {
         rejections(reason).increment()
+    }
+
+    /// What the requests in flight hold of the body budget (`--max-bodies-in-flight`).
+    func bodyBytes(_ bytes: Int) {
+        bodyBytesInFlight.record(Double(bytes))
     }
 
     func update(_ counts: Dispatcher.Counts) {

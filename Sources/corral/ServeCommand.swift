@@ -23,8 +23,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TCP port (0: any free port).")
     var port = 5050
 
-    @Option(help: ArgumentHelp("Require 'Authorization: Bearer TOKEN' on every route but /v1/health (default: $CORRAL_TOKEN).", valueName: "token"))
+    @Option(help: ArgumentHelp("Require 'Authorization: Bearer TOKEN' on every route but /v1/health (default: $CORRAL_TOKEN). Other processes can read it in /proc/PID/cmdline: prefer --token-file.", valueName: "token"))
     var token: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("Read the token once at start from this file (one trailing newline dropped); only its owner may read it.", valueName: "file"))
+    var tokenFile: String?
 
     @Option(help: ArgumentHelp("Jobs run at once (default: the number of CPUs).", valueName: "n"))
     var parallelism: Int?
@@ -34,6 +37,18 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-body"), help: ArgumentHelp("Largest request body (413 above it).", valueName: "size"))
     var maxBody = "64M"
+
+    @Option(name: .customLong("max-bodies-in-flight"), help: ArgumentHelp("Memory all request bodies being read, parsed or run may take together; past it 503 (413 for one body alone over it).", valueName: "size"))
+    var maxBodiesInFlight = "256M"
+
+    @Option(name: .customLong("max-connections"), help: ArgumentHelp("Connections open at once; one more is answered 503 and closed.", valueName: "n"))
+    var maxConnections = 512
+
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection that has sent no request part for this long while waiting for or reading a request (a header must arrive within it).", valueName: "duration"))
+    var idleTimeout = "30s"
+
+    @Option(name: .customLong("body-timeout"), help: ArgumentHelp("Close a connection whose request body has not arrived within this long after its header.", valueName: "duration"))
+    var bodyTimeout = "60s"
 
     @Option(name: .customLong("max-cpu-time"), help: ArgumentHelp("Ceiling of a process's CPU time; a job asking more gets 400.", valueName: "duration"))
     var maxCpuTime = "60s"
@@ -67,8 +82,14 @@ struct ServeCommand: AsyncParsableCommand {
             help: ArgumentHelp("Let jobs read host files under this directory (files[].copy, an absolute stdin); repeatable. Without it a job names no host file.", valueName: "dir"))
     var hostFiles: [String] = []
 
-    @Flag(name: .customLong("no-isolate"), help: "Run processes without isolation (it is on by default where the host allows it).")
+    @Flag(name: .customLong("no-isolate"), help: "Run processes without isolation (it is on by default; where the host cannot isolate, the server refuses to start without this flag).")
     var noIsolate = false
+
+    @Option(help: ArgumentHelp("The seccomp profile of isolated processes: default or none (where libseccomp cannot be loaded, the server refuses to start unless none).", valueName: "profile"))
+    var seccomp = "default"
+
+    @Flag(name: .customLong("allow-host-network"), help: "Let a job ask for \"network\": \"host\" (refused with 400 otherwise).")
+    var allowHostNetwork = false
 
     @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp("On SIGTERM/SIGINT, how long running jobs may go on before they are killed (0: at once).", valueName: "duration"))
     var shutdownGrace = "10s"
@@ -86,12 +107,16 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--\(flag): \(error.description)")
             }
         }
-        let token = self.token ?? ProcessInfo.processInfo.environment["CORRAL_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        guard ["default", "none"].contains(seccomp) else { throw ValidationError("--seccomp: expected default or none, got '\(seccomp)'") }
         let maxBody = try parse(self.maxBody, "max-body", LimitValue.parseSize)
         return ServerConfiguration(
-            host: host, port: port, token: token,
+            host: host, port: port, token: try resolvedToken(),
             parallelism: parallelism ?? ProcessInfo.processInfo.activeProcessorCount, queue: queue,
             maxBody: Int(clamping: maxBody),
+            maxBodiesInFlight: Int(clamping: try parse(maxBodiesInFlight, "max-bodies-in-flight", LimitValue.parseSize)),
+            maxConnections: maxConnections,
+            idleTimeout: try parse(idleTimeout, "idle-timeout", LimitValue.parseDuration),
+            bodyTimeout: try parse(bodyTimeout, "body-timeout", LimitValue.parseDuration),
             ceilings: Ceilings(
                 cpuTime: try parse(maxCpuTime, "max-cpu-time", LimitValue.parseDuration),
                 wallTime: try parse(maxWallTime, "max-wall-time", LimitValue.parseDuration),
@@ -106,11 +131,40 @@ struct ServeCommand: AsyncParsableCommand {
                 output: try parse(defaultOutput, "default-output", LimitValue.parseSize),
                 processes: try parse(defaultProcesses, "default-processes", LimitValue.parseCount)),
             isolate: !noIsolate,
+            seccomp: seccomp == "none" ? .none : .standard,
+            allowHostNetwork: allowHostNetwork,
+            hostSupport: Self.testHostSupport(containment: containmentOptions.configuration),
             shutdownGrace: shutdownGrace == "0" ? .zero : try parse(shutdownGrace, "shutdown-grace", LimitValue.parseDuration),
             runner: containmentOptions.configuration,
             hostFiles: hostFiles,
             workdirLimit: maxDisk == "none" ? nil : try parse(maxDisk, "max-disk", LimitValue.parseSize)
         )
+    }
+
+    /// `--token-file`, `--token` (with a warning: other processes can read it), or
+    /// `CORRAL_TOKEN`, in that order; giving both flags is refused.
+    private func resolvedToken() throws -> String? {
+        if let tokenFile {
+            guard token == nil else { throw ValidationError("--token and --token-file: give one") }
+            do throws(ServerError) { return try TokenFile.read(tokenFile) } catch { throw ValidationError(error.description) }
+        }
+        if let token {
+            StandardError.write("corral: warning: --token on the command line can be read by other processes (/proc/PID/cmdline); use --token-file or CORRAL_TOKEN\n")
+            return token
+        }
+        return ProcessInfo.processInfo.environment["CORRAL_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// For tests of the fail-closed start: `CORRAL_TEST_HOST_LACKS=isolation,seccomp` makes the
+    /// server take the host as lacking what it names. It can only take away: a host that
+    /// lacks something for real is found so by the probe whatever this says.
+    static func testHostSupport(containment: RunnerConfiguration) -> HostSupport? {
+        guard let lacks = ProcessInfo.processInfo.environment["CORRAL_TEST_HOST_LACKS"], !lacks.isEmpty else { return nil }
+        let names = Set(lacks.split(separator: ",").map(String.init))
+        var support = HostSupport.probe(configuration: containment)
+        if names.contains("isolation") { support.isolation = false }
+        if names.contains("seccomp") { support.seccomp = false }
+        return support
     }
 
     func run() async throws {

@@ -15,10 +15,11 @@ struct ServeCommandTests {
         let port: Int
         let tmp: TemporaryDirectory
 
-        static func start(_ arguments: [String]) throws -> Server {
+        static func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Server {
             let tmp = TemporaryDirectory()
             var environment = ProcessInfo.processInfo.environment
             environment["TMPDIR"] = tmp.path
+            environment.merge(extra) { $1 }
             let process = try Spawn.start(corralPath, ["serve", "--port", "0"] + arguments,
                                           environment: environment.map { "\($0.key)=\($0.value)" })
             let deadline = Date().addingTimeInterval(30)

@@ -9,10 +9,15 @@ import Logging
 import LoopbackHTTP
 import NIOCore
 
-/// A configuration for tests: two slots, a small queue, isolation as the server would
-/// choose it (on when the host allows it).
+/// What this host offers isolation, probed once.
+let testHostSupport = HostSupport.probe(configuration: RunnerConfiguration())
+
+/// A configuration for tests: two slots, a small queue, isolation on when the host allows it
+/// (a server refuses to start where it cannot isolate as configured: the tests say what
+/// this host can do), without a seccomp filter where there is none.
 func testConfiguration(_ change: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
-    var configuration = ServerConfiguration(port: 0, parallelism: 2, queue: 4, shutdownGrace: .seconds(1))
+    var configuration = ServerConfiguration(port: 0, parallelism: 2, queue: 4, isolate: testHostSupport.isolation,
+                                            seccomp: testHostSupport.seccomp ? .standard : .none, shutdownGrace: .seconds(1))
     change(&configuration)
     return configuration
 }
