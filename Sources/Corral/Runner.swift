@@ -49,6 +49,18 @@ public struct Runner: Sendable {
         }
         try job.validate()
         let supervisor = try Supervisor.shared.get()
+        // A run that names no user gets one of its own from the configured range.
+        var job = job
+        var lease: UserLease?
+        defer { lease?.release() }
+        if let range = configuration.userRange, job.user == nil, job.isolation?.uid == nil, geteuid() == 0 {
+            do {
+                lease = try UserLease.acquire(range)
+                job.user = lease?.user
+            } catch {
+                return Self.failed(job, SetupFailure(stage: "privileges", errno: 0, message: error.message), warnings: [])
+            }
+        }
         var cgroup: (any RunCgroup)?
         var warnings: [String] = []
         switch CgroupSetup.make(for: job, configuration: configuration) {

@@ -16,10 +16,16 @@ public struct RunnerConfiguration: Sendable, Hashable {
     public var cgroupParent: String?
     /// Refuse to run (setup error) rather than fall back to a process group.
     public var requireCgroup: Bool
+    /// As root: uids (with the same gids) for runs that name no user, one leased to each run
+    /// while it goes on (``UserLease``), so that concurrent runs cannot signal, trace or read
+    /// each other, nor share per-user limits. nil: every such run is nobody (65534).
+    public var userRange: ClosedRange<UInt32>?
 
-    public init(containment: ContainmentPreference = .automatic, cgroupParent: String? = nil, requireCgroup: Bool = false) {
+    public init(containment: ContainmentPreference = .automatic, cgroupParent: String? = nil, requireCgroup: Bool = false,
+                userRange: ClosedRange<UInt32>? = nil) {
         self.containment = containment
         self.cgroupParent = cgroupParent
         self.requireCgroup = requireCgroup
+        self.userRange = userRange
     }
 }

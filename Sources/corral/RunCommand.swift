@@ -18,6 +18,18 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var containmentOptions: ContainmentOptions
 
+    @OptionGroup var userRangeOption: UserRangeOption
+
+    /// How runs are contained, and whose uids they get.
+    func runnerConfiguration() throws -> RunnerConfiguration {
+        var configuration = containmentOptions.configuration
+        configuration.userRange = try userRangeOption.range()
+        if configuration.userRange != nil && user != nil {
+            throw ValidationError("--user-range and --user: give one")
+        }
+        return configuration
+    }
+
     @Option(help: ArgumentHelp("Standard input from this file (default /dev/null).", valueName: "file"))
     var stdin: String?
 
@@ -109,6 +121,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--network, --bind, --tmpfs, --seccomp and --seccomp-policy go with --isolate")
         }
         _ = try runUser()
+        _ = try runnerConfiguration()
         if seccomp != nil && seccompPolicy != nil { throw ValidationError("--seccomp and --seccomp-policy: give one") }
         if let seccomp, !["default", "none"].contains(seccomp) { throw ValidationError("--seccomp: expected default or none, got '\(seccomp)'") }
         _ = try isolation()
@@ -242,7 +255,7 @@ struct RunCommand: AsyncParsableCommand {
             return try await runJob(try singleProcessSpec())
         }
         let job = try job()
-        let outcome = try await CancellableRun.run(job, configuration: containmentOptions.configuration)
+        let outcome = try await CancellableRun.run(job, configuration: try runnerConfiguration())
         let report: RunReport
         switch outcome {
         case .success(let value): report = value
@@ -264,7 +277,7 @@ struct RunCommand: AsyncParsableCommand {
 
 extension RunCommand {
     func runJob(_ spec: JobSpec) async throws {
-        let runner = JobRunner(runner: Runner(configuration: containmentOptions.configuration))
+        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()))
         let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
             do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
         }

@@ -99,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var containmentOptions: ContainmentOptions
 
+    @OptionGroup var userRangeOption: UserRangeOption
+
     func serverConfiguration() throws -> ServerConfiguration {
         func parse<T>(_ value: String, _ flag: String, _ parser: (String) throws(LimitParseError) -> T) throws -> T {
             do {
@@ -135,7 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
             allowHostNetwork: allowHostNetwork,
             hostSupport: Self.testHostSupport(containment: containmentOptions.configuration),
             shutdownGrace: shutdownGrace == "0" ? .zero : try parse(shutdownGrace, "shutdown-grace", LimitValue.parseDuration),
-            runner: containmentOptions.configuration,
+            runner: try { var runner = containmentOptions.configuration; runner.userRange = try userRangeOption.range(); return runner }(),
             hostFiles: hostFiles,
             workdirLimit: maxDisk == "none" ? nil : try parse(maxDisk, "max-disk", LimitValue.parseSize)
         )

@@ -22,11 +22,14 @@ final class JobLayout: Sendable {
     /// Each process's directory, in the spec's order (kept open for `collect`).
     private let directories: [DirectoryHandle]
     private let prepared: Mutex<[PreparedProcess]?>
+    /// The users leased to the job's processes (``RunnerConfiguration/userRange``).
+    private let leases: [UserLease]
 
-    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess]) {
+    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease]) {
         self.workdir = workdir
         self.directories = directories
         self.prepared = Mutex(prepared)
+        self.leases = leases
     }
 
     /// The processes, once: their descriptors now belong to their runs.
@@ -51,6 +54,7 @@ final class JobLayout: Sendable {
         for process in takeProcesses() { Self.close(process) }
         directories.forEach { $0.close() }
         if keep { workdir.handle.close() } else { workdir.remove() }
+        leases.forEach { $0.release() }
     }
 
     private static func close(_ process: PreparedProcess) {
@@ -58,8 +62,29 @@ final class JobLayout: Sendable {
         _ = Glibc.close(process.directory)
     }
 
-    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?) throws(CorralError) -> JobLayout {
-        let workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
+    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?) throws(CorralError) -> JobLayout {
+        var spec = spec
+        var leases: [UserLease] = []
+        // Each process that names no user gets one of its own from the range.
+        if let userRange, geteuid() == 0 {
+            do throws(CorralError) {
+                for index in spec.processes.indices where spec.processes[index].user == nil && spec.processes[index].isolation?.uid == nil {
+                    let lease = try UserLease.acquire(userRange)
+                    leases.append(lease)
+                    spec.processes[index].user = lease.user
+                }
+            } catch {
+                leases.forEach { $0.release() }
+                throw error
+            }
+        }
+        let workdir: Workdir
+        do throws(CorralError) {
+            workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
+        } catch {
+            leases.forEach { $0.release() }
+            throw error
+        }
         var directories: [DirectoryHandle] = []
         var prepared: [PreparedProcess] = []
         var pipes = JobPipes()
@@ -91,9 +116,10 @@ final class JobLayout: Sendable {
             pipes.closeAll()
             directories.forEach { $0.close() }
             if spec.workdir.keep { workdir.handle.close() } else { workdir.remove() }
+            leases.forEach { $0.release() }
             throw error
         }
-        return JobLayout(workdir: workdir, directories: directories, prepared: prepared)
+        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases)
     }
 
     /// One directory per process of a job of several, named after it (0700, traversable

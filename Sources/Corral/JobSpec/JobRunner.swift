@@ -32,8 +32,9 @@ public struct JobRunner: Sendable {
         }
         let started = MonotonicClock.now()
         // Directories, files, stream files and pipes: blocking work, on a thread of its own.
+        let userRange = runner.configuration.userRange
         let layout = try await Blocking.run { () throws(CorralError) -> JobLayout in
-            try JobLayout.prepare(spec, workdirLimit: workdirLimit)
+            try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange)
         }
         defer { layout.finish(keep: spec.workdir.keep) }
 

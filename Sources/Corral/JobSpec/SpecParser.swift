@@ -128,7 +128,7 @@ struct SpecParser {
         guard let value else { return nil }
         switch value {
         case .null: return .null
-        case .string(let file):
+        case .string:
             return .file(try relativePath(value, path))
         case .object(let object):
             let allowed: Set<String> = input ? ["file", "content", "contentBase64", "pipe"] : ["file", "pipe", "capture"]
