@@ -110,6 +110,15 @@ static void corral_child_descriptors(const corral_spawn_request *request, int *e
     if (request->fd_count > CORRAL_MAX_FDS) {
         corral_child_fail(error_fd, CORRAL_STAGE_STDIO, EMFILE, request->fd_count);
     }
+    // The shuffle below needs numbers above every target: a target near a soft
+    // RLIMIT_NOFILE of 1024 (fds 1023) would leave none. The soft limit goes up to the hard
+    // one for it, and back down right after (the job's own open-files limit comes later).
+    struct rlimit files;
+    int raised = 0;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        struct rlimit wide = { files.rlim_max, files.rlim_max };
+        raised = setrlimit(RLIMIT_NOFILE, &wide) == 0;
+    }
     int above = 3;
     for (int index = 0; index < request->fd_count; index++) {
         if (request->fds[index].target >= above) above = request->fds[index].target + 1;
@@ -133,6 +142,9 @@ static void corral_child_descriptors(const corral_spawn_request *request, int *e
         if (dup2(moved[index], request->fds[index].target) < 0) {
             corral_child_fail(error_fd, CORRAL_STAGE_STDIO, errno, request->fds[index].target);
         }
+    }
+    if (raised && setrlimit(RLIMIT_NOFILE, &files) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_RLIMIT, errno, RLIMIT_NOFILE);
     }
 
     *error_fd_in_out = error_fd;

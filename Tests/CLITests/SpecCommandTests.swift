@@ -117,4 +117,21 @@ struct SpecCommandTests {
             #expect(((report["files"] as? [[String: Any]])?.first?["content"] as? [String: Any])?["text"] as? String == "got 42\n")
         }
     }
+
+    @Test("a descriptor target of 1023 under a soft open-files limit of 1024 works")
+    func highDescriptorTarget() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = try write("""
+        {"processes": [
+          {"name": "writer", "args": ["python3", "-c", "import os; os.write(1023, b'through-1023\\\\n')"], "fds": {"1023": {"pipe": "p", "end": "write"}}},
+          {"name": "reader", "args": ["/bin/cat"], "stdin": {"pipe": "p"}}],
+         "pipes": ["p"]}
+        """, in: directory)
+        let result = try Spawn.run("/bin/sh", ["-c", "ulimit -Sn 1024 && exec \"$0\" run --quiet --spec \"$1\"", corralBinary, path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let reader = (report["processes"] as? [[String: Any]])?.last
+        #expect((reader?["stdout"] as? [String: Any])?["text"] as? String == "through-1023\n", "\(result.standardOutput)")
+    }
 }

@@ -118,7 +118,13 @@ enum Spawner {
         case CORRAL_STAGE_PDEATHSIG: (stage, message) = ("pdeathsig", "prctl(PR_SET_PDEATHSIG): \(reason)")
         case CORRAL_STAGE_CGROUP: (stage, message) = ("cgroup", "joining cgroup \(failure.detail): \(reason)")
         case CORRAL_STAGE_STDIO:
-            let name = ["stdin", "stdout", "stderr"][Int(max(0, min(2, failure.detail)))]
+            let name = switch failure.detail {
+            case 0: "stdin"
+            case 1: "stdout"
+            case 2: "stderr"
+            case -1: "the error pipe"
+            default: "descriptor \(failure.detail)"
+            }
             (stage, message) = ("stdio", "setting up \(name): \(reason)")
         case CORRAL_STAGE_CHDIR:
             (stage, message) = ("chdir", "chdir \(plan.job.workingDirectory ?? ""): \(reason)")
