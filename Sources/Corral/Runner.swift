@@ -64,11 +64,14 @@ public struct Runner: Sendable {
         var cgroup: (any RunCgroup)?
         var warnings: [String] = []
         switch CgroupSetup.make(for: job, configuration: configuration) {
-        case .cgroup(let made): cgroup = made
+        case .cgroup(let made):
+            cgroup = made
+            RunGuard.watch(made.directories)
         case .processGroup(let warning): warnings += warning.map { [$0] } ?? []
         case .failure(let failure):
             return Self.failed(job, failure, warnings: warnings)
         }
+        defer { if let cgroup { RunGuard.release(cgroup.directories) } }
         let plan: SpawnPlan
         let made = SpawnPlan.make(job, cgroup: cgroup, warnings: warnings, descriptors: handed, directory: directory)
         handed = [:] // the plan owns them now, made or not

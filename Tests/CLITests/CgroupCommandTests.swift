@@ -49,14 +49,26 @@ struct CgroupCommandTests {
         #expect(result.standardError.contains("--containment"))
     }
 
-    func killedCorral(_ containment: String, cleanupBy nextRun: Bool = false) throws {
+    /// The guard Corral started for its runs: its child named corral-guard.
+    static func guardOf(_ corral: Int32) -> Int32? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).first { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.range(of: ")", options: .backwards) else { return false }
+            let fields = stat[close.upperBound...].split(separator: " ")
+            return stat.contains("(corral-guard)") && fields.count > 1 && Int32(fields[1]) == corral
+        }
+    }
+
+    /// Corral SIGKILLed while its run's daemon (escaped from the group) lives on. Its guard
+    /// kills the daemon and removes the run's cgroups at once; with the guard killed too
+    /// (`guardToo`), the daemon is left in the run's cgroup until `corral cleanup` (or the
+    /// next Corral using the same parent, `nextRun`) kills it.
+    func killedCorral(_ containment: String, guardToo: Bool = false, cleanupBy nextRun: Bool = false) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let pidFile = directory.file("daemon")
         let escaper = try Fixtures.path("escaper")
-        // The main process waits a minute after its daemon escaped; Corral is SIGKILLed
-        // meanwhile. The kernel kills the main process (PR_SET_PDEATHSIG); the daemon is
-        // left in the run's cgroup until `corral cleanup`.
         let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment, "--", escaper, pidFile, "daemon", "60000"])
         var waited = 0
         while Leftovers.pids(inFile: pidFile).isEmpty && waited < 250 {
@@ -64,8 +76,25 @@ struct CgroupCommandTests {
             waited += 1
         }
         let daemon = try #require(Leftovers.pids(inFile: pidFile).first)
+        let guardian = try #require(Self.guardOf(started.pid), "Corral started no guard")
+        if guardToo { kill(guardian, SIGKILL) }
         kill(started.pid, SIGKILL)
         _ = started.wait()
+        if !guardToo {
+            var gone = 0
+            while (Leftovers.isRunning(daemon) || !CgroupCheck.runCgroups(owner: started.pid).isEmpty) && gone < 200 {
+                usleep(10_000)
+                gone += 1
+            }
+            #expect(!Leftovers.isRunning(daemon), "the daemon \(daemon) outlived its Corral")
+            #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty, "\(CgroupCheck.runCgroups(owner: started.pid))")
+            #expect(!Leftovers.isRunning(guardian), "the guard is still there")
+            // This test process is a child subreaper (the library made it one): the guard,
+            // orphaned by Corral's death, is its child now, and its zombie is ours to reap.
+            var status: Int32 = 0
+            for _ in 0..<100 where waitpid(guardian, &status, WNOHANG) == 0 { usleep(10_000) }
+            return
+        }
         #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty == false)
         #expect(Leftovers.isRunning(daemon))
 
@@ -89,13 +118,17 @@ struct CgroupCommandTests {
         #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty, "\(CgroupCheck.runCgroups(owner: started.pid))")
     }
 
-    @Test("v1: Corral killed with SIGKILL mid-run, then corral cleanup leaves no process and no cgroup",
+    @Test("v1: Corral killed with SIGKILL mid-run: its guard kills the rest of the run at once and removes its cgroups",
           .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
     func killedCorralV1() throws { try killedCorral("cgroup-v1") }
 
-    @Test("v2: Corral killed with SIGKILL mid-run, then corral cleanup leaves no process and no cgroup",
+    @Test("v2: Corral killed with SIGKILL mid-run: its guard kills the rest of the run at once and removes its cgroup",
           .enabled(if: v2, "needs root and a writable cgroup v2 hierarchy"))
     func killedCorralV2() throws { try killedCorral("cgroup-v2") }
+
+    @Test("v1: Corral and its guard killed with SIGKILL mid-run, then corral cleanup leaves no process and no cgroup",
+          .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
+    func killedCorralAndGuardV1() throws { try killedCorral("cgroup-v1", guardToo: true) }
 
     @Test("a job's working directory left by a Corral killed with SIGKILL: corral cleanup removes it, deep and unreadable trees too, and keeps a kept one")
     func killedCorralJobDirectory() throws {
@@ -142,7 +175,7 @@ struct CgroupCommandTests {
 
     @Test("v1: after Corral was killed, the next corral run cleans up its stale cgroups first",
           .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
-    func killedCorralNextRun() throws { try killedCorral("cgroup-v1", cleanupBy: true) }
+    func killedCorralNextRun() throws { try killedCorral("cgroup-v1", guardToo: true, cleanupBy: true) }
 
     @Test("--cgroup-parent puts run cgroups there, and Corral removes the parent it made at exit",
           .enabled(if: v1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))

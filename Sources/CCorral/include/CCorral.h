@@ -3,4 +3,5 @@
 #include "corral_spawn.h"
 #include "corral_sys.h"
 #include "corral_seccomp.h"
+#include "corral_guard.h"
 #endif

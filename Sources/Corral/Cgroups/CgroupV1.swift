@@ -224,3 +224,7 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
         for set in all { set.destroy() }
     }
 }
+
+extension CgroupV1Run {
+    var directories: [String] { [memoryDirectory] + shared.directories.values.sorted() }
+}

@@ -143,3 +143,7 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         CgroupFS.removeDirectory(directory)
     }
 }
+
+extension CgroupV2Run {
+    var directories: [String] { [directory] }
+}

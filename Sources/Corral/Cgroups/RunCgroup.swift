@@ -18,6 +18,8 @@ protocol RunCgroup: AnyObject, Sendable {
     var name: String { get }
     /// Open `cgroup.procs` files the child writes "0" into before exec.
     var joinDescriptors: [Int32] { get }
+    /// Every directory of the run's cgroup(s): what ``RunGuard`` empties should Corral die.
+    var directories: [String] { get }
     func closeJoinDescriptors()
     /// Whether `pid` (alive or a zombie) is in the run's cgroup.
     func isMember(_ pid: Int32) -> Bool

@@ -1,0 +1,51 @@
+import CCorral
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps a run's processes from outliving Corral. The kernel kills a run's main process when
+/// Corral dies (`PR_SET_PDEATHSIG`), and an isolated run's init takes its namespace with it,
+/// but the other processes of a plain run would live on in their cgroup. So the first run
+/// with a cgroup starts a guard (``corral_guard_start``): a small process that is told the
+/// cgroup directories of every run while it goes on, and when Corral dies (even by SIGKILL)
+/// kills everything in them at once and removes them.
+enum RunGuard {
+    private struct Channel: Sendable {
+        let descriptor: Int32
+        let pid: pid_t
+    }
+
+    private static let channel = Mutex<Channel?>(nil)
+    private static let failed = Atomic<Bool>(false)
+
+    /// The guard's pid, once it is started.
+    static var pid: pid_t? { channel.withLock { $0?.pid } }
+
+    /// The guard now watches these directories (best effort: without a guard the run is the
+    /// same, only not cleaned up should Corral be killed).
+    static func watch(_ directories: [String]) {
+        guard let descriptor = ensureStarted() else { return }
+        for directory in directories { _ = corral_guard_send(descriptor, "+" + directory) }
+    }
+
+    static func release(_ directories: [String]) {
+        guard let descriptor = channel.withLock({ $0?.descriptor }) else { return }
+        for directory in directories { _ = corral_guard_send(descriptor, "-" + directory) }
+    }
+
+    private static func ensureStarted() -> Int32? {
+        if failed.load(ordering: .relaxed) { return nil }
+        return channel.withLock { current in
+            if let current { return current.descriptor }
+            var pid: pid_t = 0
+            let descriptor = corral_guard_start(&pid)
+            guard descriptor >= 0 else {
+                failed.store(true, ordering: .relaxed)
+                return nil
+            }
+            current = Channel(descriptor: descriptor, pid: pid)
+            return descriptor
+        }
+    }
+}
