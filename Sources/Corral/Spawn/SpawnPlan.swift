@@ -195,9 +195,12 @@ final class SpawnPlan: @unchecked Sendable {
         case .success(let path): resolved = path
         case .failure(let failure): return fail(failure)
         }
+        // Non-blocking, then blocking again: a FIFO with no one at the other end never holds
+        // up the thread that prepares the run (a thread of the cooperative pool).
         func openFile(_ path: String, _ flags: Int32, _ name: String) -> Result<Int32, SetupFailure> {
-            let fd = open(path, flags | O_CLOEXEC, 0o644)
+            let fd = open(path, flags | O_CLOEXEC | O_NONBLOCK, 0o644)
             if fd < 0 { return .failure(systemFailure("open \(name) \(path)", errno)) }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
             return .success(fd)
         }
         switch job.standardInput.storage {
