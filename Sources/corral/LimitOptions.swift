@@ -41,14 +41,22 @@ struct LimitOptions: ParsableArguments {
                 throw ValidationError("--\(flag): \(error.description)")
             }
         }
+        let memoryLimit = try parse(memory, "memory", LimitValue.parseSize)
+        if let memory, let memoryLimit, memoryLimit < Limits.minimumMemory {
+            throw ValidationError("--memory: \(memory) is below the smallest memory limit, \(LimitValue.describe(bytes: Limits.minimumMemory)) (no program can start with less)")
+        }
+        let processLimit = try parse(processes, "processes", LimitValue.parseCount)
+        if let processes, let processLimit, processLimit > Limits.maximumProcesses {
+            throw ValidationError("--processes: \(processes) is above the largest pids.max the kernel takes, \(Limits.maximumProcesses)")
+        }
         return Limits(
             cpuTime: try parse(cpuTime, "cpu-time", LimitValue.parseDuration),
             wallTime: try parse(wallTime, "wall-time", LimitValue.parseDuration),
-            memory: try parse(memory, "memory", LimitValue.parseSize),
+            memory: memoryLimit,
             output: try parse(output, "output", LimitValue.parseSize),
             openFiles: try parse(openFiles, "open-files", LimitValue.parseCount),
             stack: try parse(stack, "stack", LimitValue.parseSize),
-            processes: try parse(processes, "processes", LimitValue.parseCount),
+            processes: processLimit,
             addressSpace: try parse(addressSpace, "address-space", LimitValue.parseSize)
         )
     }
