@@ -9,7 +9,7 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("wall-time"), parsing: .unconditional, help: ArgumentHelp("Wall-clock time until the main process ends (default with --cpu-time: 2 × cpu-time + 1s).", valueName: "duration"))
     var wallTime: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Memory of the whole run: the cgroup's limit (RLIMIT_AS per process without cgroups). Bytes, or K/M/G.", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory of the whole run: the cgroup's limit (RLIMIT_AS per process without cgroups). Bytes, or K/M/G; at least 1M.", valueName: "size"))
     var memory: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Bytes any process may write to a file, redirected stdout/stderr included.", valueName: "size"))
@@ -21,7 +21,7 @@ struct LimitOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("RLIMIT_STACK.", valueName: "size"))
     var stack: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Processes and threads of the run at once (the cgroup's pids.max).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Processes and threads of the run at once (the cgroup's pids.max); at most 4194304.", valueName: "n"))
     var processes: String?
 
     @Option(name: .customLong("address-space"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_AS of each process.", valueName: "size"))
