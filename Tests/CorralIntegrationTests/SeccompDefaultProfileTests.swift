@@ -59,6 +59,46 @@ struct SeccompDefaultProfileTests {
         #expect(hostQuery.standardOutput == "unlocked\n", "an isolated program's fcntl lock is visible to the host: \(hostQuery.standardOutput) \(hostQuery.standardError)")
     }
 
+    @Test("a program running as uid 0 cannot take a lease on a host file it owns, which would hold up the host's opens of it")
+    func noLeaseOnHostFiles() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        chmod(directory.path, 0o777)
+        let file = Self.hostFile
+        let leaser = """
+        import fcntl, os, time
+        f = open('\(file)')
+        try:
+            fcntl.fcntl(f, fcntl.F_SETLEASE, fcntl.F_RDLCK); print('lease')
+        except OSError as e:
+            print('errno', e.errno)
+        open('/box/held', 'w').close()
+        for _ in range(100):
+            if os.path.exists('/box/checked'): break
+            time.sleep(0.1)
+        """
+        try leaser.write(toFile: directory.file("leaser.py"), atomically: true, encoding: .utf8)
+        let job = Job(arguments: ["python3", "/box/leaser.py"], workingDirectory: directory.path,
+                      standardOutput: .capture(max: 4096), standardError: .capture(max: 4096),
+                      limits: Limits(wallTime: .seconds(30)), isolation: Isolation(uid: 0, gid: 0))
+        let running = Task { try await run(job) }
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: directory.file("held")) && waited < 1000 {
+            usleep(10_000)
+            waited += 1
+        }
+        // The host opens the file for writing; a read lease held inside would make it wait
+        // (here: EWOULDBLOCK, without waiting) until the lease is given up.
+        let hostOpen = open(file, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        let hostError = errno
+        if hostOpen >= 0 { close(hostOpen) }
+        FileManager.default.createFile(atPath: directory.file("checked"), contents: nil)
+        let report = try await running.value
+        #expect(report.status == .ok, "\(report.message) \(report.stderr?.text ?? "")")
+        #expect(report.stdout?.text == "errno \(EAGAIN)\n")
+        #expect(hostOpen >= 0, "the host could not open \(file) for writing: \(String(cString: strerror(hostError)))")
+    }
+
     @Test("programs that lock their own files keep working: sqlite in /box, flock in /tmp, Python's filelock pattern")
     func locksOfOwnFilesWork() async throws {
         let directory = TemporaryDirectory()
