@@ -202,7 +202,7 @@ final class SeccompFilter: @unchecked Sendable {
             rules.append(RawRule(name: "socket", action: 0x0005_0000 | UInt32(EAFNOSUPPORT), argument: 0, mask: 0xffff_ffff, value: 40))
             // A lock on a file of a read-only host mount is the host's lock too. Seccomp cannot
             // tell that file from the program's own, so every lock is a no-op: programs that
-            // lock their own files (sqlite, pip, Java) still work; nothing reaches the host.
+            // lock their own files (sqlite, pip, Java) go on as if alone; nothing reaches the host.
             rules.append(RawRule(name: "flock", action: noOp))
             for (name, commands) in [("fcntl", lockCommands), ("fcntl64", lockCommands64)] where corral_seccomp_resolve(name) >= 0 {
                 for command in commands {
