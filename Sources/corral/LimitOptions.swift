@@ -9,7 +9,7 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("wall-time"), parsing: .unconditional, help: ArgumentHelp("Wall-clock time until the main process ends (default with --cpu-time: 2 × cpu-time + 1s).", valueName: "duration"))
     var wallTime: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Memory of the whole run: the cgroup's limit (RLIMIT_AS per process without cgroups). Bytes, or K/M/G.", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Memory of the whole run: the cgroup's limit (RLIMIT_AS per process without cgroups). Bytes, or K/M/G; at least 1M.", valueName: "size"))
     var memory: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Bytes any process may write to a file, redirected stdout/stderr included.", valueName: "size"))
@@ -21,7 +21,7 @@ struct LimitOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("RLIMIT_STACK.", valueName: "size"))
     var stack: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Processes and threads of the run at once (the cgroup's pids.max).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Processes and threads of the run at once (the cgroup's pids.max); at most 4194304.", valueName: "n"))
     var processes: String?
 
     @Option(name: .customLong("address-space"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_AS of each process.", valueName: "size"))
@@ -41,14 +41,22 @@ struct LimitOptions: ParsableArguments {
                 throw ValidationError("--\(flag): \(error.description)")
             }
         }
+        let memoryLimit = try parse(memory, "memory", LimitValue.parseSize)
+        if let memory, let memoryLimit, memoryLimit < Limits.minimumMemory {
+            throw ValidationError("--memory: \(memory) is below the smallest memory limit, \(LimitValue.describe(bytes: Limits.minimumMemory)) (no program can start with less)")
+        }
+        let processLimit = try parse(processes, "processes", LimitValue.parseCount)
+        if let processes, let processLimit, processLimit > Limits.maximumProcesses {
+            throw ValidationError("--processes: \(processes) is above the largest pids.max the kernel takes, \(Limits.maximumProcesses)")
+        }
         return Limits(
             cpuTime: try parse(cpuTime, "cpu-time", LimitValue.parseDuration),
             wallTime: try parse(wallTime, "wall-time", LimitValue.parseDuration),
-            memory: try parse(memory, "memory", LimitValue.parseSize),
+            memory: memoryLimit,
             output: try parse(output, "output", LimitValue.parseSize),
             openFiles: try parse(openFiles, "open-files", LimitValue.parseCount),
             stack: try parse(stack, "stack", LimitValue.parseSize),
-            processes: try parse(processes, "processes", LimitValue.parseCount),
+            processes: processLimit,
             addressSpace: try parse(addressSpace, "address-space", LimitValue.parseSize)
         )
     }

@@ -98,6 +98,13 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        // Everything from the first word ArgumentParser does not know is captured as the
+        // program; a word with a dash there is a mistyped option or a request for help,
+        // never a program (a program named so comes after --).
+        if let first = command.first, first != "--", first.count > 1, first.hasPrefix("-") {
+            if first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
+            throw ValidationError("unknown option '\(first)' (see corral run --help; the program and its arguments come after --)")
+        }
         if spec != nil {
             if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
             let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),

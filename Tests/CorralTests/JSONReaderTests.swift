@@ -35,9 +35,9 @@ struct JSONReaderTests {
 
     @Test("numbers: integers, fractions, exponents; whitespace anywhere JSON allows it")
     func numbers() throws {
-        let spec = try parse(" {\n\t\"processes\" : [ { \"args\" : [ \"x\" ] , \"limits\" : { \"cpuTime\" : 1.5e0 , \"memory\" : 2E3 , \"wallTime\" : 0.25 } } ] } \r\n")
+        let spec = try parse(" {\n\t\"processes\" : [ { \"args\" : [ \"x\" ] , \"limits\" : { \"cpuTime\" : 1.5e0 , \"memory\" : 2E6 , \"wallTime\" : 0.25 } } ] } \r\n")
         #expect(spec.processes[0].limits.cpuTime == .milliseconds(1500))
-        #expect(spec.processes[0].limits.memory == 2000)
+        #expect(spec.processes[0].limits.memory == 2_000_000)
         #expect(spec.processes[0].limits.wallTime == .milliseconds(250))
     }
 

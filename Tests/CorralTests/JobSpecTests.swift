@@ -55,6 +55,8 @@ struct JobSpecTests {
         (#"[1]"#, "must be an object, not an array"),
         (#"{"processes": [{"args": ["a"], "limits": {"cpuTime": -1}}]}"#, "processes[0].limits.cpuTime: invalid duration '-1.0': must be greater than zero"),
         (#"{"processes": [{"args": ["a"], "limits": {"memory": "lots"}}]}"#, "processes[0].limits.memory: invalid size 'lots': expected bytes, or a number with K, M or G"),
+        (#"{"processes": [{"args": ["a"], "limits": {"memory": "1K"}}]}"#, "processes[0].limits.memory: 1024 bytes is below the smallest memory limit, 1 MiB"),
+        (#"{"processes": [{"args": ["a"], "limits": {"processes": 4194305}}]}"#, "processes[0].limits.processes: 4194305 is above the largest pids.max the kernel takes, 4194304"),
         (#"{"processes": [{"args": ["a"], "limits": {"wallTime": true}}]}"#, "processes[0].limits.wallTime: must be a number of seconds or a string like \"500ms\", not a boolean"),
         (#"{"processes": [{"args": ["a"], "stdin": {"pipe": "toSolution"}}], "pipes": []}"#, "processes[0].stdin: unknown pipe \"toSolution\""),
         (#"{"processes": [{"args": ["a"], "stdout": {"pipe": "p"}}, {"args": ["b"], "stdout": {"pipe": "p"}}, {"args": ["c"], "stdin": {"pipe": "p"}}], "pipes": ["p"]}"#,

@@ -123,12 +123,9 @@ public enum StaleCgroups {
     }
 
     /// Empty staging directories of isolated runs (`/tmp/corral-root-PID-START-*`) whose
-    /// owner is gone.
+    /// owner is gone, never through a link nor anyone else's (see ``StaleDirectories``).
     private static func removeStaleRoots(into summary: inout CleanupSummary) {
-        for name in CgroupFS.entries(of: "/tmp") {
-            guard let owner = CgroupOwner.parse(temporary: name, prefix: "corral-root"), !owner.isAlive else { continue }
-            if CgroupFS.removeDirectory("/tmp/" + name) == 0 { summary.stagingRemoved += 1 }
-        }
+        summary.stagingRemoved += StaleDirectories.removeStagingRoots()
     }
 
     /// Runs `kill` until `procs` is empty (at most about two seconds); returns how many

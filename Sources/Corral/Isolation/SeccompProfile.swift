@@ -11,7 +11,10 @@ public enum SeccompProfile: Sendable, Hashable, Codable {
     /// process_vm_*, the mount family, pivot_root, chroot, swap, reboot, kexec, modules, bpf,
     /// perf_event_open, keyrings, userfaultfd, io_uring, namespace creation (unshare, setns,
     /// clone with namespace flags; clone3 answers ENOSYS so the C library falls back to
-    /// clone), ioctl(TIOCSTI), and foreign ABIs (i386 and x32 on x86_64).
+    /// clone), ioctl(TIOCSTI), syslog, and foreign ABIs (i386 and x32 on x86_64). It also
+    /// makes file locks no-ops (flock, fcntl's F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW
+    /// return 0 without locking: a lock on a read-only host file would be the host's lock
+    /// too), fails F_SETLEASE with EAGAIN and socket(AF_VSOCK) with EAFNOSUPPORT.
     case standard
     /// No filter.
     case none
@@ -166,8 +169,16 @@ final class SeccompFilter: @unchecked Sendable {
         "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
         "keyctl", "add_key", "request_key", "userfaultfd",
         "io_uring_setup", "io_uring_enter", "io_uring_register",
-        "unshare", "setns", "acct",
+        "unshare", "setns", "acct", "syslog",
     ]
+
+    /// SECCOMP_RET_ERRNO with errno 0: the call returns 0 without doing anything.
+    static let noOp: UInt32 = 0x0005_0000
+
+    /// fcntl commands that take a lock: F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW (and
+    /// on 32-bit architectures' fcntl64 also F_SETLK64, F_SETLKW64).
+    static let lockCommands: [UInt64] = [6, 7, 37, 38]
+    static let lockCommands64: [UInt64] = [6, 7, 13, 14, 37, 38]
 
     static func ruleSet(for profile: SeccompProfile) -> (UInt32, [RawRule]) {
         switch profile {
@@ -186,6 +197,21 @@ final class SeccompFilter: @unchecked Sendable {
                 rules.append(RawRule(name: "clone3", action: 0x0005_0000 | UInt32(ENOSYS)))
             }
             rules.append(RawRule(name: "ioctl", action: CORRAL_SECCOMP_KILL_PROCESS, argument: 1, mask: 0xffff_ffff, value: 0x5412)) // TIOCSTI
+            // AF_VSOCK sockets are not network-namespaced: they reach the hypervisor. The
+            // answer of a kernel without vsock, which programs that probe families handle.
+            rules.append(RawRule(name: "socket", action: 0x0005_0000 | UInt32(EAFNOSUPPORT), argument: 0, mask: 0xffff_ffff, value: 40))
+            // A lock on a file of a read-only host mount is the host's lock too. Seccomp cannot
+            // tell that file from the program's own, so every lock is a no-op: programs that
+            // lock their own files (sqlite, pip, Java) go on as if alone; nothing reaches the host.
+            rules.append(RawRule(name: "flock", action: noOp))
+            for (name, commands) in [("fcntl", lockCommands), ("fcntl64", lockCommands64)] where corral_seccomp_resolve(name) >= 0 {
+                for command in commands {
+                    rules.append(RawRule(name: name, action: noOp, argument: 1, mask: 0xffff_ffff, value: command))
+                }
+                // A lease (F_SETLEASE) on a host file the run's user owns would hold up the
+                // host's opens of it: refused as a conflicting open would be.
+                rules.append(RawRule(name: name, action: 0x0005_0000 | UInt32(EAGAIN), argument: 1, mask: 0xffff_ffff, value: 1024))
+            }
             return (CORRAL_SECCOMP_ALLOW, rules)
         }
     }

@@ -54,6 +54,16 @@ public struct Limits: Sendable, Hashable {
         return copy
     }
 
+    /// The smallest memory limit: below it no program starts. A cgroup's limit is whole
+    /// pages (1 byte is 0, and exec fails before the program runs), a few pages are gone
+    /// in the exec itself, and a dynamically linked program needs about 2 MiB of address
+    /// space under `RLIMIT_AS` (process-group mode). 1 MiB runs a shell under a cgroup.
+    public static let minimumMemory: UInt64 = 1 << 20
+
+    /// The largest process limit: the kernel's `pids.max` takes at most `PID_MAX_LIMIT`
+    /// (4,194,304 on 64-bit Linux), and no more processes can exist anyway.
+    public static let maximumProcesses: UInt64 = 4_194_304
+
     func validate() throws(CorralError) {
         func positive(_ value: Duration?, _ name: String) throws(CorralError) {
             if let value, value <= .zero {
@@ -74,6 +84,12 @@ public struct Limits: Sendable, Hashable {
         try positive(stack, "stack")
         try positive(processes, "processes")
         try positive(addressSpace, "addressSpace")
+        if let memory, memory < Self.minimumMemory {
+            throw CorralError(.invalidJob, "limits.memory: \(memory) bytes is below the smallest memory limit, \(LimitValue.describe(bytes: Self.minimumMemory))")
+        }
+        if let processes, processes > Self.maximumProcesses {
+            throw CorralError(.invalidJob, "limits.processes: \(processes) is above the largest pids.max the kernel takes, \(Self.maximumProcesses)")
+        }
     }
 }
 

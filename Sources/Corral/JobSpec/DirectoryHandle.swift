@@ -65,12 +65,19 @@ struct DirectoryHandle: Sendable {
         return fd
     }
 
-    /// Gives this directory and everything in it to `owner`, through descriptors only (no
-    /// link is followed, nothing is resolved by path).
+    /// Gives everything in this directory to `owner`, through descriptors only (no link is
+    /// followed, nothing is resolved by path). The directory itself stays its owner's (root's:
+    /// so that only Corral, never a program, owns a job's directory and can remove it as
+    /// its own) and gets the owner's group with mode 0770: the program works in it through
+    /// its group.
     func hand(to owner: RunUser) throws(CorralError) {
-        guard fchown(descriptor, owner.uid, owner.gid) == 0 else {
-            throw CorralError(.system, "chown to \(owner): \(SetupFailure.describe(errno))")
+        guard fchown(descriptor, UInt32.max, owner.gid) == 0, fchmod(descriptor, 0o770) == 0 else {
+            throw CorralError(.system, "chown to group \(owner.gid): \(SetupFailure.describe(errno))")
         }
+        try handContents(to: owner)
+    }
+
+    private func handContents(to owner: RunUser) throws(CorralError) {
         for name in Self.entries(descriptor) {
             guard fchownat(descriptor, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw CorralError(.system, "chown \(name) to \(owner): \(SetupFailure.describe(errno))")
@@ -79,7 +86,7 @@ struct DirectoryHandle: Sendable {
             guard child >= 0 else { continue } // not a directory
             let handle = DirectoryHandle(descriptor: child)
             defer { handle.close() }
-            try handle.hand(to: owner)
+            try handle.handContents(to: owner)
         }
     }
 

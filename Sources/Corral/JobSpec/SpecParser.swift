@@ -189,6 +189,12 @@ struct SpecParser {
         limits.openFiles = try sized("openFiles")
         limits.stack = try sized("stack")
         limits.addressSpace = try sized("addressSpace")
+        if let memory = limits.memory, memory < Limits.minimumMemory {
+            throw SpecError("\(path).memory", "\(memory) bytes is below the smallest memory limit, \(LimitValue.describe(bytes: Limits.minimumMemory))")
+        }
+        if let processes = limits.processes, processes > Limits.maximumProcesses {
+            throw SpecError("\(path).processes", "\(processes) is above the largest pids.max the kernel takes, \(Limits.maximumProcesses)")
+        }
         return limits
     }
 

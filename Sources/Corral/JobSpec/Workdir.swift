@@ -68,21 +68,10 @@ struct Workdir: Sendable {
         _ = removeStale()
     }
 
-    /// Removes `corral-job-PID-START-*` directories of `base` whose owner is gone; returns
-    /// how many.
+    /// Removes `corral-job-PID-START-*` directories of `base` whose owner is gone, never
+    /// through a link nor anyone else's (see ``StaleDirectories``); returns how many.
     static func removeStale(in base: String = Workdir.base) -> Int {
-        var removed = 0
-        for name in CgroupFS.entriesIncludingFiles(of: base) {
-            guard let owner = CgroupOwner.parse(temporary: name, prefix: "corral-job"), !owner.isAlive else { continue }
-            // A size-limited one is a tmpfs of its own: its contents go with it.
-            var inside = stat(), parent = stat()
-            if stat(base + "/" + name, &inside) == 0, stat(base, &parent) == 0, inside.st_dev != parent.st_dev {
-                _ = umount2(base + "/" + name, Int32(MNT_DETACH))
-            }
-            removeTree(base + "/" + name)
-            if access(base + "/" + name, F_OK) != 0 { removed += 1 }
-        }
-        return removed
+        StaleDirectories.removeJobDirectories(in: base)
     }
 
     /// Removes the directory and everything in it (not following links).
