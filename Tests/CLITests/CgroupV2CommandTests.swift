@@ -64,14 +64,14 @@ struct CgroupV2CommandTests {
         let top = try TestCgroup("corral-test-delegation")
         defer { top.remove() }
         // A parent that does not exist yet, two levels below.
-        let made = try corral("run", "--quiet", "--cgroup-parent", top.relative + "/made/deeper", "--memory", "64M", "--", "/bin/true")
+        let made = try corral("run", "--cgroup-parent", top.relative + "/made/deeper", "--memory", "64M", "--", "/bin/true")
         #expect(made.status == 125, "\(made.standardError)")
         #expect(made.standardError.contains("\(top.path)/cgroup.subtree_control"), "\(made.standardError)")
         #expect(made.standardError.contains("memory and pids"), "\(made.standardError)")
         #expect(top.children.isEmpty, "left: \(top.children)")
         // A delegated parent that exists: it stays (it is not Corral's), nothing is made in it.
         try FileManager.default.createDirectory(atPath: top.path + "/delegated", withIntermediateDirectories: false)
-        let delegated = try corral("run", "--quiet", "--cgroup-parent", top.relative + "/delegated", "--memory", "64M", "--", "/bin/true")
+        let delegated = try corral("run", "--cgroup-parent", top.relative + "/delegated", "--memory", "64M", "--", "/bin/true")
         #expect(delegated.status == 125, "\(delegated.standardError)")
         #expect(delegated.standardError.contains("\(top.path)/cgroup.subtree_control"), "\(delegated.standardError)")
         #expect(top.children == ["delegated"])
