@@ -6,9 +6,10 @@ import Testing
 /// A program running as root makes a cgroup inside its run's cgroup (in every hierarchy it
 /// finds the run in), moves itself there and leaves sleepers behind: `cgroup.procs` of the
 /// run's own cgroup is then empty, and a directory with a child cannot be removed.
-@Suite("A root program's sub-cgroups inside its run's cgroup", .serialized, .enabled(if: geteuid() == 0, "needs root"))
-struct SubCgroupTests {
-    func attack(_ containment: String) throws {
+/// (In the serialized suite of the other `corral cleanup` tests: a cleanup kills what any
+/// dead Corral left, so two at once would take each other's counts.)
+extension CgroupCommandTests {
+    func subCgroupAttack(_ containment: String) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let marker = "64.\(getpid() % 1000)"
@@ -38,11 +39,11 @@ struct SubCgroupTests {
         #expect((summary?["failures"] as? [String])?.isEmpty == true, "\(cleanup.standardOutput)")
     }
 
-    @Test("v1: everything in every cgroup below the run's is killed, and the cgroups removed bottom-up",
+    @Test("v1: a root program's sub-cgroups in its run's cgroup: everything in them is killed, and they are removed bottom-up",
           .enabled(if: CgroupCheck.hasV1, "needs root and the cgroup v1 memory, pids, cpuacct and freezer hierarchies"))
-    func v1() throws { try attack("cgroup-v1") }
+    func subCgroupsV1() throws { try subCgroupAttack("cgroup-v1") }
 
-    @Test("v2: everything in every cgroup below the run's is killed, and the cgroups removed bottom-up",
+    @Test("v2: a root program's sub-cgroups in its run's cgroup: everything in them is killed, and they are removed bottom-up",
           .enabled(if: CgroupCheck.hasV2, "needs root and a writable cgroup v2 hierarchy"))
-    func v2() throws { try attack("cgroup-v2") }
+    func subCgroupsV2() throws { try subCgroupAttack("cgroup-v2") }
 }

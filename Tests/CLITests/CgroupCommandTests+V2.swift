@@ -56,8 +56,9 @@ struct TestCgroup {
     }
 }
 
-@Suite("cgroup v2: delegation, Corral's own cgroup, cleanup", .serialized)
-struct CgroupV2CommandTests {
+/// cgroup v2: delegation, Corral's own cgroup, cleanup. (In the serialized suite of the
+/// other `corral cleanup` tests: a cleanup kills what any dead Corral left.)
+extension CgroupCommandTests {
     @Test("v2: --cgroup-parent below a cgroup that has not enabled memory and pids: exit 125 naming the file to write, nothing left; once enabled, the run has its memory cgroup and Corral leaves no directory",
           .enabled(if: v2Limits, Comment(rawValue: needsV2Limits)))
     func parentWithoutControllers() throws {
