@@ -4,8 +4,9 @@ import Glibc
 #endif
 
 /// The parent directories this process created or used for run cgroups, and the exit
-/// hook that empties the pools and removes the parents it can (a parent other Corral
-/// processes still use is not empty, and stays).
+/// hook that empties the pools, removes the parents it can (a parent other Corral
+/// processes still use is not empty, and stays) and undoes what Corral changed in its own
+/// v2 cgroup.
 enum CgroupParents {
     private static let parents = Mutex<Set<String>>([])
     private static let hookInstalled = Atomic<Bool>(false)
@@ -14,6 +15,10 @@ enum CgroupParents {
 
     static func register(_ parent: String) {
         parents.withLock { _ = $0.insert(parent) }
+        registerExitHook()
+    }
+
+    static func registerExitHook() {
         if hookInstalled.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
             atexit { CgroupParents.releaseAll() }
         }
@@ -28,8 +33,10 @@ enum CgroupParents {
             waited += 1
         }
         CgroupV1Run.drainPools()
-        for parent in parents.withLock({ $0 }) {
+        // Deepest first: a parent Corral made below another it made.
+        for parent in parents.withLock({ $0 }).sorted(by: { $0.count > $1.count }) {
             CgroupFS.removeDirectory(parent)
         }
+        CgroupV2Delegation.undoOwnChange()
     }
 }

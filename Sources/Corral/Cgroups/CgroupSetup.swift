@@ -36,19 +36,34 @@ enum CgroupSetup {
         }
         StaleCgroups.cleanOnce(containment, host: host, parent: configuration.cgroupParent)
         let name = { CgroupOwner.current.runName(sequence.wrappingAdd(1, ordering: .relaxed).oldValue) }
+        let limits = cgroupLimits(job)
         do {
             switch containment {
             case .cgroupV1:
-                return .cgroup(try CgroupV1Run.acquire(host: host, parent: configuration.cgroupParent, name: name, limits: job.limits))
+                return .cgroup(try CgroupV1Run.acquire(host: host, parent: configuration.cgroupParent, name: name, limits: limits))
             default:
-                return .cgroup(try CgroupV2Run.create(host: host, parent: configuration.cgroupParent, name: name(), limits: job.limits))
+                return .cgroup(try CgroupV2Run.create(host: host, parent: configuration.cgroupParent, name: name(), limits: limits))
             }
         } catch {
-            if configuration.containment != .automatic {
+            // A parent asked for by name that cannot be used is an error, not a quiet
+            // change to process-group mode (where --memory would be RLIMIT_AS).
+            if configuration.containment != .automatic || configuration.cgroupParent != nil {
                 return .failure(SetupFailure(stage: "cgroup", errno: 0, message: "\(containment.rawValue): \(error.message)"))
             }
             return unusable(job, configuration, error.message)
         }
+    }
+
+    /// The limits written to the run's cgroup. `--processes N` means N processes of the
+    /// program's own; an isolated run's cgroup also holds Corral's init (PID 1 of the
+    /// run's PID namespace, which forks the program and stays until it ends), so its
+    /// `pids.max` is one more.
+    static func cgroupLimits(_ job: Job) -> Limits {
+        var limits = job.limits
+        if job.isolation != nil, let processes = limits.processes {
+            limits.processes = processes + 1
+        }
+        return limits
     }
 
     private static func unusable(_ job: Job, _ configuration: RunnerConfiguration, _ reason: String) -> Outcome {

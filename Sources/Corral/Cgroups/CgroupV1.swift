@@ -36,8 +36,8 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
         let freezerState: CgroupFile
         /// Read by path, never through a kept descriptor: v1 caches the pid list of an
         /// open `cgroup.procs` for a second, so a re-read could be stale.
-        let pidsProcs: String
-        let freezerProcs: String
+        let pidsDirectory: String
+        let freezerDirectory: String
         var currentProcessLimit: UInt64?
         var killed = false
 
@@ -56,14 +56,20 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
             pidsMax = try CgroupFile(pids + "/pids.max", writable: true)
             pidsEvents = try CgroupFile(pids + "/pids.events")
             freezerState = try CgroupFile(freezer + "/freezer.state", writable: true)
-            pidsProcs = pids + "/cgroup.procs"
-            freezerProcs = freezer + "/cgroup.procs"
+            pidsDirectory = pids
+            freezerDirectory = freezer
         }
 
+        /// Removes the three directories, with any sub-cgroups the run's program made.
         func destroy() {
             for controller in ["freezer", "cpuacct", "pids"] {
-                CgroupFS.removeDirectory(directories[controller]!)
+                CgroupTree.remove(directories[controller]!)
             }
+        }
+
+        /// Whether the run's program made a cgroup below any of the three.
+        var hasSubCgroups: Bool {
+            directories.values.contains { CgroupTree.hasChildren($0) }
         }
     }
 
@@ -161,7 +167,8 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
 
     func isMember(_ pid: Int32) -> Bool { procCgroupContains(pid, shared.membershipSuffix) }
 
-    func members() -> [Int32] { CgroupFS.pids(shared.pidsProcs) }
+    /// The run's processes, in its pids cgroup and any cgroup its program made below it.
+    func members() -> [Int32] { CgroupTree.pids(shared.pidsDirectory) }
 
     /// The total is `cpuacct.usage` (nanoseconds, exact); `usage_user` and `usage_sys` are
     /// sampled at the scheduler tick, so they only split the total between user and system.
@@ -183,13 +190,15 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     func processLimitHits() -> UInt64 { shared.pidsEvents.readKeyed()["max"] ?? 0 }
 
     /// Every process of the run joined all four cgroups before exec and its children
-    /// inherit them, so the freezer's list is the run's.
+    /// inherit them, so the freezer's tree (its cgroup and any its program made below it)
+    /// is the run's; freezing the run's cgroup freezes those below it too.
     func killAll() -> [Int32] {
-        guard !CgroupFS.pids(shared.freezerProcs).isEmpty else { return [] }
+        let freezer = shared.freezerDirectory
+        guard !CgroupTree.pids(freezer).isEmpty else { return [] }
         shared.killed = true
         let state = shared.freezerState
         return freezeAndKill(
-            procs: shared.freezerProcs,
+            members: { CgroupTree.pids(freezer) },
             freeze: { (try? state.write("FROZEN")) != nil },
             isFrozen: { state.read()?.trimmed == "FROZEN" },
             thaw: { try? state.write("THAWED") }
@@ -200,12 +209,12 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     /// cleanly (it is empty, nothing was killed in it, no fork was refused), else removes
     /// it too.
     func remove() {
-        CgroupFS.removeDirectory(memoryDirectory)
+        CgroupTree.remove(memoryDirectory)
         if !recycle() { shared.destroy() }
     }
 
     private func recycle() -> Bool {
-        guard !shared.killed, processLimitHits() == 0, CgroupFS.pids(shared.freezerProcs).isEmpty,
+        guard !shared.killed, processLimitHits() == 0, !shared.hasSubCgroups, CgroupFS.pids(shared.freezerDirectory + "/cgroup.procs").isEmpty,
               (try? shared.cpuReset.write("0")) != nil
         else { return false }
         return Self.pools.withLock { pools in

@@ -30,10 +30,11 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
 
     static func create(host: CgroupHost, parent override: String?, name: String, limits: Limits) throws(CgroupError) -> CgroupV2Run {
         guard let unified = host.unified else { throw CgroupError("no cgroup v2 hierarchy is mounted") }
-        if limits.memory != nil && !unified.controllers.contains("memory") {
+        let offered = offeredControllers(unified, overridden: override != nil)
+        if limits.memory != nil && !offered.contains("memory") {
             throw CgroupError("the cgroup v2 hierarchy at \(unified.mount) has no memory controller here")
         }
-        if limits.processes != nil && !unified.controllers.contains("pids") {
+        if limits.processes != nil && !offered.contains("pids") {
             throw CgroupError("the cgroup v2 hierarchy at \(unified.mount) has no pids controller here")
         }
         let relativeParent = parentRelative(unified, override: override)
@@ -69,34 +70,25 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         }
     }
 
-    /// Creates the parent and enables the memory and pids controllers for its children. The
-    /// no-internal-processes rule forbids enabling controllers in a cgroup that has
-    /// processes: if this process's own cgroup has only this process, Corral moves itself
-    /// into a leaf of its own (`corral-supervisor`) first, as a delegated service must.
+    /// The controllers run cgroups can have: those of Corral's own cgroup by default, all
+    /// the hierarchy has below a `--cgroup-parent` (getting them there is checked on the way).
+    private static func offeredControllers(_ unified: CgroupHost.Unified, overridden: Bool) -> Set<String> {
+        guard overridden else { return unified.controllers }
+        return Set((CgroupFS.read(unified.mount + "/cgroup.controllers") ?? "")
+            .split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// Creates the parent and enables the memory and pids controllers for its children
+    /// (``CgroupV2Delegation``). By default they are the ones Corral's own cgroup offers;
+    /// below a `--cgroup-parent`, all the hierarchy has, and a parent that cannot have them
+    /// is an error that says what is missing where.
     private static func prepare(parent: String, unified: CgroupHost.Unified, overridden: Bool) throws(CgroupError) {
         if preparedParents.withLock({ $0.contains(parent) }) { return }
-        let wanted = ["memory", "pids"].filter { unified.controllers.contains($0) }
+        let wanted = ["memory", "pids"].filter { offeredControllers(unified, overridden: overridden).contains($0) }
         let own = unified.mount + (unified.ownPath == "/" ? "" : unified.ownPath)
-        if !wanted.isEmpty && !overridden && unified.ownPath != "/" {
-            let enable = wanted.map { "+" + $0 }.joined(separator: " ")
-            do throws(CgroupError) {
-                try CgroupFS.write(own + "/cgroup.subtree_control", enable)
-            } catch {
-                let members = CgroupFS.pids(own + "/cgroup.procs")
-                guard members == [getpid()] else {
-                    throw CgroupError("cannot enable \(wanted.joined(separator: ", ")) below \(own): other processes share its cgroup (\(error.message)); give --cgroup-parent a delegated cgroup")
-                }
-                let leaf = own + "/corral-supervisor"
-                try CgroupFS.makeDirectory(leaf, existingIsFine: true)
-                try CgroupFS.write(leaf + "/cgroup.procs", String(getpid()))
-                try CgroupFS.write(own + "/cgroup.subtree_control", enable)
-            }
-        }
-        try CgroupFS.makeDirectories(parent, below: unified.mount)
-        if !wanted.isEmpty {
-            try CgroupFS.write(parent + "/cgroup.subtree_control", wanted.map { "+" + $0 }.joined(separator: " "))
-        }
+        let created = try CgroupV2Delegation.prepare(parent: parent, mount: unified.mount, own: own, wanted: wanted)
         preparedParents.withLock { _ = $0.insert(parent) }
+        for directory in created { CgroupParents.register(directory) }
         CgroupParents.register(parent)
     }
 
@@ -107,7 +99,8 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
 
     func isMember(_ pid: Int32) -> Bool { procCgroupContains(pid, membershipSuffix) }
 
-    func members() -> [Int32] { CgroupFS.pids(directory + "/cgroup.procs") }
+    /// The run's processes, in its cgroup and any cgroup its program made below it.
+    func members() -> [Int32] { CgroupTree.pids(directory) }
 
     func cpu() -> CgroupCPU? {
         let stat = CgroupFS.readKeyed(directory + "/cpu.stat")
@@ -119,28 +112,43 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
 
     func memoryCurrent() -> UInt64? { CgroupFS.readNumber(directory + "/memory.current") }
 
+    /// With `memory.oom.group` set, the kernel counts the process it chose twice in
+    /// `oom_kill` (once as the victim, once more as a member of the group it then kills),
+    /// and `oom_group_kill` (5.18+) counts those group kills: the difference is the number
+    /// of processes killed. (Should the victim be gone before the group is killed, it is
+    /// counted once; a kill is never reported as none.)
     func oomKills() -> UInt64 {
-        CgroupFS.readKeyed(directory + "/memory.events")["oom_kill"] ?? 0
+        Self.processesKilled(CgroupFS.readKeyed(directory + "/memory.events"))
+    }
+
+    static func processesKilled(_ events: [String: UInt64]) -> UInt64 {
+        let kills = events["oom_kill"] ?? 0
+        let groupKills = events["oom_group_kill"] ?? 0
+        guard kills > 0 else { return 0 }
+        return kills > groupKills ? kills - groupKills : 1
     }
 
     func processLimitHits() -> UInt64 {
         CgroupFS.readKeyed(directory + "/pids.events")["max"] ?? 0
     }
 
+    /// `cgroup.kill` and `cgroup.freeze` act on every cgroup below the run's too.
     func killAll() -> [Int32] {
         let members = members()
         if members.isEmpty { return [] }
         if (try? CgroupFS.write(directory + "/cgroup.kill", "1")) != nil { return members }
+        let directory = directory
         return freezeAndKill(
-            procs: directory + "/cgroup.procs",
+            members: { CgroupTree.pids(directory) },
             freeze: { (try? CgroupFS.write(directory + "/cgroup.freeze", "1")) != nil },
             isFrozen: { CgroupFS.readKeyed(directory + "/cgroup.events")["frozen"] == 1 },
             thaw: { try? CgroupFS.write(directory + "/cgroup.freeze", "0") }
         )
     }
 
+    /// Removes the run's cgroup with any its program made below it, deepest first.
     func remove() {
-        CgroupFS.removeDirectory(directory)
+        CgroupTree.remove(directory)
     }
 }
 

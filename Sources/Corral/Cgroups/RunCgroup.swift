@@ -80,18 +80,20 @@ struct CgroupOwner: Sendable, Hashable {
     }
 }
 
-/// Reads /proc/PID/cgroup and looks for `line` (e.g. "4:memory:/corral/run-1-2-3").
+/// Reads /proc/PID/cgroup and looks for a line ending in `suffix` (e.g.
+/// ":pids:/corral/run-1-2-3"), or naming a cgroup below it (a program's sub-cgroup).
 func procCgroupContains(_ pid: Int32, _ suffix: String) -> Bool {
     guard let bytes = ProcFS.read("/proc/\(pid)/cgroup") else { return false }
     let text = String(decoding: bytes, as: UTF8.self)
-    return text.split(separator: "\n").contains { $0.hasSuffix(suffix) }
+    return text.split(separator: "\n").contains { $0.hasSuffix(suffix) || $0.contains(suffix + "/") }
 }
 
-/// Freezes a cgroup, SIGKILLs every process in it while none can fork or exit, and thaws
-/// it: frozen processes keep their pids, so no signal can reach a reused pid.
+/// Freezes a cgroup (with every cgroup below it: freezing is hierarchical in v1 and v2),
+/// SIGKILLs every process of `members` while none can fork or exit, and thaws it: frozen
+/// processes keep their pids, so no signal can reach a reused pid.
 @discardableResult
-func freezeAndKill(procs: String, freeze: () -> Bool, isFrozen: () -> Bool, thaw: () -> Void) -> [Int32] {
-    if CgroupFS.pids(procs).isEmpty { return [] }
+func freezeAndKill(members: () -> [Int32], freeze: () -> Bool, isFrozen: () -> Bool, thaw: () -> Void) -> [Int32] {
+    if members().isEmpty { return [] }
     if freeze() {
         var waited = 0
         while !isFrozen() && waited < 200 {
@@ -99,7 +101,7 @@ func freezeAndKill(procs: String, freeze: () -> Bool, isFrozen: () -> Bool, thaw
             waited += 1
         }
     }
-    let frozen = CgroupFS.pids(procs)
+    let frozen = members()
     for pid in frozen {
         _ = kill(pid, SIGKILL)
     }

@@ -32,7 +32,10 @@ public enum StaleCgroups {
         var summary = CleanupSummary()
         let host = CgroupHost.current
         if host.hasV1 { cleanV1(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
-        if host.unified != nil { cleanV2(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true) }
+        if host.unified != nil {
+            cleanV2(host: host, parent: configuration.cgroupParent, into: &summary, removeParents: true)
+            restoreOwnCgroups(host: host, into: &summary)
+        }
         removeStaleRoots(into: &summary)
         // After the cgroups: whatever could still write in them is dead by now.
         summary.jobDirectoriesRemoved = Workdir.removeStale()
@@ -59,10 +62,10 @@ public enum StaleCgroups {
             guard let owner = CgroupOwner.parse(name), !owner.isAlive else { continue }
             if let freezer = parents.first(where: { $0.0 == "freezer" })?.1 {
                 let directory = freezer + "/" + name
-                summary.processesKilled += killUntilEmpty(procs: directory + "/cgroup.procs") {
+                summary.processesKilled += killUntilEmpty(directory) {
                     let state = directory + "/freezer.state"
                     freezeAndKill(
-                        procs: directory + "/cgroup.procs",
+                        members: { CgroupTree.pids(directory) },
                         freeze: { (try? CgroupFS.write(state, "FROZEN")) != nil },
                         isFrozen: { CgroupFS.read(state)?.trimmed == "FROZEN" },
                         thaw: { try? CgroupFS.write(state, "THAWED") }
@@ -71,13 +74,13 @@ public enum StaleCgroups {
             }
             for (_, directory) in parents {
                 // Other hierarchies may still hold processes that were never in the freezer one.
-                summary.processesKilled += killUntilEmpty(procs: directory + "/" + name + "/cgroup.procs") {
-                    for pid in CgroupFS.pids(directory + "/" + name + "/cgroup.procs") { _ = kill(pid, SIGKILL) }
+                summary.processesKilled += killUntilEmpty(directory + "/" + name) {
+                    for pid in CgroupTree.pids(directory + "/" + name) { _ = kill(pid, SIGKILL) }
                 }
             }
             var removed = true
             for (_, directory) in parents where CgroupFS.exists(directory + "/" + name) {
-                let error = CgroupFS.removeDirectory(directory + "/" + name)
+                let error = CgroupTree.remove(directory + "/" + name)
                 if error != 0 {
                     removed = false
                     summary.failures.append("rmdir \(directory)/\(name): \(SetupFailure.describe(error))")
@@ -98,18 +101,46 @@ public enum StaleCgroups {
         for name in CgroupFS.entries(of: directory).sorted() {
             guard let owner = CgroupOwner.parse(name), !owner.isAlive else { continue }
             let run = directory + "/" + name
-            summary.processesKilled += killUntilEmpty(procs: run + "/cgroup.procs") {
+            summary.processesKilled += killUntilEmpty(run) {
                 if (try? CgroupFS.write(run + "/cgroup.kill", "1")) == nil {
-                    for pid in CgroupFS.pids(run + "/cgroup.procs") { _ = kill(pid, SIGKILL) }
+                    for pid in CgroupTree.pids(run) { _ = kill(pid, SIGKILL) }
                 }
             }
-            let error = CgroupFS.removeDirectory(run)
+            let error = CgroupTree.remove(run)
             if error == 0 { summary.cgroupsRemoved += 1 } else {
                 summary.failures.append("rmdir \(run): \(SetupFailure.describe(error))")
             }
         }
         if removeParents && CgroupFS.entries(of: directory).isEmpty {
             CgroupFS.removeDirectory(directory)
+        }
+    }
+
+    /// A Corral that died after moving itself into a `corral-supervisor-PID-START-CONTROLLERS`
+    /// leaf left its cgroup with controllers enabled and children, so nothing can be moved
+    /// into it (EBUSY). Wherever in the v2 hierarchy such a leaf of a dead owner is, this
+    /// removes the run cgroups beside it, disables what the Corral enabled, and removes the
+    /// leaf (one with processes in it stays, and is reported).
+    private static func restoreOwnCgroups(host: CgroupHost, into summary: inout CleanupSummary) {
+        guard let unified = host.unified else { return }
+        let prefix = CgroupV2Delegation.leafPrefix
+        for leaf in CgroupTree.descendants(of: unified.mount) {
+            guard let slash = leaf.lastIndex(of: "/") else { continue }
+            let name = String(leaf[leaf.index(after: slash)...])
+            guard let owner = CgroupOwner.parse(temporary: name, prefix: prefix), !owner.isAlive else { continue }
+            let own = String(leaf[..<slash])
+            let enabled = name.split(separator: "-").last.map { $0.split(separator: ",").map(String.init) } ?? []
+            let relative = String(own.dropFirst(unified.mount.count))
+            cleanV2(host: host, parent: relative + "/corral", into: &summary, removeParents: true)
+            if !CgroupTree.pids(leaf).isEmpty {
+                summary.failures.append("\(leaf): processes are still in it; not removed")
+                continue
+            }
+            if let failure = CgroupV2Delegation.undo(own: own, leaf: leaf, enabled: enabled, moving: nil) {
+                summary.failures.append(failure)
+            } else {
+                summary.cgroupsRemoved += 1
+            }
         }
     }
 
@@ -128,12 +159,12 @@ public enum StaleCgroups {
         summary.stagingRemoved += StaleDirectories.removeStagingRoots()
     }
 
-    /// Runs `kill` until `procs` is empty (at most about two seconds); returns how many
-    /// processes were there at first.
-    private static func killUntilEmpty(procs: String, _ kill: () -> Void) -> Int {
-        let initial = CgroupFS.pids(procs).count
+    /// Runs `kill` until the cgroup `directory` and every cgroup below it are empty (at
+    /// most about two seconds); returns how many processes were there at first.
+    private static func killUntilEmpty(_ directory: String, _ kill: () -> Void) -> Int {
+        let initial = CgroupTree.pids(directory).count
         var rounds = 0
-        while !CgroupFS.pids(procs).isEmpty && rounds < 400 {
+        while !CgroupTree.pids(directory).isEmpty && rounds < 400 {
             kill()
             usleep(5_000)
             rounds += 1
