@@ -3,7 +3,8 @@ import CorralTestSupport
 import Foundation
 import Testing
 
-/// A program running as root makes a cgroup inside its run's cgroup (in every hierarchy it
+/// A program running as root (asked for with `--user 0`: by default it is nobody and cannot)
+/// makes a cgroup inside its run's cgroup (in every hierarchy it
 /// finds the run in), moves itself there and leaves sleepers behind: `cgroup.procs` of the
 /// run's own cgroup is then empty, and a directory with a child cannot be removed.
 /// (In the serialized suite of the other `corral cleanup` tests: a cleanup kills what any
@@ -23,7 +24,7 @@ extension CgroupCommandTests {
         cat /proc/self/cgroup > \(directory.file("cgroup"))
         sleep \(marker) & sleep \(marker) &
         """
-        let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment, "--", "/bin/sh", "-c", script])
+        let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment, "--user", "0", "--", "/bin/sh", "-c", script])
         let result = started.wait()
         #expect(result.status == 0, "\(result.standardError)")
         let moved = ((try? String(contentsOfFile: directory.file("moved"), encoding: .utf8)) ?? "").split(separator: "\n")

@@ -6,7 +6,7 @@ import Testing
 private let v1 = CgroupCheck.hasV1
 private let v2 = CgroupCheck.hasV2
 
-@Suite("corral doctor, cleanup and cgroup flags", .serialized)
+@Suite("corral doctor, cleanup and cgroup flags", .serialized, .cgroupExclusive)
 struct CgroupCommandTests {
     @Test("doctor --json says what the host offers; exit 0 with full containment")
     func doctor() throws {
@@ -237,7 +237,7 @@ func killIsolatedCorralMidRun(launcher: [String], marker: String) throws {
     #expect(Leftovers.sleepers(marker) == 0, "sleepers survived Corral")
 }
 
-@Suite("corral run --isolate", .enabled(if: geteuid() == 0, "isolation needs root"))
+@Suite("corral run --isolate", .cgroupExclusive, .enabled(if: geteuid() == 0, "isolation needs root"))
 struct IsolateCommandTests {
     @Test("Corral killed with SIGKILL mid-run: the kernel kills the whole namespace, no cleanup needed")
     func killedCorral() throws {

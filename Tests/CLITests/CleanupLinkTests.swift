@@ -17,7 +17,7 @@ private func isSymbolicLink(_ path: String) -> Bool {
     return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
 }
 
-@Suite("corral cleanup and what a local user plants in $TMPDIR and /tmp", .serialized,
+@Suite("corral cleanup and what a local user plants in $TMPDIR and /tmp", .serialized, .cgroupExclusive,
        .enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
                 "needs root (to mount, and to become uid 1000 with setpriv)"))
 struct CleanupLinkTests {
