@@ -16,26 +16,8 @@ struct ServeCommandTests {
         let tmp: TemporaryDirectory
 
         static func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Server {
-            let tmp = TemporaryDirectory()
-            var environment = ProcessInfo.processInfo.environment
-            environment["TMPDIR"] = tmp.path
-            environment.merge(extra) { $1 }
-            let process = try Spawn.start(corralPath, ["serve", "--port", "0"] + arguments,
-                                          environment: environment.map { "\($0.key)=\($0.value)" })
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                let output = process.standardOutputSoFar
-                if let range = output.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-                   let port = Int(output[range].split(separator: ":").last ?? "") {
-                    return Server(process: process, port: port, tmp: tmp)
-                }
-                if !Leftovers.isRunning(process.pid) { break }
-                usleep(10_000)
-            }
-            kill(process.pid, SIGKILL)
-            let result = process.wait()
-            tmp.remove()
-            throw FixtureError("corral serve did not start: \(result.standardError)")
+            let started = try ServeProcess.start(arguments, environment: extra)
+            return Server(process: started.process, port: started.port, tmp: started.tmp)
         }
 
         func request(_ method: String, _ path: String, body: String? = nil) throws -> HTTPResponse {

@@ -14,10 +14,11 @@ public struct ServeProcess: Sendable {
     public let port: Int
     public let tmp: TemporaryDirectory
 
-    public static func start(_ arguments: [String]) throws -> ServeProcess {
+    public static func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> ServeProcess {
         let tmp = TemporaryDirectory()
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = tmp.path
+        environment.merge(extra) { $1 }
         let process = try Spawn.start(corralBinary, ["serve", "--port", "0"] + arguments,
                                       environment: environment.map { "\($0.key)=\($0.value)" })
         let deadline = Date().addingTimeInterval(30)

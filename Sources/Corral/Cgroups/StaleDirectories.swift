@@ -89,21 +89,7 @@ enum StaleDirectories {
         }
 
         /// The names in the directory, read through its descriptor.
-        func names() -> [String] {
-            let copy = dup(fd)
-            guard copy >= 0, let handle = fdopendir(copy) else {
-                if copy >= 0 { close(copy) }
-                return []
-            }
-            defer { closedir(handle) }
-            rewinddir(handle)
-            var result: [String] = []
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name != "." && name != ".." { result.append(name) }
-            }
-            return result
-        }
+        func names() -> [String] { DirectoryHandle.entries(fd) }
 
         /// `name` opened without following a link, when it is a directory owned by one of
         /// `owners`; nil otherwise (a link, a file, someone else's).

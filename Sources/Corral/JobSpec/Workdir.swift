@@ -141,17 +141,5 @@ struct Workdir: Sendable {
     /// O_PATH (Glibc's module does not export it without _GNU_SOURCE).
     private static let pathOnly: Int32 = 0o10000000
 
-    /// The names in an open directory (not `.` and `..`); the descriptor stays open.
-    private static func entries(_ directory: Int32) -> [String] {
-        let copy = dup(directory)
-        guard copy >= 0, let handle = fdopendir(copy) else { return [] }
-        defer { closedir(handle) }
-        rewinddir(handle)
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
+    private static func entries(_ directory: Int32) -> [String] { DirectoryHandle.entries(directory) }
 }
