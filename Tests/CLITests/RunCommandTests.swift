@@ -162,4 +162,19 @@ struct RunCommandTests {
         let expected = (1...8).map { "out\($0)\nerr\($0)\n" }.joined()
         #expect(try String(contentsOfFile: out, encoding: .utf8) == expected)
     }
+
+    @Test("--dir that the program's user cannot write: a warning says so, and Corral leaves the directory as it is",
+          .enabled(if: geteuid() == 0, "the program runs as nobody only when Corral is root"))
+    func unwritableDirectory() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        chmod(directory.path, 0o755)
+        for isolate in [[], ["--isolate"]] {
+            let result = try Spawn.run(corralPath, ["run"] + isolate + ["--dir", directory.path, "--", "/bin/sh", "-c", "touch x 2>/dev/null || echo cannot"])
+            #expect(result.standardOutput == "cannot\n")
+            #expect(result.standardError.contains("cannot write to its working directory \(directory.path) (owner 0:0, mode 755)"), "\(result.standardError)")
+        }
+        var info = stat()
+        #expect(stat(directory.path, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
+    }
 }

@@ -308,11 +308,28 @@ final class SpawnPlan: @unchecked Sendable {
                 return fail(error)
             }
         }
+        var warnings = warnings
+        if let path = job.workingDirectory, directory == nil, directoryDescriptor >= 0,
+           let warning = unwritableDirectoryWarning(path, directoryDescriptor, user) {
+            warnings.append(warning)
+        }
         let plan = SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
                              handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusChannel: statusChannel,
                              filesystem: filesystem, seccomp: seccomp, directoryDescriptor: directoryDescriptor)
         directoryDescriptor = -1 // the plan's now
         return .success(plan)
+    }
+
+    /// A directory the caller gave (`--dir`) that the program's user cannot write: Corral
+    /// never changes the owner or mode of a directory it did not make, so it says so.
+    private static func unwritableDirectoryWarning(_ path: String, _ descriptor: Int32, _ user: RunUser) -> String? {
+        var info = stat()
+        guard geteuid() == 0, user.uid != 0, fstat(descriptor, &info) == 0 else { return nil }
+        let mode = info.st_mode
+        let writable = info.st_uid == user.uid ? mode & S_IWUSR != 0 : info.st_gid == user.gid ? mode & S_IWGRP != 0 : mode & S_IWOTH != 0
+        guard !writable else { return nil }
+        return "the program runs as \(user) and cannot write to its working directory \(path) (owner \(info.st_uid):\(info.st_gid), mode \(String(mode & 0o7777, radix: 8))): "
+            + "make it writable to that user, or give --user"
     }
 
     /// Calls `body` with the C request; valid only during the call.
