@@ -38,5 +38,23 @@ struct MountAttackTests {
         #expect(sizes.count == 3, "\(result.standardOutput) \(result.standardError)")
         #expect(sizes.allSatisfy { $0 <= 64 << 20 }, "\(sizes)")
     }
+
+    /// Rootless, the kernel locks the flags of a mount that came from the parent namespace:
+    /// a remount that dropped `noexec` failed with EPERM, so the bind was refused.
+    @Test("rootless: a bind of a noexec mount works and stays noexec", .enabled(if: canBecomeUser1000))
+    func rootlessBindKeepsLockedFlags() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let source = tmp.file("noexec")
+        #expect(mkdir(source, 0o755) == 0)
+        #expect(mount("tmpfs", source, "tmpfs", UInt(MS_NOEXEC | MS_NOSUID), "mode=0755,size=1m") == 0)
+        defer { umount2(source, Int32(MNT_DETACH)) }
+        let result = try Spawn.run("/usr/bin/setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", corralBinary, "run", "--quiet",
+                                                         "--isolate", "--bind", "\(source):/data", "--", "/bin/sh", "-c",
+                                                         "grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let options = Set(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").map(String.init))
+        #expect(options.isSuperset(of: ["ro", "nosuid", "nodev", "noexec"]), "\(result.standardOutput)")
+    }
 }
 }
