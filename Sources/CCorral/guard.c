@@ -175,7 +175,8 @@ int corral_guard_send(int channel, const char *message) {
     if (length >= CORRAL_GUARD_PATH) { errno = ENAMETOOLONG; return -1; }
     ssize_t sent;
     do {
-        sent = send(channel, message, length, MSG_NOSIGNAL);
+        // Never waits: a guard a program stopped must not stall Corral's runs.
+        sent = send(channel, message, length, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (sent < 0 && errno == EINTR);
     return sent == (ssize_t)length ? 0 : -1;
 }

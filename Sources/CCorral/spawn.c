@@ -247,12 +247,10 @@ static void corral_child_exec(const corral_spawn_request *request, int error_fd)
 /// The same, with the seccomp filter installed last, right before execve (so the steps
 /// before it need no system call it might forbid).
 static void corral_child_exec_filtered(const corral_spawn_request *request, int error_fd, const corral_isolation *isolation) {
-    // A plain run's directory comes as a descriptor Corral opened beneath the job's
-    // directory (never a path a program could have swapped); an isolated one is /box.
+    // A plain run has entered its directory already (corral_child_main); an isolated one
+    // changes to /box.
     if (isolation == NULL && request->directory_fd >= 0) {
-        if (fchdir(request->directory_fd) != 0) {
-            corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
-        }
+        // done
     } else if (request->directory != NULL && chdir(request->directory) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
     }
@@ -298,6 +296,12 @@ static int corral_child_main(void *argument) {
     }
 
     corral_child_join_cgroups(request, error_fd);
+    // The working directory comes as a descriptor Corral opened beneath the job's directory
+    // (never a path a program could have swapped); entered before the descriptor shuffle,
+    // which may reuse its number for one of the program's.
+    if (request->directory_fd >= 0 && fchdir(request->directory_fd) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_CHDIR, errno, 0);
+    }
     corral_child_descriptors(request, &error_fd);
     if (request->switch_user) {
         corral_child_become_user(request, error_fd);

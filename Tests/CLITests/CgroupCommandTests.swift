@@ -82,7 +82,8 @@ struct CgroupCommandTests {
         _ = started.wait()
         if !guardToo {
             var gone = 0
-            while (Leftovers.isRunning(daemon) || !CgroupCheck.runCgroups(owner: started.pid).isEmpty) && gone < 200 {
+            while (Leftovers.isRunning(daemon) || !CgroupCheck.runCgroups(owner: started.pid).isEmpty || Leftovers.isRunning(guardian))
+                    && gone < 200 {
                 usleep(10_000)
                 gone += 1
             }
@@ -148,12 +149,12 @@ struct CgroupCommandTests {
         for _ in 0..<1000 where directory == nil {
             usleep(10_000)
             directory = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path))?
-                .first { $0.hasPrefix("corral-job-\(started.pid)-") && FileManager.default.fileExists(atPath: tmp.file($0) + "/pid") }
+                .first { $0.hasPrefix("corral-job-\(started.pid)-") && FileManager.default.fileExists(atPath: tmp.file($0) + "/p0/pid") }
         }
         let left = try #require(directory, "the job never got ready")
         kill(started.pid, SIGKILL)
         _ = started.wait()
-        #expect(FileManager.default.fileExists(atPath: tmp.file(left) + "/d0123456789"))
+        #expect(FileManager.default.fileExists(atPath: tmp.file(left) + "/p0/d0123456789"))
         let kept = tmp.file("corral-kept-abc123")
         try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: false)
 

@@ -146,13 +146,20 @@ struct JobTests {
 
     @Test("the working directory is private, removed after the job, kept on request")
     func workdir() async throws {
-        let removed = try await runJob(#"{"processes": [{"args": ["/bin/sh", "-c", "pwd; stat -c %a ."]}]}"#)
+        let removed = try await runJob(#"{"processes": [{"args": ["/bin/sh", "-c", "pwd; stat -c %a .; stat -c %a%U ..; ls .. 2>/dev/null || echo hidden"]}]}"#)
         let lines = removed.processes[0].report.stdout?.text?.split(separator: "\n").map(String.init) ?? []
-        #expect(lines.count == 2)
-        // Root's, with the group of the user the program runs as (nobody): 0770.
-        #expect(lines.last == (geteuid() == 0 ? "770" : "700"))
-        #expect(!FileManager.default.fileExists(atPath: lines.first ?? "/"))
-        #expect(URL(fileURLWithPath: lines.first ?? "/").lastPathComponent.hasPrefix("corral-job-\(getpid())-"))
+        #expect(lines.count == 4, "\(lines)")
+        // The process's own directory (named after it): root's, with the group of the user the
+        // program runs as (nobody), 0770; the job's directory above it is root's alone.
+        #expect(lines.dropFirst().first == (geteuid() == 0 ? "770" : "700"))
+        if geteuid() == 0 {
+            #expect(lines.dropFirst(2).first == "700root")
+            #expect(lines.last == "hidden")
+        }
+        let job = URL(fileURLWithPath: lines.first ?? "/")
+        #expect(job.lastPathComponent == "p0")
+        #expect(!FileManager.default.fileExists(atPath: job.path))
+        #expect(job.deletingLastPathComponent().lastPathComponent.hasPrefix("corral-job-\(getpid())-"))
         let kept = try await runJob(#"{"processes": [{"args": ["/bin/true"]}], "workdir": {"keep": true}}"#)
         let path = try #require(kept.workdir)
         #expect(FileManager.default.fileExists(atPath: path))

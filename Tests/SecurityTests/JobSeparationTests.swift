@@ -43,5 +43,33 @@ struct JobSeparationTests {
         #expect(report.files.last?.content?.text == "forged: accepted\n")
         #expect(report.files.last?.process == "solution")
     }
+
+    /// Every plain run is nobody by default: a job's directory must keep any other nobody out
+    /// (a review found each process's directory reachable through a 0711 job directory).
+    @Test("a plain run cannot reach another job's directory, nor collect a file through a hard link")
+    func otherJobsAreOutOfReach() async throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        let note = tmp.file("where")
+        let victim = Task {
+            try await runSpec("""
+                {"processes": [{"args": \(shell("echo secret > answer; pwd > \(note); sleep 1")), "limits": {"wallTime": 10}}]}
+                """)
+        }
+        var place = ""
+        for _ in 0..<300 where place.isEmpty {
+            place = ((try? String(contentsOfFile: note, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if place.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(!place.isEmpty)
+        let attacker = try await Runner().run(Job(arguments: ["/bin/sh", "-c", "cat \(place)/answer; ls \(place)/..; echo done"],
+                                                  standardOutput: .capture(max: 4096), standardError: .null))
+        #expect(attacker.stdout?.text == "done\n", "\(attacker.stdout?.text ?? "")")
+        _ = try await victim.value
+        let linked = try await runSpec("""
+            {"processes": [{"args": \(shell("echo mine > a; ln a b"))}], "collect": [{"path": "b"}]}
+            """)
+        #expect(linked.files.first?.error?.contains("hard link") == true, "\(linked.files)")
+    }
 }
 }

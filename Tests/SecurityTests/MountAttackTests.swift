@@ -56,5 +56,17 @@ struct MountAttackTests {
         let options = Set(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").map(String.init))
         #expect(options.isSuperset(of: ["ro", "nosuid", "nodev", "noexec"]), "\(result.standardOutput)")
     }
+
+    /// The init makes mount points by path while it still sees the host: below /box, where
+    /// an earlier run could have left a link, that would take it anywhere.
+    @Test("a --bind or --tmpfs target below /box is refused", .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+    func targetsBelowBoxAreRefused() async throws {
+        for isolation in [Isolation(binds: [Isolation.Bind(source: "/etc", target: "/box/etc")]),
+                          Isolation(tmpfs: [Isolation.Tmpfs(target: "/box/scratch")])] {
+            let report = try await Runner().run(Job(arguments: ["/bin/true"], isolation: isolation))
+            #expect(report.status == .setupError)
+            #expect(report.message.contains("below /box is not allowed"), "\(report.message)")
+        }
+    }
 }
 }

@@ -52,6 +52,8 @@ struct PrivilegeAttackTests {
         echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo "wrote sysrq"
         if [ -e /proc/sysrq-trigger ]; then stat -c %F /proc/sysrq-trigger; else echo "character special file"; fi
         head -c 1 /proc/kcore >/dev/null 2>&1 && echo "read kcore"
+        chmod 666 /dev/null 2>/dev/null && echo "changed the host's /dev/null"
+        echo x > /dev/null || echo "cannot write /dev/null"
         echo done
         """
         let report = try await plain(script, user: RunUser(uid: 0), isolation: Isolation())

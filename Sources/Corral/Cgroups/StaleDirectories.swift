@@ -55,10 +55,10 @@ enum StaleDirectories {
         return removed
     }
 
-    /// Who may own a job directory this process removes: itself; as root also nobody, to
-    /// whom an isolated job's directory is handed (one handed to another `--user` is left).
+    /// Who may own a job directory this process removes: itself (a job's directory stays its
+    /// Corral's: programs get directories inside it).
     private static var jobOwners: Set<uid_t> {
-        geteuid() == 0 ? [0, 65534] : [geteuid()]
+        [geteuid()]
     }
 
     /// O_PATH (Glibc's module does not export it without _GNU_SOURCE).

@@ -65,6 +65,12 @@ extension DirectoryHandle {
             _ = Glibc.close(fd)
             throw CorralError(.invalidJob, "\(field): \(path): not a regular file (\(kind))")
         }
+        // A second name of a file is a hard link a program may have made to a file it could
+        // not read or write itself (where the kernel's protected_hardlinks is off).
+        guard info.st_nlink == 1 else {
+            _ = Glibc.close(fd)
+            throw CorralError(.invalidJob, "\(field): \(path): a file with other names (a hard link) is not opened")
+        }
         if output && ftruncate(fd, 0) != 0 {
             let error = errno
             _ = Glibc.close(fd)
@@ -86,6 +92,10 @@ extension DirectoryHandle {
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             return CollectedFile(path: spec.path.description, content: nil, error: "not a regular file (\(Self.kind(info.st_mode)))")
+        }
+        // Root reads it: never through a hard link a program made to someone else's file.
+        guard info.st_nlink == 1 else {
+            return CollectedFile(path: spec.path.description, content: nil, error: "a file with other names (a hard link): not read")
         }
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)

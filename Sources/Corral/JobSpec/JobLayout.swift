@@ -44,7 +44,7 @@ final class JobLayout: Sendable {
         spec.collect.map { item in
             let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
             var file = directories[index].collect(item)
-            file.process = spec.processes.count > 1 ? spec.processes[index].name : nil
+            file.process = spec.processes[index].name
             return file
         }
     }
@@ -108,7 +108,7 @@ final class JobLayout: Sendable {
             try pipes.make(spec.pipes)
             for (index, process) in spec.processes.enumerated() {
                 prepared.append(try prepareProcess(process, index: index, directory: directories[index], workdir: workdir,
-                                                   jobOfSeveral: spec.processes.count > 1, pipes: &pipes))
+                                                   pipes: &pipes))
             }
             pipes.closeAll() // ends no process named (a library's spec)
         } catch {
@@ -122,10 +122,11 @@ final class JobLayout: Sendable {
         return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases)
     }
 
-    /// One directory per process of a job of several, named after it (0700, traversable
-    /// job directory); the job's own for a job of one.
+    /// One directory per process, named after it (0700). The job's directory itself stays
+    /// root's and 0700 (as the caller made it): no one but Corral can reach a process's
+    /// directory by path. A process enters its own through a descriptor (`fchdir`, or the
+    /// bind of its `/box`), which needs no search permission on the job's directory.
     private static func makeDirectories(_ spec: JobSpec, in workdir: Workdir) throws(CorralError) -> [DirectoryHandle] {
-        guard spec.processes.count > 1 else { return [try workdir.handle.duplicate()] }
         var made: [DirectoryHandle] = []
         do throws(CorralError) {
             for process in spec.processes {
@@ -133,10 +134,6 @@ final class JobLayout: Sendable {
                     throw CorralError(.invalidJob, "processes: \"\(process.name)\" is not a process name (it names the process's directory)")
                 }
                 made.append(try workdir.handle.makeDirectory(name, mode: 0o700))
-            }
-            // Other users (the processes' own) may pass through to their directories only.
-            if geteuid() == 0, fchmod(workdir.handle.descriptor, 0o711) != 0 {
-                throw CorralError(.system, "chmod \(workdir.path): \(SetupFailure.describe(errno))")
             }
         } catch {
             made.forEach { $0.close() }
@@ -146,7 +143,7 @@ final class JobLayout: Sendable {
     }
 
     private static func prepareProcess(_ process: ProcessSpec, index: Int, directory: DirectoryHandle, workdir: Workdir,
-                                       jobOfSeveral: Bool, pipes: inout JobPipes) throws(CorralError) -> PreparedProcess {
+                                       pipes: inout JobPipes) throws(CorralError) -> PreparedProcess {
         var descriptors: [Int32: Int32] = [:]
         var owned: [Int32] = []
         func stream(_ path: SpecPath, output: Bool, _ field: String) throws(CorralError) -> Int32 {
@@ -191,8 +188,7 @@ final class JobLayout: Sendable {
             let error = errno
             workingDirectory?.close()
             guard opened >= 0 else { throw CorralError(.system, "open \(process.dir?.description ?? "the working directory"): \(SetupFailure.describe(error))") }
-            var path = workdir.path
-            if jobOfSeveral { path += "/" + process.name }
+            var path = workdir.path + "/" + process.name
             if let dir = process.dir { path += "/" + dir.description }
             let job = Job(arguments: process.args, environment: process.env, workingDirectory: path,
                           standardInput: input, standardOutput: standardOutput, standardError: standardError,

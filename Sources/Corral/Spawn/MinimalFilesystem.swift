@@ -71,7 +71,9 @@ final class MinimalFilesystem: @unchecked Sendable {
         let scratch = "size=\(limits.memory ?? Self.defaultScratchSize)"
         add(CORRAL_MOUNT_TMPFS, source: nil, target: "/dev", data: "mode=0755,size=64k")
         for device in ["null", "zero", "full", "random", "urandom"] {
-            add(CORRAL_MOUNT_BIND_FILE, source: "/dev/" + device, target: "/dev/" + device, writable: true, data: "dev")
+            // Read-only: reading and writing a device is not changing the filesystem, but a
+            // chmod of the host's /dev/null (by uid 0 inside) would be.
+            add(CORRAL_MOUNT_BIND_FILE, source: "/dev/" + device, target: "/dev/" + device, writable: false, data: "dev")
         }
         add(CORRAL_MOUNT_SYMLINK, source: "/proc/self/fd", target: "/dev/fd")
         for (index, name) in ["stdin", "stdout", "stderr"].enumerated() {
@@ -87,6 +89,14 @@ final class MinimalFilesystem: @unchecked Sendable {
             add(CORRAL_MOUNT_TMPFS, source: nil, target: Self.box, data: "mode=1777," + scratch)
         }
         if identity.uid == 0 { maskKernelInterfaces() }
+        // The init makes mount points by path while it still sees the host: never below /box,
+        // whose contents a program of an earlier run may have written (a link there would
+        // take the init anywhere).
+        for target in isolation.binds.map(\.target) + isolation.tmpfs.map(\.target)
+            where target == Self.box || target.hasPrefix(Self.box + "/") {
+            rmdir(staging)
+            throw SetupFailure(stage: "filesystem", errno: EINVAL, message: "a --bind or --tmpfs target below \(Self.box) is not allowed: \(target)")
+        }
         for bind in isolation.binds {
             var info = stat()
             guard stat(bind.source, &info) == 0 else {
