@@ -37,6 +37,7 @@ enum CgroupParents {
         for parent in parents.withLock({ $0 }).sorted(by: { $0.count > $1.count }) {
             CgroupFS.removeDirectory(parent)
         }
+        RunGuard.stop() // it lives in Corral's own cgroup, which is put back next
         CgroupV2Delegation.undoOwnChange()
     }
 }

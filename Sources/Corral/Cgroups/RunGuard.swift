@@ -34,6 +34,23 @@ enum RunGuard {
         for directory in directories { _ = corral_guard_send(descriptor, "-" + directory) }
     }
 
+    /// At a normal exit: the guard is told to go (its channel closed, nothing watched) and
+    /// reaped, so it no longer sits in Corral's own cgroup when that is tidied up. A later
+    /// run would start a new one.
+    static func stop() {
+        guard let stopped = channel.withLock({ current -> Channel? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        _ = close(stopped.descriptor)
+        var status: Int32 = 0
+        for _ in 0..<500 {
+            let result = waitpid(stopped.pid, &status, WNOHANG)
+            if result == stopped.pid || (result < 0 && errno != EINTR) { return }
+            usleep(1000)
+        }
+    }
+
     private static func ensureStarted() -> Int32? {
         if failed.load(ordering: .relaxed) { return nil }
         return channel.withLock { current in
