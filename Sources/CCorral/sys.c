@@ -158,10 +158,6 @@ struct corral_open_how {
 #define CORRAL_RESOLVE_NO_SYMLINKS 0x04
 #define CORRAL_RESOLVE_BENEATH 0x08
 
-int corral_open_beneath(int dirfd, const char *path) {
-    return corral_openat_beneath(dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
-}
-
 int corral_openat_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
     struct corral_open_how how = {
         (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC), (flags & (O_CREAT | __O_TMPFILE)) ? (uint64_t)mode : 0,

@@ -79,11 +79,6 @@ int corral_audit_listen(void);
 /// memfd_create(name, MFD_CLOEXEC): an anonymous file, for inline stdin content.
 int corral_memfd(const char *name);
 
-/// openat2(dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) with
-/// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: never leaves `dirfd`, never
-/// follows a link. -1 with errno ENOSYS where the kernel has no openat2.
-int corral_open_beneath(int dirfd, const char *path);
-
 /// openat2(dirfd, path, flags | O_NOFOLLOW | O_CLOEXEC, mode) with RESOLVE_BENEATH |
 /// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, retried on EINTR: the one way Corral opens
 /// a path of a job spec (a file, a stream, a directory), beneath the directory's descriptor.
