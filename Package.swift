@@ -1,12 +1,22 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// The Swift runtime, the standard library and FoundationEssentials linked into the binary
+/// (`-static-stdlib`; the three libraries FoundationEssentials needs are not named by the
+/// driver when only a dependency imports it). Saves the dynamic loader about 19 shared
+/// libraries at every start of `corral`.
+let staticSwiftRuntime: [LinkerSetting] = [
+    .unsafeFlags(["-static-stdlib", "-l_FoundationCShims", "-l_FoundationCollections", "-lswiftSynchronization"],
+                 .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "Corral",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Corral", targets: ["Corral"]),
         .executable(name: "corral", targets: ["corral"]),
+        .executable(name: "corral-server", targets: ["corral-server"]),
         .executable(name: "corral-bench", targets: ["corral-bench"]),
     ],
     dependencies: [
@@ -44,24 +54,55 @@ let package = Package(
         ),
         // A small blocking HTTP/1.1 client for loopback: the server's tests and benchmark.
         .target(name: "LoopbackHTTP"),
+        // What both executables share: the containment and user-range options, stdout and
+        // stderr, the entry that maps errors to exit 125.
+        .target(
+            name: "CorralCommandLine",
+            dependencies: [
+                "Corral",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // `corral`: run, doctor, cleanup — started once per run by judges, so it stays small:
+        // no server code, no Foundation beyond FoundationEssentials, and the Swift runtime
+        // linked in (no dynamic loading of the runtime's shared libraries at every start).
         .executableTarget(
             name: "corral",
             dependencies: [
                 "Corral",
+                "CorralCommandLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            linkerSettings: staticSwiftRuntime
+        ),
+        // `corral-server`: `serve`, which `corral serve` execs.
+        .executableTarget(
+            name: "corral-server",
+            dependencies: [
+                "Corral",
+                "CorralCommandLine",
                 "CorralServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "LoopbackHTTP"]),
         // Shared by the test targets: fixture compilation, process checks, a spawner.
         .target(name: "CorralTestSupport", dependencies: ["Corral", "LoopbackHTTP"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralTests", dependencies: ["Corral"]),
+        // The command line's values: ArgumentParser's and the fast path's parse agree.
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["CorralCommandLine", "Corral", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "CorralIntegrationTests", dependencies: ["Corral", "CorralTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["corral", "Corral", "CorralTestSupport", "LoopbackHTTP"]),
+        // The CLI tests start the `corral` and `corral-server` binaries (`swift test` builds every
+        // executable); depending on them would link the statically linked runtime into the tests.
+        .testTarget(name: "CLITests", dependencies: ["Corral", "CorralTestSupport", "LoopbackHTTP"]),
         // Every attack that ever worked, performed against the library, the CLI and a server.
-        .testTarget(name: "SecurityTests", dependencies: ["corral", "Corral", "CorralTestSupport", "LoopbackHTTP"]),
+        .testTarget(name: "SecurityTests", dependencies: ["Corral", "CorralTestSupport", "LoopbackHTTP"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -50,13 +50,22 @@ struct CorralBench {
             }
         }
 
+        if options.wholeProcessRuns > 0 {
+            let commands = WholeProcessBench.commands(corral: WholeProcessBench.corralPath())
+            result.wholeProcess = WholeProcessBench.measure(runs: options.wholeProcessRuns, warmup: 10, commands: commands)
+        }
+
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
 
         let failed = result.baselineFailures + result.modes.reduce(0) { $0 + $1.failures }
+            + (result.wholeProcess?.commands.reduce(0) { $0 + $1.failures } ?? 0)
         if failed > 0 {
             if result.baselineFailures > 0 {
                 Console.error("corral-bench: \(result.baselineFailures) of \(options.runs) bare spawns failed\n")
+            }
+            for command in result.wholeProcess?.commands ?? [] where command.failures > 0 {
+                Console.error("corral-bench: \(command.failures) of \(options.wholeProcessRuns) runs of \(command.name) did not exit 0\n")
             }
             for mode in result.modes where mode.failures > 0 {
                 Console.error("corral-bench: \(mode.failures) of \(options.runs) runs of mode \(mode.name) did not end ok\n")

@@ -5,9 +5,10 @@ struct Options: Sendable {
     var json = false
     var pingPongRounds = 10000
     var serverJobs = 1000
+    var wholeProcessRuns = 300
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
@@ -16,6 +17,9 @@ struct Options: Sendable {
                        the library, at parallelism 1 and 2, without isolation and (where the
                        host allows it) isolated as `corral serve` does by default
                        (default 1000; 0 skips it)
+          --cli N      runs of each whole-process command (`corral --version`, `corral run`
+                       plain, process-group and isolated) interleaved with /bin/true
+                       started the same way (default 300; 0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -46,6 +50,8 @@ struct Options: Sendable {
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--cli":
+                options.wholeProcessRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

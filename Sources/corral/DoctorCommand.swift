@@ -1,6 +1,14 @@
 import ArgumentParser
 import Corral
+import CorralCommandLine
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

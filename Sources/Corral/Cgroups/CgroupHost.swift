@@ -33,39 +33,47 @@ struct CgroupHost: Sendable {
     }
 
     static func detect() -> CgroupHost {
+        // Byte-wise: splitting these files by Character or with a string separator cost
+        // more than the rest of a `corral run -- /bin/true` put together.
+        func fields(_ line: Substring.UTF8View.SubSequence, _ separator: Character) -> [Substring] {
+            line.split(separator: UInt8(ascii: separator.unicodeScalars.first!), omittingEmptySubsequences: false).map { Substring($0) }
+        }
         var ownPaths: [String: String] = [:] // controller (or "" for v2) → path
         if let text = CgroupFS.read("/proc/self/cgroup") {
-            for line in text.split(separator: "\n") {
-                let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-                guard parts.count == 3 else { continue }
+            for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+                let parts = fields(line, ":")
+                guard parts.count >= 3 else { continue }
+                let path = parts[2...].joined(separator: ":")
                 if parts[0] == "0" && parts[1].isEmpty {
-                    ownPaths[""] = String(parts[2])
+                    ownPaths[""] = path
                 } else {
-                    for controller in parts[1].split(separator: ",") { ownPaths[String(controller)] = String(parts[2]) }
+                    for controller in parts[1].utf8.split(separator: UInt8(ascii: ",")) { ownPaths[String(Substring(controller))] = path }
                 }
             }
         }
         var unified: Unified?
         var v1: [String: Hierarchy] = [:]
         if let text = CgroupFS.read("/proc/self/mountinfo") {
-            for line in text.split(separator: "\n") {
+            for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
                 // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-                let halves = line.split(separator: " - ", omittingEmptySubsequences: false)
-                guard halves.count == 2 else { continue }
-                let left = halves[0].split(separator: " ")
-                let right = halves[1].split(separator: " ")
+                // (the optional fields end at a field that is a lone "-")
+                let all = fields(line, " ")
+                guard let dash = all.firstIndex(of: "-") else { continue }
+                let left = all[..<dash]
+                let right = all[(dash + 1)...]
                 guard left.count >= 5, right.count >= 3 else { continue }
-                let root = String(left[3])
-                let mount = unescape(String(left[4]))
-                if right[0] == "cgroup2", unified == nil, root == "/", let own = ownPaths[""] {
+                let root = left[left.startIndex + 3]
+                let mount = unescape(left[left.startIndex + 4])
+                let type = right[right.startIndex], superOptions = right[right.startIndex + 2]
+                if type == "cgroup2", unified == nil, root == "/", let own = ownPaths[""] {
                     let ownDirectory = mount + (own == "/" ? "" : own)
                     let controllers = CgroupFS.read(ownDirectory + "/cgroup.controllers").map {
-                        Set($0.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+                        Set($0.utf8.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }).map { String(Substring($0)) })
                     } ?? []
                     unified = Unified(mount: mount, ownPath: own, controllers: controllers)
-                } else if right[0] == "cgroup", root == "/" {
-                    for option in right[2].split(separator: ",") {
-                        let name = String(option)
+                } else if type == "cgroup", root == "/" {
+                    for option in superOptions.utf8.split(separator: UInt8(ascii: ",")) {
+                        let name = String(Substring(option))
                         if let own = ownPaths[name], v1[name] == nil {
                             v1[name] = Hierarchy(mount: mount, ownPath: own)
                         }
@@ -76,8 +84,27 @@ struct CgroupHost: Sendable {
         return CgroupHost(unified: unified, v1: v1)
     }
 
-    private static func unescape(_ path: String) -> String {
-        path.split(separator: "\\040", omittingEmptySubsequences: false).joined(separator: " ")
+    /// A mountinfo path with its octal escapes (`\040` for a space, `\011`, `\012`, `\134`)
+    /// turned back into bytes.
+    static func unescape(_ field: Substring) -> String {
+        let bytes = Array(field.utf8)
+        guard bytes.contains(UInt8(ascii: "\\")) else { return String(field) }
+        var result: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "\\"), index + 3 < bytes.count,
+               bytes[(index + 1)...(index + 3)].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "7")).contains($0) }) {
+                let value = bytes[(index + 1)...(index + 3)].reduce(0) { $0 * 8 + Int($1 - UInt8(ascii: "0")) }
+                if value < 256 {
+                    result.append(UInt8(value))
+                    index += 4
+                    continue
+                }
+            }
+            result.append(bytes[index])
+            index += 1
+        }
+        return String(decoding: result, as: UTF8.self)
     }
 }
 

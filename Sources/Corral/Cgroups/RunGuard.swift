@@ -42,8 +42,18 @@ enum RunGuard {
             defer { current = nil }
             return current
         }) else { return }
+        // A pidfd to wait on, opened before the guard can go: it exits at once when its
+        // channel closes (polling with sleeps added a millisecond to every `corral run`).
+        let pidfd = corral_pidfd_open(stopped.pid)
         _ = close(stopped.descriptor)
         var status: Int32 = 0
+        if pidfd >= 0 {
+            defer { _ = close(pidfd) }
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            while poll(&entry, 1, 500) < 0 && errno == EINTR {}
+            _ = waitpid(stopped.pid, &status, WNOHANG)
+            return
+        }
         for _ in 0..<500 {
             let result = waitpid(stopped.pid, &status, WNOHANG)
             if result == stopped.pid || (result < 0 && errno != EINTR) { return }

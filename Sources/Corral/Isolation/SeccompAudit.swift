@@ -76,8 +76,16 @@ enum SeccompAudit {
     /// The seccomp record in a line of the kernel's log ("audit: type=1326 audit(…): …"),
     /// nil for any other line.
     static func parse(logLine line: Substring) -> Record? {
-        guard let start = line.range(of: "audit: type=1326 ") else { return nil }
-        return parse(fields: line[start.upperBound...])
+        let marker = Array("audit: type=1326 ".utf8)
+        let bytes = line.utf8
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            if bytes[index...].starts(with: marker) {
+                return parse(fields: line[bytes.index(index, offsetBy: marker.count)...])
+            }
+            index = bytes.index(after: index)
+        }
+        return nil
     }
 
     /// What to call the system call of `record` in a report: "ptrace (system call 101)",

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension JobSpec {
     /// Parses and checks a job spec: unknown fields, wrong types, bad values, pipes with a

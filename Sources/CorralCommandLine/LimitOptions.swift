@@ -1,8 +1,11 @@
 import ArgumentParser
 import Corral
+import CorralCommandLine
 
 /// The limit flags, shared by every command that runs something.
-struct LimitOptions: ParsableArguments {
+public struct LimitOptions: ParsableArguments {
+    public init() {}
+
     @Option(name: .customLong("cpu-time"), parsing: .unconditional, help: ArgumentHelp("CPU time of all processes together (2, 1.5, 500ms, 2s, 1m).", valueName: "duration"))
     var cpuTime: String?
 
@@ -27,12 +30,41 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("address-space"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_AS of each process.", valueName: "size"))
     var addressSpace: String?
 
-    var isEmpty: Bool {
+    public var values: LimitArguments {
+        LimitArguments(cpuTime: cpuTime, wallTime: wallTime, memory: memory, output: output, openFiles: openFiles,
+                       stack: stack, processes: processes, addressSpace: addressSpace)
+    }
+}
+
+/// The limit flags as given (strings, checked by ``limits()``).
+public struct LimitArguments: Sendable, Equatable {
+    public var cpuTime: String?
+    public var wallTime: String?
+    public var memory: String?
+    public var output: String?
+    public var openFiles: String?
+    public var stack: String?
+    public var processes: String?
+    public var addressSpace: String?
+
+    public init(cpuTime: String? = nil, wallTime: String? = nil, memory: String? = nil, output: String? = nil,
+                openFiles: String? = nil, stack: String? = nil, processes: String? = nil, addressSpace: String? = nil) {
+        self.cpuTime = cpuTime
+        self.wallTime = wallTime
+        self.memory = memory
+        self.output = output
+        self.openFiles = openFiles
+        self.stack = stack
+        self.processes = processes
+        self.addressSpace = addressSpace
+    }
+
+    public var isEmpty: Bool {
         [cpuTime, wallTime, memory, output, openFiles, stack, processes, addressSpace].allSatisfy { $0 == nil }
     }
 
     /// The limits, each value checked; a bad one names its flag.
-    func limits() throws -> Limits {
+    public func limits() throws -> Limits {
         func parse<T>(_ value: String?, _ flag: String, _ parser: (String) throws(LimitParseError) -> T) throws -> T? {
             guard let value else { return nil }
             do {

@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Writes to descriptor 2 directly (the `stderr` global is not concurrency-safe).
-enum StandardError {
-    static func write(_ text: String) {
+public enum StandardError {
+    public static func write(_ text: String) {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {

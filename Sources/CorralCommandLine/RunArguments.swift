@@ -1,25 +1,78 @@
 import ArgumentParser
 import Corral
-import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
-struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Run a program under limits and report what happened.",
-        discussion: """
-        Exit code: the program's own when it exited; 128+N when a signal N that Corral did not \
-        send ended it; 124 for any limit; 125 for Corral's own errors; 126 program not executable; \
-        127 program not found; 130 cancelled (SIGINT, SIGTERM or SIGHUP to Corral).
-        """
-    )
+/// The flags of `corral run` as a plain value, however they were parsed (``RunCommand``
+/// or ``RunFastPath``): validation, the job and the run all work from this.
+public struct RunArguments: Sendable, Equatable {
+    public var limitOptions = LimitArguments()
+    public var containmentOptions = ContainmentArguments()
+    public var userRangeOption = UserRangeArgument()
+    public var stdin: String?
+    public var stdout: String?
+    public var stderr: String?
+    public var dir: String?
+    public var environment: [String] = []
+    public var inheritEnvironment = false
+    public var report: String?
+    public var quiet = false
+    public var isolate = false
+    public var network: Isolation.Network?
+    public var user: String?
+    public var bind: [String] = []
+    public var tmpfs: [String] = []
+    public var seccomp: String?
+    public var seccompPolicy: String?
+    public var spec: String?
+    public var stdoutMax: String?
+    public var stderrMax: String?
+    public var files: [String] = []
+    public var collect: [String] = []
+    /// The program and its arguments, with the `--` before them when it was given.
+    public var command: [String] = []
 
-    @OptionGroup var limitOptions: LimitOptions
+    public init() {}
 
-    @OptionGroup var containmentOptions: ContainmentOptions
+    init(limitOptions: LimitArguments, containmentOptions: ContainmentArguments, userRangeOption: UserRangeArgument,
+         stdin: String?, stdout: String?, stderr: String?, dir: String?, environment: [String], inheritEnvironment: Bool,
+         report: String?, quiet: Bool, isolate: Bool, network: Isolation.Network?, user: String?, bind: [String],
+         tmpfs: [String], seccomp: String?, seccompPolicy: String?, spec: String?, stdoutMax: String?, stderrMax: String?,
+         files: [String], collect: [String], command: [String]) {
+        self.limitOptions = limitOptions
+        self.containmentOptions = containmentOptions
+        self.userRangeOption = userRangeOption
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.dir = dir
+        self.environment = environment
+        self.inheritEnvironment = inheritEnvironment
+        self.report = report
+        self.quiet = quiet
+        self.isolate = isolate
+        self.network = network
+        self.user = user
+        self.bind = bind
+        self.tmpfs = tmpfs
+        self.seccomp = seccomp
+        self.seccompPolicy = seccompPolicy
+        self.spec = spec
+        self.stdoutMax = stdoutMax
+        self.stderrMax = stderrMax
+        self.files = files
+        self.collect = collect
+        self.command = command
+    }
+}
 
-    @OptionGroup var userRangeOption: UserRangeOption
-
+extension RunArguments {
     /// How runs are contained, and whose uids they get.
     func runnerConfiguration() throws -> RunnerConfiguration {
         var configuration = containmentOptions.configuration
@@ -30,79 +83,16 @@ struct RunCommand: AsyncParsableCommand {
         return configuration
     }
 
-    @Option(help: ArgumentHelp("Standard input from this file (default /dev/null).", valueName: "file"))
-    var stdin: String?
-
-    @Option(help: ArgumentHelp("Standard output to this file, created or truncated (default: Corral's).", valueName: "file"))
-    var stdout: String?
-
-    @Option(help: ArgumentHelp("Standard error to this file, created or truncated (default: Corral's).", valueName: "file"))
-    var stderr: String?
-
-    @Option(help: ArgumentHelp("The program's working directory.", valueName: "dir"))
-    var dir: String?
-
-    @Option(name: .customLong("env"), help: ArgumentHelp("Set a variable (repeatable). The default environment is PATH=/usr/local/bin:/usr/bin:/bin only.", valueName: "K=V"))
-    var environment: [String] = []
-
-    @Flag(name: .customLong("inherit-env"), help: "Start from Corral's own environment instead of the clean default.")
-    var inheritEnvironment = false
-
-    @Option(help: ArgumentHelp("Write the JSON report here; '-' is stdout, allowed only with --stdout.", valueName: "file"))
-    var report: String?
-
-    @Flag(help: "No summary line on stderr.")
-    var quiet = false
-
-    @Flag(help: "Isolate the program: new PID, mount, IPC, UTS and network namespaces, Corral's init as PID 1, a fresh /proc, an unprivileged user, no capabilities, no_new_privs. Needs root.")
-    var isolate = false
-
-    @Option(help: ArgumentHelp("With --isolate: none (a loopback only, the default) or host.", valueName: "mode"))
-    var network: Isolation.Network?
-
-    @Option(help: ArgumentHelp("The program's user, isolated or not (as root the default is 65534:65534, nobody; 0 only when asked for; without root only the caller's).", valueName: "UID[:GID]"))
-    var user: String?
-
-    @Option(help: ArgumentHelp("With --isolate: make a host path visible inside (repeatable), read-only unless :rw.", valueName: "SRC[:DST][:rw]"))
-    var bind: [String] = []
-
-    @Option(help: ArgumentHelp("With --isolate: a private tmpfs inside (repeatable).", valueName: "DST[:SIZE]"))
-    var tmpfs: [String] = []
-
-    @Option(help: ArgumentHelp("With --isolate: the seccomp profile, default or none.", valueName: "profile"))
-    var seccomp: String?
-
-    @Option(name: .customLong("seccomp-policy"), help: ArgumentHelp("With --isolate: a seccomp policy file (allow, deny, errno N per syscall name; default ACTION).", valueName: "file"))
-    var seccompPolicy: String?
-
-    @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
-    var spec: String?
-
-    @Option(name: .customLong("stdout-max"), parsing: .unconditional, help: ArgumentHelp("Capture stdout into the report, cut at this size (the program is killed past it).", valueName: "size"))
-    var stdoutMax: String?
-
-    @Option(name: .customLong("stderr-max"), parsing: .unconditional, help: ArgumentHelp("Capture stderr into the report, cut at this size.", valueName: "size"))
-    var stderrMax: String?
-
-    @Option(name: .customLong("file"), help: ArgumentHelp("Put the host file PATH into the job's working directory as NAME (repeatable); the program runs there.", valueName: "NAME=PATH"))
-    var files: [String] = []
-
-    @Option(name: .customLong("collect"), help: ArgumentHelp("Return this file of the working directory in the report (repeatable).", valueName: "NAME"))
-    var collect: [String] = []
-
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments (after --).", valueName: "program"))
-    var command: [String] = []
-
     private var programArguments: [String] {
         command.first == "--" ? Array(command.dropFirst()) : command
     }
 
-    func validate() throws {
+    public func validate() throws {
         // Everything from the first word ArgumentParser does not know is captured as the
         // program; a word with a dash there is a mistyped option or a request for help,
         // never a program (a program named so comes after --).
         if let first = command.first, first != "--", first.count > 1, first.hasPrefix("-") {
-            if first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
+            if first == "--help" || first == "-h" { throw CleanExit.helpRequest(RunCommand.self) }
             throw ValidationError("unknown option '\(first)' (see corral run --help; the program and its arguments come after --)")
         }
         if spec != nil {
@@ -183,8 +173,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         if seccomp == "none" { settings.seccomp = .none }
         if let seccompPolicy {
-            guard let text = try? String(contentsOfFile: seccompPolicy, encoding: .utf8) else {
-                throw ValidationError("--seccomp-policy: cannot read \(seccompPolicy)")
+            let text: String
+            do { text = String(decoding: try HostFile.read(seccompPolicy), as: UTF8.self) } catch {
+                throw ValidationError("--seccomp-policy: cannot read \(seccompPolicy): \(error)")
             }
             do { settings.seccomp = .policy(try SeccompPolicy.parse(text)) } catch {
                 throw ValidationError("--seccomp-policy: \(seccompPolicy): \(error.description)")
@@ -241,106 +232,5 @@ struct RunCommand: AsyncParsableCommand {
             return FileSpec(path: try inside(String(parts[0]), "--file"), source: .copy(absolute(String(parts[1]))))
         }
         return JobSpec(processes: [process], files: filesIn, collect: try collect.map { CollectSpec(path: try inside($0, "--collect")) })
-    }
-
-    func run() async throws {
-        if let source = spec {
-            let data: Data
-            do {
-                data = source == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: source))
-            } catch {
-                throw ValidationError("--spec: cannot read \(source): \(error.localizedDescription)")
-            }
-            do {
-                try await runJob(try JobSpec.parse(data))
-            } catch let error as SpecError {
-                throw ValidationError("--spec: \(error)")
-            }
-            return
-        }
-        if !files.isEmpty || !collect.isEmpty {
-            return try await runJob(try singleProcessSpec())
-        }
-        let job = try job()
-        let outcome = try await CancellableRun.run(job, configuration: try runnerConfiguration())
-        let report: RunReport
-        switch outcome {
-        case .success(let value): report = value
-        case .failure(let error):
-            throw ValidationError(error.message)
-        }
-        for warning in report.warnings {
-            StandardError.write("corral: warning: \(warning)\n")
-        }
-        if !quiet {
-            StandardError.write(Summary.line(for: report))
-        }
-        if let destination = self.report {
-            try JSONOutput.writeReport(report, to: destination)
-        }
-        throw ExitCode(report.commandExitCode)
-    }
-}
-
-extension RunCommand {
-    func runJob(_ spec: JobSpec) async throws {
-        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()))
-        let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
-            do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
-        }
-        let job: JobReport
-        switch outcome {
-        case .success(let value): job = value
-        case .failure(let error): throw ValidationError(error.message)
-        }
-        var warnings: Set<String> = []
-        for process in job.processes {
-            for warning in process.report.warnings where warnings.insert(warning).inserted {
-                StandardError.write("corral: warning: \(warning)\n")
-            }
-            if !quiet { StandardError.write("\(process.name): " + Summary.line(for: process.report)) }
-        }
-        if let kept = job.workdir { StandardError.write("corral: working directory kept at \(kept)\n") }
-        try JSONOutput.writeReport(job, to: report ?? "-")
-        throw ExitCode(job.commandExitCode)
-    }
-}
-
-/// Runs a job as a task that SIGINT, SIGTERM and SIGHUP cancel: the run is killed and
-/// reaped, and its report still comes back.
-enum CancellableRun {
-    static func run(_ job: Job, configuration: RunnerConfiguration) async throws -> Result<RunReport, CorralError> {
-        await run { () async -> Result<RunReport, CorralError> in
-            do throws(CorralError) {
-                return .success(try await Runner(configuration: configuration).run(job))
-            } catch {
-                return .failure(error)
-            }
-        }
-    }
-
-    static func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-        let task = Task { await body() }
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { task.cancel() }
-            source.resume()
-            sources.append(source)
-        }
-        let result = await task.value
-        sources.forEach { $0.cancel() }
-        return result
-    }
-}
-
-enum Summary {
-    static func line(for report: RunReport) -> String {
-        let cpu = String(format: "%.3f", report.cpuTime)
-        let wall = String(format: "%.3f", report.wallTime)
-        let memory = String(format: "%.1f", Double(report.memoryPeak) / 1_048_576)
-        let noun = report.processes == 1 ? "process" : "processes"
-        return "corral: \(report.status.rawValue): \(report.message) [cpu \(cpu) s, wall \(wall) s, memory \(memory) MiB, \(report.processes) \(noun)]\n"
     }
 }

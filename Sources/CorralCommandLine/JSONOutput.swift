@@ -1,17 +1,22 @@
 import ArgumentParser
+import CorralCommandLine
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SystemPackage
 
 /// Corral's JSON output: pretty, keys sorted, one trailing newline.
-enum JSONOutput {
-    static func data(_ value: some Encodable) throws -> Data {
+public enum JSONOutput {
+    public static func data(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value) + Data("\n".utf8)
     }
 
     /// To a file, or to stdout for "-".
-    static func write(_ value: some Encodable, to destination: String = "-") throws {
+    public static func write(_ value: some Encodable, to destination: String = "-") throws {
         let data = try data(value)
         if destination == "-" {
             try StandardOutput.write(data)
@@ -24,7 +29,7 @@ enum JSONOutput {
 
     /// A run's or job's report: a failure to write it is one line on stderr and exit 125
     /// (the run's own exit code would claim a result nobody got).
-    static func writeReport(_ value: some Encodable, to destination: String) throws(ExitCode) {
+    public static func writeReport(_ value: some Encodable, to destination: String) throws(ExitCode) {
         do {
             try write(value, to: destination)
         } catch {

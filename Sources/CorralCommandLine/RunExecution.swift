@@ -1,0 +1,121 @@
+import ArgumentParser
+import Corral
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RunArguments {
+    public func run() async throws {
+        if let source = spec {
+            let data: Data
+            do { data = Data(try HostFile.read(source)) } catch {
+                throw ValidationError("--spec: cannot read \(source): \(error)")
+            }
+            do {
+                try await runJob(try JobSpec.parse(data))
+            } catch let error as SpecError {
+                throw ValidationError("--spec: \(error)")
+            }
+            return
+        }
+        if !files.isEmpty || !collect.isEmpty {
+            return try await runJob(try singleProcessSpec())
+        }
+        let job = try job()
+        let outcome = try await CancellableRun.run(job, configuration: try runnerConfiguration())
+        let report: RunReport
+        switch outcome {
+        case .success(let value): report = value
+        case .failure(let error):
+            throw ValidationError(error.message)
+        }
+        for warning in report.warnings {
+            StandardError.write("corral: warning: \(warning)\n")
+        }
+        if !quiet {
+            StandardError.write(Summary.line(for: report))
+        }
+        if let destination = self.report {
+            try JSONOutput.writeReport(report, to: destination)
+        }
+        throw ExitCode(report.commandExitCode)
+    }
+}
+
+extension RunArguments {
+    func runJob(_ spec: JobSpec) async throws {
+        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()))
+        let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
+            do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
+        }
+        let job: JobReport
+        switch outcome {
+        case .success(let value): job = value
+        case .failure(let error): throw ValidationError(error.message)
+        }
+        var warnings: Set<String> = []
+        for process in job.processes {
+            for warning in process.report.warnings where warnings.insert(warning).inserted {
+                StandardError.write("corral: warning: \(warning)\n")
+            }
+            if !quiet { StandardError.write("\(process.name): " + Summary.line(for: process.report)) }
+        }
+        if let kept = job.workdir { StandardError.write("corral: working directory kept at \(kept)\n") }
+        try JSONOutput.writeReport(job, to: report ?? "-")
+        throw ExitCode(job.commandExitCode)
+    }
+}
+
+/// Runs a job as a task that SIGINT, SIGTERM and SIGHUP cancel: the run is killed and
+/// reaped, and its report still comes back.
+enum CancellableRun {
+    static func run(_ job: Job, configuration: RunnerConfiguration) async throws -> Result<RunReport, CorralError> {
+        await run { () async -> Result<RunReport, CorralError> in
+            do throws(CorralError) {
+                return .success(try await Runner(configuration: configuration).run(job))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        let task = Task { await body() }
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            sources.append(source)
+        }
+        let result = await task.value
+        sources.forEach { $0.cancel() }
+        return result
+    }
+}
+
+enum Summary {
+    static func line(for report: RunReport) -> String {
+        let cpu = fixed(report.cpuTime, digits: 3)
+        let wall = fixed(report.wallTime, digits: 3)
+        let memory = fixed(Double(report.memoryPeak) / 1_048_576, digits: 1)
+        let noun = report.processes == 1 ? "process" : "processes"
+        return "corral: \(report.status.rawValue): \(report.message) [cpu \(cpu) s, wall \(wall) s, memory \(memory) MiB, \(report.processes) \(noun)]\n"
+    }
+
+    /// `value` rounded to `digits` decimals, as `%.Nf` prints it (the values are ≥ 0).
+    static func fixed(_ value: Double, digits: Int) -> String {
+        var scale: Int64 = 1
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = Int64((value * Double(scale)).rounded())
+        let fraction = String(scaled % scale)
+        return "\(scaled / scale)." + String(repeating: "0", count: digits - fraction.count) + fraction
+    }
+}
