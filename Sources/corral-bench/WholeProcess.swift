@@ -6,7 +6,7 @@ import Glibc
 /// started by `posix_spawn` (stdin, stdout and stderr on /dev/null), reaped by `wait4`, and
 /// timed from spawn to reap, interleaved with `/bin/true` started the same way, so the
 /// machine's noise falls on both. CPU and peak resident memory come from `wait4`'s rusage
-/// (children included).
+/// (children included); the peak resident set from one more start under GNU time.
 struct WholeProcessBench {
     struct Command: Sendable {
         let name: String
@@ -32,7 +32,7 @@ struct WholeProcessBench {
             for result in [baseline] + commands {
                 lines.append(pad(result.name, 46) + pad(fixed(result.wall.median, 0), 10) + pad(fixed(result.wall.median / baseline.wall.median, 2), 8)
                     + pad(fixed(result.cpu.median, 0), 10) + pad(fixed(result.cpu.median / baseline.cpu.median, 2), 8)
-                    + pad("\(result.maxResidentKiB / 1024).\(result.maxResidentKiB % 1024 * 10 / 1024) MiB", 10) + "\(result.failures)")
+                    + pad(result.maxResidentKiB == 0 ? "-" : "\(result.maxResidentKiB / 1024).\(result.maxResidentKiB % 1024 * 10 / 1024) MiB", 10) + "\(result.failures)")
             }
             return lines.joined(separator: "\n")
         }
@@ -74,8 +74,13 @@ struct WholeProcessBench {
                 guard round >= warmup else { continue }
                 wall[index].append(sample.wallMicros)
                 cpu[index].append(sample.cpuMicros)
-                maxResident[index] = max(maxResident[index], sample.maxResidentKiB)
             }
+        }
+        // A child of posix_spawn shares this process's memory until it execs, and the kernel
+        // counts that in the child's peak (a fork's copy too). GNU time, small itself, forks
+        // the command and reports the command's own peak; without it the peak is left out.
+        for (index, command) in all.enumerated() {
+            maxResident[index] = peakResidentKiB(command.arguments) ?? 0
         }
         let results = all.indices.map {
             Result(name: all[$0].name, wall: Summary(wall[$0]), cpu: Summary(cpu[$0]), maxResidentKiB: maxResident[$0], failures: failures[$0])
@@ -122,6 +127,21 @@ struct WholeProcessBench {
         guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return nil }
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
         return Sample(wallMicros: Double(end - start) / 1000, cpuMicros: cpu, maxResidentKiB: usage.ru_maxrss)
+    }
+
+    /// The command's peak resident set in KiB, measured by `/usr/bin/time -f %M`.
+    private static func peakResidentKiB(_ arguments: [String]) -> Int? {
+        guard access("/usr/bin/time", X_OK) == 0 else { return nil }
+        var template = Array("/tmp/corral-bench-rss-XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else { return nil }
+        let path = String(cString: template)
+        defer { close(descriptor); unlink(path) }
+        guard run(["/usr/bin/time", "-f", "%M", "-o", path] + arguments) != nil else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = pread(descriptor, &buffer, buffer.count, 0)
+        guard count > 0 else { return nil }
+        return Int(String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").last ?? "")
     }
 
     /// `corral` in the directory of this executable.
