@@ -24,7 +24,8 @@ enum ServerCommands {
         cArguments.append(nil)
         execv(server, cArguments)
         let reason = String(cString: strerror(errno))
-        StandardError.write("corral: \(first) is done by \(server), which could not be started: \(reason)\n")
+        StandardError.write("corral: \(first) is done by \(server), which could not be started: \(reason)"
+            + " (it is built beside corral: swift build -c release --product corral-server)\n")
         exit(ExitCodes.corralError)
     }
 
