@@ -21,7 +21,7 @@ public struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("open-files"), parsing: .unconditional, help: ArgumentHelp("RLIMIT_NOFILE.", valueName: "n"))
     var openFiles: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("RLIMIT_STACK.", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("RLIMIT_STACK, or unlimited.", valueName: "size"))
     var stack: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Processes and threads of the run at once (the cgroup's pids.max); at most 4194304.", valueName: "n"))
@@ -87,7 +87,7 @@ public struct LimitArguments: Sendable, Equatable {
             memory: memoryLimit,
             output: try parse(output, "output", LimitValue.parseSize),
             openFiles: try parse(openFiles, "open-files", LimitValue.parseCount),
-            stack: try parse(stack, "stack", LimitValue.parseSize),
+            stack: try parse(stack, "stack", LimitValue.parseStack),
             processes: processLimit,
             addressSpace: try parse(addressSpace, "address-space", LimitValue.parseSize)
         )

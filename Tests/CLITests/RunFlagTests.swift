@@ -68,3 +68,40 @@ struct RunFlagTests {
         #expect(result.status == 0, "\(result.standardError)")
     }
 }
+
+@Suite("corral run --stack unlimited")
+struct StackUnlimitedTests {
+    /// Some runtimes size their threads' stacks by RLIMIT_STACK and need it unlimited.
+    @Test("--stack unlimited: the program sees no stack limit and the report says unlimited",
+          arguments: [false, true])
+    func unlimitedStack(isolated: Bool) throws {
+        guard !isolated || geteuid() == 0 else { return }
+        var hard = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_STACK.rawValue), &hard)
+        guard hard.rlim_max == rlim_t.max else {
+            print("skipped: this host's hard stack limit is not unlimited (raising it needs CAP_SYS_RESOURCE)")
+            return
+        }
+        let result = try Spawn.run(corralPath, ["run", "--quiet", "--stack", "unlimited", "--stdout-max", "1K", "--report", "-"]
+                                   + (isolated ? ["--isolate"] : []) + ["--", "/bin/sh", "-c", "ulimit -s"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect((report["stdout"] as? [String: Any])?["text"] as? String == "unlimited\n", "\(report)")
+        #expect((report["limits"] as? [String: Any])?["stack"] as? String == "unlimited", "\(report)")
+    }
+
+    @Test("\"stack\": \"unlimited\" in a spec; any other word is refused")
+    func specStack() throws {
+        let spec = #"{"processes": [{"name": "main", "args": ["/bin/sh", "-c", "ulimit -s"], "limits": {"stack": "unlimited"}}]}"#
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try spec.write(toFile: directory.path + "/good.json", atomically: true, encoding: .utf8)
+        try spec.replacingOccurrences(of: "\"unlimited\"", with: "\"boundless\"").write(toFile: directory.path + "/bad.json", atomically: true, encoding: .utf8)
+        let good = try corral("run", "--spec", directory.path + "/good.json")
+        #expect(good.status == 0, "\(good.standardError)")
+        #expect(good.standardOutput.contains("\"stack\" : \"unlimited\""), "\(good.standardOutput)")
+        let bad = try corral("run", "--spec", directory.path + "/bad.json")
+        #expect(bad.status == 125)
+        #expect(bad.standardError.contains("stack"), "\(bad.standardError)")
+    }
+}

@@ -46,6 +46,11 @@ public enum LimitValue {
 
     /// Bytes, or with `K`/`M`/`G`/`T` (also `KiB`, `MiB`, `GiB`, `TiB`, and a trailing `B`),
     /// binary multiples.
+    /// A stack size, or "unlimited" (``Limits/unlimitedStack``).
+    public static func parseStack(_ text: String) throws(LimitParseError) -> UInt64 {
+        text == "unlimited" ? Limits.unlimitedStack : try parseSize(text)
+    }
+
     public static func parseSize(_ text: String) throws(LimitParseError) -> UInt64 {
         let units: [(suffix: String, shift: UInt64)] = [
             ("KiB", 10), ("MiB", 20), ("GiB", 30), ("TiB", 40),

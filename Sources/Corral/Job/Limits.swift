@@ -64,6 +64,10 @@ public struct Limits: Sendable, Hashable {
     /// (4,194,304 on 64-bit Linux), and no more processes can exist anyway.
     public static let maximumProcesses: UInt64 = 4_194_304
 
+    /// `stack` without a limit (RLIM_INFINITY): some runtimes size their threads' stacks by
+    /// it. Written "unlimited" in specs, flags and reports.
+    public static let unlimitedStack: UInt64 = .max
+
     func validate() throws(CorralError) {
         func positive(_ value: Duration?, _ name: String) throws(CorralError) {
             if let value, value <= .zero {
@@ -81,7 +85,7 @@ public struct Limits: Sendable, Hashable {
         try positive(memory, "memory")
         try positive(output, "output")
         try positive(openFiles, "openFiles")
-        try positive(stack, "stack")
+        try positive(stack == Self.unlimitedStack ? nil : stack, "stack")
         try positive(processes, "processes")
         try positive(addressSpace, "addressSpace")
         if let memory, memory < Self.minimumMemory {
@@ -132,7 +136,11 @@ extension Limits: Codable {
         memory = try size(.memory)
         output = try size(.output)
         openFiles = try size(.openFiles)
-        stack = try size(.stack)
+        if (try? container.decodeIfPresent(String.self, forKey: .stack)) == "unlimited" {
+            stack = Self.unlimitedStack
+        } else {
+            stack = try size(.stack)
+        }
         processes = try size(.processes)
         addressSpace = try size(.addressSpace)
     }
@@ -145,7 +153,11 @@ extension Limits: Codable {
         try container.encode(memory, forKey: .memory)
         try container.encode(output, forKey: .output)
         try container.encode(openFiles, forKey: .openFiles)
-        try container.encode(stack, forKey: .stack)
+        if stack == Self.unlimitedStack {
+            try container.encode("unlimited", forKey: .stack)
+        } else {
+            try container.encode(stack, forKey: .stack)
+        }
         try container.encode(processes, forKey: .processes)
         try container.encode(addressSpace, forKey: .addressSpace)
     }

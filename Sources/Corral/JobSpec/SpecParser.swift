@@ -191,7 +191,7 @@ struct SpecParser {
         limits.output = try sized("output")
         limits.processes = try sized("processes")
         limits.openFiles = try sized("openFiles")
-        limits.stack = try sized("stack")
+        limits.stack = object["stack"] == .string("unlimited") ? Limits.unlimitedStack : try sized("stack")
         limits.addressSpace = try sized("addressSpace")
         if let memory = limits.memory, memory < Limits.minimumMemory {
             throw SpecError("\(path).memory", "\(memory) bytes is below the smallest memory limit, \(LimitValue.describe(bytes: Limits.minimumMemory))")

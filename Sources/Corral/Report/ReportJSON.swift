@@ -154,7 +154,7 @@ public enum ReportJSON {
             key("openFiles"); optional(limits.openFiles) { $0.integer($1) }
             key("output"); optional(limits.output) { $0.integer($1) }
             key("processes"); optional(limits.processes) { $0.integer($1) }
-            key("stack"); optional(limits.stack) { $0.integer($1) }
+            key("stack"); optional(limits.stack) { $1 == Limits.unlimitedStack ? $0.string("unlimited") : $0.integer($1) }
             key("wallTime"); optional(limits.wallTime) { $0.number($1.seconds) }
             bytes.append(UInt8(ascii: "}"))
         }
