@@ -18,16 +18,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <grp.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <sys/ioctl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <poll.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
