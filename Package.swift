@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "corral", targets: ["corral"]),
         .executable(name: "corral-server", targets: ["corral-server"]),
         .executable(name: "corral-bench", targets: ["corral-bench"]),
+        .executable(name: "corral-init", targets: ["corral-init"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,12 @@ let package = Package(
         // The child side of the spawn (async-signal-safe only) and thin wrappers over
         // what Swift cannot call directly (prctl, syscall, clone, the W* macros).
         .target(name: "CCorral"),
+        // PID 1 of an isolated run, exec'd by the vfork-style spawn instead of a fork of
+        // Corral; found next to the running executable (RunnerConfiguration.initExecutable).
+        // Plain C, linked statically and without the Swift runtime's start-up files: every
+        // isolated run execs it, and libswiftCore would cost more than the init's own work.
+        .executableTarget(name: "corral-init", dependencies: ["CCorral"],
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         .target(
             name: "Corral",
             dependencies: [

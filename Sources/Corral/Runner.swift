@@ -73,7 +73,8 @@ public struct Runner: Sendable {
         }
         defer { if let cgroup { RunGuard.release(cgroup.directories) } }
         let plan: SpawnPlan
-        let made = SpawnPlan.make(job, cgroup: cgroup, warnings: warnings, descriptors: handed, directory: directory)
+        let made = SpawnPlan.make(job, cgroup: cgroup, warnings: warnings, descriptors: handed, directory: directory,
+                                   initExecutable: configuration.initExecutable)
         handed = [:] // the plan owns them now, made or not
         directory = nil
         switch made {

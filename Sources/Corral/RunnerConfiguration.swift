@@ -20,9 +20,17 @@ public struct RunnerConfiguration: Sendable, Hashable {
     /// while it goes on (``UserLease``), so that concurrent runs cannot signal, trace or read
     /// each other, nor share per-user limits. nil: every such run is nobody (65534).
     public var userRange: ClosedRange<UInt32>?
+    /// As root: the `corral-init` executable isolated runs start as their init (exec'd by a
+    /// vfork-style clone, far cheaper than a copy of this process). nil: `corral-init` next
+    /// to the running executable (`/proc/self/exe`), and where there is none, a fork-style
+    /// copy of this process is the init. A path given here must be there. Either way it is
+    /// refused (setup error, stage `init`) unless it and every directory above it are owned
+    /// by root (or this process's user) and not writable by group or others.
+    public var initExecutable: String?
 
     public init(containment: ContainmentPreference = .automatic, cgroupParent: String? = nil, requireCgroup: Bool = false,
-                userRange: ClosedRange<UInt32>? = nil) {
+                userRange: ClosedRange<UInt32>? = nil, initExecutable: String? = nil) {
+        self.initExecutable = initExecutable
         self.containment = containment
         self.cgroupParent = cgroupParent
         self.requireCgroup = requireCgroup

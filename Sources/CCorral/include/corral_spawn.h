@@ -21,6 +21,8 @@ typedef enum corral_spawn_stage {
     CORRAL_STAGE_SECCOMP = 14,
     CORRAL_STAGE_FILESYSTEM = 13, /* building the new root: detail is the index of the mount, -1 the root itself, -2 pivot_root */
     CORRAL_STAGE_INIT_FORK = 11,
+    CORRAL_STAGE_INIT_START = 15, /* starting corral-init: detail 1 too many descriptors, 2 dup, 3 dup2, 4 close_range, 5 execveat */
+    CORRAL_STAGE_INIT_PLAN = 16, /* corral-init reading its plan: detail 1 fstat, 2 malformed, 3 allocation, 4 mmap, 5 close */
     CORRAL_STAGE_PRIVILEGES = 12, /* detail: 1 setgroups, 2 setresgid, 3 setresuid, 4 capabilities, 5 securebits, 6 no_new_privs */
 } corral_spawn_stage;
 
@@ -74,6 +76,10 @@ typedef struct corral_isolation {
     /// A seccomp filter the program installs last, right before execve; NULL for none.
     unsigned short seccomp_length;
     const void *seccomp_filter;
+    /// An open corral-init executable: the init is a vfork-style clone that execs it (by
+    /// this descriptor) with a binary plan; -1 (or rootless) keeps a fork-style clone of
+    /// Corral as the init.
+    int init_fd;
 } corral_isolation;
 
 /// One resource limit for the child: `setrlimit(resource, {soft, hard})`.

@@ -46,7 +46,7 @@ final class SpawnPlan: @unchecked Sendable {
     private init(job: Job, path: String, mappings: [corral_fd_mapping], outputFiles: [Int32], captures: [Capture],
                  handedOver: [Int32], kept: [Int32], cgroup: (any RunCgroup)?, warnings: [String],
                 statusChannel: (read: Int32, write: Int32)?, filesystem: MinimalFilesystem?, seccomp: SeccompFilter?,
-                directoryDescriptor: Int32) {
+                directoryDescriptor: Int32, initDescriptor: Int32) {
         self.job = job
         self.directoryDescriptor = directoryDescriptor
         user = RunUser.of(job)
@@ -60,7 +60,8 @@ final class SpawnPlan: @unchecked Sendable {
                                          uid: user.uid, gid: user.gid,
                                          status_fd: statusChannel.write, hostname: UnsafePointer(hostname),
                                          root: nil, mounts: nil, mount_count: 0,
-                                         seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions)
+                                         seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions,
+                                         init_fd: initDescriptor)
         }
         self.cgroup = cgroup
         self.warnings = warnings
@@ -165,7 +166,8 @@ final class SpawnPlan: @unchecked Sendable {
     /// descriptor the plan takes over, e.g. a pipe end). A failure here is a setup error of
     /// the run, reported like one that happens in the child.
     static func make(_ job: Job, cgroup: (any RunCgroup)?, warnings: [String],
-                     descriptors: [Int32: Int32] = [:], directory: Int32? = nil) -> Result<SpawnPlan, SetupFailure> {
+                     descriptors: [Int32: Int32] = [:], directory: Int32? = nil,
+                     initExecutable: String? = nil) -> Result<SpawnPlan, SetupFailure> {
         var handedOver = Array(descriptors.values)
         // The working directory, held as a descriptor from here on: given (a job's, opened
         // beneath its directory) or opened now from the caller's path.
@@ -291,6 +293,16 @@ final class SpawnPlan: @unchecked Sendable {
             handedOver.append(ends[1])
             statusChannel = (ends[0], ends[1])
         }
+        // As root an isolated run's init is corral-init where there is one (rootless: a copy
+        // of Corral, which keeps the capabilities of its user namespace that an exec drops).
+        var initDescriptor: Int32 = -1
+        if job.isolation != nil, geteuid() == 0 {
+            switch InitExecutable.find(explicit: initExecutable) {
+            case .executable(let fd): initDescriptor = fd
+            case .absent: break
+            case .refused(let failure): return fail(failure)
+            }
+        }
         var seccomp: SeccompFilter?
         if let isolation = job.isolation {
             do {
@@ -315,7 +327,8 @@ final class SpawnPlan: @unchecked Sendable {
         }
         let plan = SpawnPlan(job: job, path: resolved, mappings: mappings, outputFiles: outputFiles, captures: captures,
                              handedOver: handedOver, kept: kept, cgroup: cgroup, warnings: warnings, statusChannel: statusChannel,
-                             filesystem: filesystem, seccomp: seccomp, directoryDescriptor: directoryDescriptor)
+                             filesystem: filesystem, seccomp: seccomp, directoryDescriptor: directoryDescriptor,
+                             initDescriptor: initDescriptor)
         directoryDescriptor = -1 // the plan's now
         return .success(plan)
     }

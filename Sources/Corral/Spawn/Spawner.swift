@@ -158,6 +158,13 @@ enum Spawner {
             }
             (stage, message) = ("filesystem", "\(step): \(why)")
         case CORRAL_STAGE_SECCOMP: (stage, message) = ("seccomp", "installing the seccomp filter: \(reason)")
+        case CORRAL_STAGE_INIT_START:
+            let step = [1: "too many descriptors for corral-init", 2: "moving its descriptors", 3: "placing its descriptors",
+                        4: "closing Corral's other descriptors", 5: "execveat corral-init"][failure.detail] ?? "starting corral-init"
+            (stage, message) = ("init", "\(step): \(reason)")
+        case CORRAL_STAGE_INIT_PLAN:
+            let step = [1: "fstat", 2: "a malformed plan", 3: "allocating", 4: "mmap", 5: "close"][failure.detail] ?? "reading"
+            (stage, message) = ("init", "corral-init reading its plan (\(step)): \(reason)")
         case CORRAL_STAGE_INIT_FORK: (stage, message) = ("init", "the init could not start the program: \(reason)")
         case CORRAL_STAGE_PRIVILEGES:
             let step = [1: "setgroups", 2: "setresgid", 3: "setresuid", 4: "dropping capabilities", 5: "locking securebits", 6: "no_new_privs"][failure.detail] ?? "dropping privileges"
