@@ -27,7 +27,13 @@ struct CorralBench {
             }
         }
 
+        if let spacing = options.spacedMillis {
+            var result = await SpacedBench.measure(options, spacingMillis: spacing)
+            if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
+            finish(result, options)
+        }
         var result = await measure(options, modes: BenchMode.all)
+        if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
         if options.pingPongRounds > 0 {
             if let program = PingPongBench.compileFixture() {
                 result.pingPong = await PingPongBench.measure(program: program, roundTrips: options.pingPongRounds, repeats: 7)
@@ -50,6 +56,11 @@ struct CorralBench {
             }
         }
 
+        finish(result, options)
+    }
+
+    /// Prints the result and exits: 1 when any run failed.
+    static func finish(_ result: BenchResult, _ options: Options) -> Never {
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
 
@@ -63,6 +74,7 @@ struct CorralBench {
             }
             exit(1)
         }
+        exit(0)
     }
 
     static func measure(_ options: Options, modes: [BenchMode]) async -> BenchResult {

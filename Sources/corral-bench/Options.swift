@@ -5,6 +5,10 @@ struct Options: Sendable {
     var json = false
     var pingPongRounds = 10000
     var serverJobs = 1000
+    /// Milliseconds between runs; nil measures back to back.
+    var spacedMillis: Int?
+    /// Runs of the accounting measurement (Corral's own CPU over a CPU-bound run); 0 skips it.
+    var accountingRuns = 0
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json]
@@ -16,6 +20,13 @@ struct Options: Sendable {
                        the library, at parallelism 1 and 2, without isolation and (where the
                        host allows it) isolated as `corral serve` does by default
                        (default 1000; 0 skips it)
+          --spaced MS  instead: every run after a pause of MS milliseconds (a judge doing
+                       other work between runs); process-group, cgroup and (where the host
+                       has a writable v2 hierarchy) cgroup-v2, each against the process-group
+                       run of the same iteration; no ping-pong or server measurement
+          --accounting N  also: N runs of a spinner killed at 0.5 s of CPU, in process-group
+                       and cgroup mode: Corral's own CPU per run (getrusage of the bench
+                       process) against the run's, and how far past the limit it was killed
         """
 
     /// Why no options came out of the command line.
@@ -46,6 +57,10 @@ struct Options: Sendable {
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--spaced":
+                options.spacedMillis = try count(name, inlineValue ?? iterator.next(), minimum: 1)
+            case "--accounting":
+                options.accountingRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":
