@@ -40,13 +40,16 @@ struct AccountingTests {
         let (report, reaper) = try await measured(try job("spin", limits: Limits(cpuTime: .seconds(1), wallTime: .seconds(20))),
                                                   containment: containment)
         #expect(report.status == .cpuTimeLimit)
-        #expect(reaper < 0.005 * report.cpuTime, "the reaper used \(reaper) s of CPU for a run of \(report.cpuTime) s")
+        // The target is for release builds; unoptimized Swift costs several times more per
+        // wake-up, and 2 % still fails checks every 10 ms (8-10 % in a debug build).
+        let bound = _isDebugAssertConfiguration() ? 0.02 : 0.005
+        #expect(reaper < bound * report.cpuTime, "the reaper used \(reaper) s of CPU for a run of \(report.cpuTime) s")
     }
 
-    @Test("cgroup: the reaper's CPU over a CPU-bound run is under 0.5 % of the run's", .enabled(if: v1OrV2, Comment(rawValue: needsCgroups)))
+    @Test("cgroup: the reaper's CPU over a CPU-bound run is under 0.5 % of the run's (2 % in a debug build)", .enabled(if: v1OrV2, Comment(rawValue: needsCgroups)))
     func watchingIsCheapCgroup() async throws { try await watchingIsCheap(.automatic) }
 
-    @Test("process group: the reaper's CPU over a CPU-bound run is under 0.5 % of the run's")
+    @Test("process group: the reaper's CPU over a CPU-bound run is under 0.5 % of the run's (2 % in a debug build)")
     func watchingIsCheapProcessGroup() async throws { try await watchingIsCheap(.processGroup) }
 
     /// The run is killed within 20 ms of CPU past its limit.

@@ -43,7 +43,7 @@ public struct ColdMigration: Sendable, Hashable, Codable {
 
     /// Whether any `cgroup` or `cgroup2` mount of `mountinfo` has `favordynmods` among its
     /// super options (the last field).
-    static func favordynmodsMounted(_ mountinfo: String) -> Bool {
+    public static func favordynmodsMounted(_ mountinfo: String) -> Bool {
         mountinfo.split(separator: "\n").contains { line in
             let halves = line.split(separator: " - ", omittingEmptySubsequences: false)
             guard halves.count == 2 else { return false }
