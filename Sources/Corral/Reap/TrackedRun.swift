@@ -21,7 +21,7 @@ final class TrackedRun {
     /// within 20 ms past the limit, with far fewer checks than one that never lets a run
     /// past it (each check nearer the limit halves the distance). A process-group run's CPU
     /// is read from /proc in whole clock ticks and lags already: it gets no allowance.
-    static let cpuCheckAllowanceMicros: Int64 = 8_000
+    static let cpuCheckAllowanceMicros: Int64 = 5_000
     static let drainPollNanos: Int64 = 1_000_000
     /// CPUs the run's processes can use at once: no run gains CPU time faster than this
     /// many seconds a second.
