@@ -281,10 +281,12 @@ final class TrackedRun {
         if phase == .running {
             if !mainAlive {
                 phase = .draining
-            } else if let deadline = wallDeadline, now >= deadline {
-                stop(.wallTime)
             } else {
-                if now >= nextCPUCheck { checkCPU(now) }
+                // At the wall limit the CPU is checked first: a run already past its CPU
+                // limit then (between two checks) ends on that.
+                let wallPassed = wallDeadline.map { now >= $0 } ?? false
+                if now >= nextCPUCheck || wallPassed { checkCPU(now) }
+                if phase == .running && wallPassed { stop(.wallTime) }
                 if phase == .running && now >= nextSample { sample(now) }
             }
         }
