@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "corral_spawn.h"
 #include "child.h"
+#include "clone_into_cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,8 @@
 typedef struct corral_child_context {
     const corral_spawn_request *request;
     int error_fd;
+    /// Created inside the run's cgroup (clone3 CLONE_INTO_CGROUP): nothing to join.
+    int in_cgroup;
 } corral_child_context;
 
 void corral_child_fail(int error_fd, int stage, int error, int detail) {
@@ -271,7 +274,9 @@ static int corral_child_main(void *argument) {
         corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, ESRCH, 0);
     }
 
-    corral_child_join_cgroups(request, error_fd);
+    if (!context->in_cgroup) {
+        corral_child_join_cgroups(request, error_fd);
+    }
     // The working directory comes as a descriptor Corral opened beneath the job's directory
     // (never a path a program could have swapped); entered before the descriptor shuffle,
     // which may reuse its number for one of the program's.
@@ -313,6 +318,10 @@ void corral_record_failure(corral_spawn_result *result, const corral_child_failu
 }
 
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result) {
+    return corral_spawn_into_cgroup(request, -1, result);
+}
+
+int corral_spawn_into_cgroup(const corral_spawn_request *request, int cgroup_fd, corral_spawn_result *result) {
     result->pid = -1;
     result->pidfd = -1;
     memset(&result->failure, 0, sizeof(result->failure));
@@ -337,11 +346,23 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
 
-    corral_child_context context = { request, error_pipe[1] };
+    corral_child_context context = { request, error_pipe[1], 0 };
     int pidfd = -1;
-    pid_t pid = clone(corral_child_main, stack_top,
-                      CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &context, &pidfd);
-    int clone_error = errno;
+    pid_t pid = -1;
+    int clone_error = ENOSYS;
+    if (cgroup_fd >= 0) {
+        context.in_cgroup = 1;
+        pid = corral_clone_vfork_into_cgroup(corral_child_main, &context, (char *)stack_top - CORRAL_CHILD_STACK_SIZE,
+                                             CORRAL_CHILD_STACK_SIZE, &pidfd, cgroup_fd);
+        clone_error = errno;
+    }
+    // No clone3 here (ENOSYS; E2BIG or EINVAL from a kernel without CLONE_INTO_CGROUP):
+    // the usual clone, and the child joins through `cgroup.procs`.
+    if (pid < 0 && (clone_error == ENOSYS || clone_error == E2BIG || clone_error == EINVAL)) {
+        context.in_cgroup = 0;
+        pid = clone(corral_child_main, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &context, &pidfd);
+        clone_error = errno;
+    }
 
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     close(error_pipe[1]);

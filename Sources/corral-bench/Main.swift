@@ -27,7 +27,13 @@ struct CorralBench {
             }
         }
 
+        if let spacing = options.spacedMillis {
+            var result = await SpacedBench.measure(options, spacingMillis: spacing)
+            if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
+            finish(result, options)
+        }
         var result = await measure(options, modes: BenchMode.all)
+        if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
         if options.pingPongRounds > 0 {
             if let program = PingPongBench.compileFixture() {
                 result.pingPong = await PingPongBench.measure(program: program, roundTrips: options.pingPongRounds, repeats: 7)
@@ -55,6 +61,11 @@ struct CorralBench {
             result.wholeProcess = WholeProcessBench.measure(runs: options.wholeProcessRuns, warmup: 10, commands: commands)
         }
 
+        finish(result, options)
+    }
+
+    /// Prints the result and exits: 1 when any run failed.
+    static func finish(_ result: BenchResult, _ options: Options) -> Never {
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
 
@@ -72,6 +83,7 @@ struct CorralBench {
             }
             exit(1)
         }
+        exit(0)
     }
 
     static func measure(_ options: Options, modes: [BenchMode]) async -> BenchResult {

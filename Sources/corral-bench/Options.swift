@@ -6,6 +6,10 @@ struct Options: Sendable {
     var pingPongRounds = 10000
     var serverJobs = 1000
     var wholeProcessRuns = 300
+    /// Milliseconds between runs; nil measures back to back.
+    var spacedMillis: Int?
+    /// Runs of the accounting measurement (Corral's own CPU over a CPU-bound run); 0 skips it.
+    var accountingRuns = 0
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N]
@@ -20,6 +24,13 @@ struct Options: Sendable {
           --cli N      runs of each whole-process command (`corral --version`, `corral run`
                        plain, process-group and isolated) interleaved with /bin/true
                        started the same way (default 300; 0 skips it)
+          --spaced MS  instead: every run after a pause of MS milliseconds (a judge doing
+                       other work between runs); process-group, cgroup and (where the host
+                       has a writable v2 hierarchy) cgroup-v2, each against the process-group
+                       run of the same iteration; no ping-pong or server measurement
+          --accounting N  also: N runs of a spinner killed at 0.5 s of CPU, in process-group
+                       and cgroup mode: Corral's own CPU per run (getrusage of the bench
+                       process) against the run's, and how far past the limit it was killed
         """
 
     /// Why no options came out of the command line.
@@ -52,6 +63,10 @@ struct Options: Sendable {
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--cli":
                 options.wholeProcessRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--spaced":
+                options.spacedMillis = try count(name, inlineValue ?? iterator.next(), minimum: 1)
+            case "--accounting":
+                options.accountingRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

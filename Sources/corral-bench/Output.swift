@@ -44,6 +44,11 @@ struct BenchResult: Sendable {
     var pingPong: PingPongResult?
     var server: [ServerBenchResult] = []
     var wholeProcess: WholeProcessBench.Measured?
+    /// Spaced mode: the pause before each run, and each cgroup mode minus the process-group
+    /// run of the same iteration.
+    var spacingMillis: Int?
+    var differences: [(name: String, summary: Summary)] = []
+    var accounting: [AccountingBench.Result] = []
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -63,18 +68,30 @@ struct BenchResult: Sendable {
             + "\"modes\": [\(modeObjects.joined(separator: ", "))]"
             + (pingPong.map { ", \"pingPong\": \($0.json)" } ?? "")
             + (server.isEmpty ? "" : ", \"server\": [\(server.map(\.json).joined(separator: ", "))]")
-            + (wholeProcess.map { ", \"wholeProcess\": \($0.json)" } ?? "") + "}\n"
+            + (wholeProcess.map { ", \"wholeProcess\": \($0.json)" } ?? "")
+            + (accounting.isEmpty ? "" : ", \"accounting\": [\(accounting.map(\.json).joined(separator: ", "))]")
+            + (spacingMillis.map { ", \"spacedMillis\": \($0)" } ?? "")
+            + (differences.isEmpty ? "" : ", \"overProcessGroup\": [" + differences.map {
+                "{\"name\": \(quoted($0.name)), \"medianMicros\": \(fixed($0.summary.median, 1)), "
+                    + "\"p10Micros\": \(fixed($0.summary.p10, 1)), \"p90Micros\": \(fixed($0.summary.p90, 1))}"
+            }.joined(separator: ", ") + "]") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
     var table: String {
-        var lines = ["corral-bench: /bin/true, \(runs) runs of each (after \(warmup) warm-up), interleaved"]
+        var lines = ["corral-bench: /bin/true, \(runs) runs of each (after \(warmup) warm-up), interleaved"
+            + (spacingMillis.map { ", each after a pause of \($0) ms" } ?? "")]
         let header = [pad("mode", 23), pad("median µs", 11), pad("p10 µs", 11), pad("p90 µs", 11), pad("ratio", 8), pad("failed", 7)]
         lines.append(header.joined())
         lines.append(row("bare posix_spawn", baseline, ratio: 1, failures: baselineFailures))
         for mode in modes {
             lines.append(row(mode.name, mode.summary, ratio: ratio(mode), failures: mode.failures))
         }
+        for (name, summary) in differences {
+            lines.append("\(name) minus process-group of the same iteration: median \(signed(summary.median)) µs "
+                + "(p10 \(signed(summary.p10)), p90 \(signed(summary.p90)))")
+        }
+        lines += accounting.map(\.table)
         if let pingPong {
             lines.append("ping-pong, \(pingPong.roundTrips) round trips (median of \(pingPong.repeats)): bare pipes "
                 + "\(Int(pingPong.bareRate))/s, Corral job \(Int(pingPong.corralRate))/s, ratio \(fixed(pingPong.ratio, 3))")
@@ -93,6 +110,10 @@ struct BenchResult: Sendable {
 private func fixed(_ value: Double, _ decimals: Int) -> String {
     guard value.isFinite else { return "null" }
     return String(format: "%.\(decimals)f", value)
+}
+
+private func signed(_ value: Double) -> String {
+    (value >= 0 ? "+" : "") + fixed(value, 1)
 }
 
 private func pad(_ text: String, _ width: Int) -> String {

@@ -47,6 +47,16 @@ struct DoctorCommand: ParsableCommand {
             lines.append("cgroup v1 \(hierarchy.controller): \(hierarchy.mount) (own cgroup \(hierarchy.ownCgroup))")
         }
         lines.append("containment: \(report.cgroups.selected.rawValue)" + (report.cgroups.problem.map { " (\($0))" } ?? ""))
+        let cold = report.coldMigration
+        if !cold.runsMigrate {
+            lines.append("cold cgroup migration: none (\(report.cgroups.selected == .processGroup ? "no cgroups" : "runs are created inside their cgroup"))")
+        } else if cold.paysGracePeriod {
+            let who = report.cgroups.selected == .cgroupV2 ? "an isolated run (a plain run is created inside its cgroup)" : "a run"
+            lines.append("cold cgroup migration: slow here: \(who) after an idle moment waits for an RCU grace period "
+                + "(about 15 ms) to join its cgroup; to avoid it, \(cold.advice ?? "")")
+        } else {
+            lines.append("cold cgroup migration: fast (" + (cold.favordynmods ? "a cgroup hierarchy is mounted with favordynmods" : "rcu_expedited is 1") + ")")
+        }
         lines.append("namespaces: \(report.namespaces.joined(separator: " "))"
             + (report.maxUserNamespaces.map { " (max user namespaces \($0))" } ?? ""))
         lines.append("seccomp: \(report.seccomp.available ? report.seccomp.actions.joined(separator: " ") : "not available"); libseccomp.so.2: \(report.seccomp.libseccomp ? "loadable" : "not found"); a killed call is \(report.seccomp.killsNamed ? "named (the kernel's audit records are readable)" : "not named (the kernel's audit records are root's to read here)")")

@@ -156,6 +156,12 @@ typedef struct corral_spawn_result {
 /// child could be created (pipe, stack or clone failed).
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
 
+/// The same, with the child created inside the cgroup2 directory `cgroup_fd` (opened
+/// O_RDONLY | O_DIRECTORY) by clone3(CLONE_INTO_CGROUP) instead of joining by writing
+/// `request->cgroup_procs_fds`: no migration. Where clone3 or CLONE_INTO_CGROUP is missing,
+/// the child joins through `cgroup_procs_fds` as with corral_spawn. cgroup_fd -1: corral_spawn.
+int corral_spawn_into_cgroup(const corral_spawn_request *request, int cgroup_fd, corral_spawn_result *result);
+
 /// Starts an isolated run (request->isolation set) without waiting for its setup: a
 /// fork-style clone into new namespaces whose init builds the filesystem and starts the
 /// program. On return (0) result->pid and result->pidfd are set and *setup_fd is the read

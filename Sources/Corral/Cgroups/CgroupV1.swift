@@ -165,6 +165,9 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
 
     func closeJoinDescriptors() {}
 
+    /// v1 directories cannot be cloned into (EBADF): the child joins through `cgroup.procs`.
+    var cloneDirectory: Int32 { -1 }
+
     func isMember(_ pid: Int32) -> Bool { procCgroupContains(pid, shared.membershipSuffix) }
 
     /// The run's processes, in its pids cgroup and any cgroup its program made below it.
@@ -180,10 +183,14 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
         return CgroupCPU(total: Int64(total / 1000), user: userMicros, system: Int64(total / 1000) - userMicros)
     }
 
+    func cpuTotal() -> Int64? { shared.cpuReset.readNumber().map { Int64($0 / 1000) } }
+
     func memoryPeak() -> UInt64? { CgroupFS.readNumber(memoryDirectory + "/memory.max_usage_in_bytes") }
 
     /// Not sampled: v1 keeps the peak itself.
     func memoryCurrent() -> UInt64? { nil }
+
+    func memoryEvents() -> CgroupMemoryEvents? { CgroupMemoryEvents.v1(memoryDirectory) }
 
     func oomKills() -> UInt64 { CgroupFS.readKeyed(memoryDirectory + "/memory.oom_control")["oom_kill"] ?? 0 }
 

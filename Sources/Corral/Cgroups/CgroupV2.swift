@@ -10,12 +10,14 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
     private let directory: String
     private let membershipSuffix: String
     private(set) var joinDescriptors: [Int32]
+    private(set) var cloneDirectory: Int32
 
-    private init(name: String, directory: String, membershipSuffix: String, joinDescriptors: [Int32]) {
+    private init(name: String, directory: String, membershipSuffix: String, joinDescriptors: [Int32], cloneDirectory: Int32) {
         self.name = name
         self.directory = directory
         self.membershipSuffix = membershipSuffix
         self.joinDescriptors = joinDescriptors
+        self.cloneDirectory = cloneDirectory
     }
 
     deinit { closeJoinDescriptors() }
@@ -61,9 +63,17 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
             if let processes = limits.processes {
                 try CgroupFS.write(directory + "/pids.max", String(processes))
             }
+            // A fresh directory for every run: after `cgroup.kill` the kernel kills every
+            // later clone into the same directory at once.
             let procs = try CgroupFS.openForWriting(directory + "/cgroup.procs")
+            let cloneDirectory = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard cloneDirectory >= 0 else {
+                let error = errno
+                close(procs)
+                throw CgroupFS.failure("open", directory, error)
+            }
             return CgroupV2Run(name: name, directory: directory, membershipSuffix: "0::" + relativeParent + "/" + name,
-                               joinDescriptors: [procs])
+                               joinDescriptors: [procs], cloneDirectory: cloneDirectory)
         } catch {
             CgroupFS.removeDirectory(directory)
             throw error
@@ -95,6 +105,8 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
     func closeJoinDescriptors() {
         joinDescriptors.forEach { _ = close($0) }
         joinDescriptors = []
+        if cloneDirectory >= 0 { close(cloneDirectory) }
+        cloneDirectory = -1
     }
 
     func isMember(_ pid: Int32) -> Bool { procCgroupContains(pid, membershipSuffix) }
@@ -108,6 +120,8 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         return CgroupCPU(total: Int64(total), user: Int64(stat["user_usec"] ?? total), system: Int64(stat["system_usec"] ?? 0))
     }
 
+    func cpuTotal() -> Int64? { cpu()?.total }
+
     func memoryPeak() -> UInt64? { CgroupFS.readNumber(directory + "/memory.peak") }
 
     func memoryCurrent() -> UInt64? { CgroupFS.readNumber(directory + "/memory.current") }
@@ -117,6 +131,8 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
     /// and `oom_group_kill` (5.18+) counts those group kills: the difference is the number
     /// of processes killed. (Should the victim be gone before the group is killed, it is
     /// counted once; a kill is never reported as none.)
+    func memoryEvents() -> CgroupMemoryEvents? { CgroupMemoryEvents.v2(directory) }
+
     func oomKills() -> UInt64 {
         Self.processesKilled(CgroupFS.readKeyed(directory + "/memory.events"))
     }

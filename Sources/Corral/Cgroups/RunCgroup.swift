@@ -18,6 +18,9 @@ protocol RunCgroup: AnyObject, Sendable {
     var name: String { get }
     /// Open `cgroup.procs` files the child writes "0" into before exec.
     var joinDescriptors: [Int32] { get }
+    /// A v2 run's directory (O_RDONLY | O_DIRECTORY), for the spawn to create the main
+    /// process inside it (`clone3` with `CLONE_INTO_CGROUP`, no migration); -1 on v1.
+    var cloneDirectory: Int32 { get }
     /// Every directory of the run's cgroup(s): what ``RunGuard`` empties should Corral die.
     var directories: [String] { get }
     func closeJoinDescriptors()
@@ -26,9 +29,14 @@ protocol RunCgroup: AnyObject, Sendable {
     /// The processes in the cgroup now.
     func members() -> [Int32]
     func cpu() -> CgroupCPU?
+    /// The CPU total alone, in microseconds (one read): what the CPU limit is checked against.
+    func cpuTotal() -> Int64?
     /// The peak memory use, where the kernel keeps one.
     func memoryPeak() -> UInt64?
     func memoryCurrent() -> UInt64?
+    /// A descriptor to poll for the memory cgroup's events (see ``CgroupMemoryEvents``),
+    /// or nil where none can be had. Asked for once a run, when it has a memory limit.
+    func memoryEvents() -> CgroupMemoryEvents?
     /// OOM kills inside the run's cgroup.
     func oomKills() -> UInt64
     /// Forks refused at the pids limit.

@@ -58,6 +58,8 @@ public struct HostReport: Sendable, Hashable, Codable {
     public var isolationSeccomp: Bool
     /// Every run can be contained by a cgroup.
     public var fullContainment: Bool
+    /// Whether a run after an idle moment waits for an RCU grace period to join its cgroup.
+    public var coldMigration: ColdMigration
 
     /// Inspects the host. Creates and removes one probe cgroup to prove it works.
     public static func inspect(configuration: RunnerConfiguration = RunnerConfiguration()) -> HostReport {
@@ -108,7 +110,8 @@ public struct HostReport: Sendable, Hashable, Codable {
             isRoot: geteuid() == 0,
             isolation: isolation,
             isolationSeccomp: handle != nil && !actions.isEmpty,
-            fullContainment: problem == nil
+            fullContainment: problem == nil,
+            coldMigration: ColdMigration.inspect(selected: selected)
         )
     }
 }

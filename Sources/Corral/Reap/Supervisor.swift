@@ -77,6 +77,8 @@ final class Supervisor: @unchecked Sendable {
 
     private func loop() {
         threadID = corral_gettid()
+        // A name to tell it by in `top -H` and /proc/PID/task (the accounting tests measure it).
+        try? CgroupFS.write("/proc/self/task/\(threadID)/comm", "corral-reaper")
         var descriptors: [pollfd] = []
         while true {
             descriptors.removeAll(keepingCapacity: true)
@@ -91,8 +93,12 @@ final class Supervisor: @unchecked Sendable {
                 for fd in run.captureDescriptors {
                     descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
                 }
+                if let event = run.eventDescriptor {
+                    descriptors.append(pollfd(fd: event.descriptor, events: event.events, revents: 0))
+                }
             }
             _ = poll(&descriptors, nfds_t(descriptors.count), timeout())
+            let signalled = Set(descriptors.filter { $0.revents != 0 }.map(\.fd))
             var counter: UInt64 = 0
             _ = read(wakeDescriptor, &counter, MemoryLayout<UInt64>.size)
             let commands = inbox.withLock { commands in
@@ -101,6 +107,9 @@ final class Supervisor: @unchecked Sendable {
             }
             for command in commands { handle(command) }
             serviceSetups()
+            for run in runs.values {
+                if let event = run.eventDescriptor, signalled.contains(event.descriptor) { run.memoryEventSignalled() }
+            }
             service()
         }
     }

@@ -7,8 +7,25 @@ import Glibc
 final class TrackedRun {
     enum Phase { case running, draining, finished }
 
-    static let tickNanos: Int64 = 10_000_000
+    /// The first look at a run's processes (orphans to adopt, members, memory) comes after
+    /// this; each next one twice as late, up to ``sampleMaxNanos``. A short run is looked at
+    /// early; a long one costs Corral a few wake-ups a second.
+    static let sampleFirstNanos: Int64 = 10_000_000
+    static let sampleGrowth: Int64 = 4
+    static let sampleMaxNanos: Int64 = 250_000_000
+    /// The closest two CPU checks come.
+    static let cpuCheckMinimumNanos: Int64 = 2_000_000
+    /// CPU time a cgroup run may pass its limit by before the check that kills it, with
+    /// every CPU busy for it (plus what it gains while Corral wakes up and kills it): the
+    /// next check is due when the run can have used its limit and this much. The kill stays
+    /// within 20 ms past the limit, with far fewer checks than one that never lets a run
+    /// past it (each check nearer the limit halves the distance). A process-group run's CPU
+    /// is read from /proc in whole clock ticks and lags already: it gets no allowance.
+    static let cpuCheckAllowanceMicros: Int64 = 5_000
     static let drainPollNanos: Int64 = 1_000_000
+    /// CPUs the run's processes can use at once: no run gains CPU time faster than this
+    /// many seconds a second.
+    static let cpuCount = Int64(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     let id: UInt64
     let plan: SpawnPlan
@@ -34,7 +51,13 @@ final class TrackedRun {
     let captures: [Capture]
     /// A limit seen while reaping, acted on in ``advance(scan:)``.
     private var pendingStop: StopReason?
-    private var nextTick: Int64
+    /// When the run's processes are looked at next (``sampleFirstNanos``).
+    private var nextSample: Int64
+    private var sampleInterval = TrackedRun.sampleFirstNanos
+    /// The earliest moment the run can have used up its CPU limit (``checkCPU(_:)``).
+    private var nextCPUCheck: Int64
+    /// Polled for the memory cgroup's OOM events (v1 eventfd, v2 `memory.events`).
+    private let memoryEvents: CgroupMemoryEvents?
     private let wallDeadline: Int64?
     private let cpuLimitMicros: Int64?
     private var reapedMicros: Int64 = 0
@@ -68,7 +91,9 @@ final class TrackedRun {
         self.outcome.seccomp = (plan.job.isolation?.seccomp ?? SeccompProfile.none) != SeccompProfile.none
         self.wallDeadline = limits.wallTime.map { start + $0.nanoseconds }
         self.cpuLimitMicros = limits.cpuTime.map { $0.nanoseconds / 1000 }
-        self.nextTick = start + TrackedRun.tickNanos
+        self.nextSample = start + TrackedRun.sampleFirstNanos
+        self.nextCPUCheck = cpuLimitMicros.map { start + max(Self.cpuCheckMinimumNanos, $0 * 1000 / Self.cpuCount) } ?? .max
+        self.memoryEvents = plan.job.limits.memory != nil ? plan.cgroup?.memoryEvents() : nil
         knownPids.insert(pid)
         sessions.insert(pid)
     }
@@ -83,13 +108,39 @@ final class TrackedRun {
         switch phase {
         case .running:
             if !mainAlive { return 0 }
-            return min(nextTick, wallDeadline ?? .max)
+            return min(nextSample, nextCPUCheck, wallDeadline ?? .max)
         case .draining: return 0
         case .finished: return .max
         }
     }
 
-    var isTickDue: Bool { phase == .running && MonotonicClock.now() >= nextTick }
+    /// Whether Corral's children are to be scanned for orphans of this run now: at each
+    /// sample, and in process-group mode at each CPU check (an orphan's CPU counts only once
+    /// it is adopted; a cgroup counts it anyway).
+    var isTickDue: Bool {
+        guard phase == .running else { return false }
+        let now = MonotonicClock.now()
+        return now >= nextSample || (cgroup == nil && now >= nextCPUCheck)
+    }
+
+    /// The OOM event descriptor to wake up for while the run goes on, with its poll events.
+    var eventDescriptor: (descriptor: Int32, events: Int16)? {
+        guard phase == .running, let memoryEvents else { return nil }
+        return (memoryEvents.descriptor, memoryEvents.pollEvents)
+    }
+
+    /// The memory cgroup signalled an event: an OOM kill ends the run (v2 kills the whole
+    /// group itself; on v1 Corral does). The kernel signals before it counts the kill, so
+    /// an event with no kill counted yet brings the next sample close.
+    func memoryEventSignalled() {
+        guard phase == .running, let memoryEvents, let cgroup else { return }
+        memoryEvents.acknowledge()
+        if cgroup.oomKills() > 0 {
+            pendingStop = pendingStop ?? .memory
+        } else {
+            nextSample = min(nextSample, MonotonicClock.now() + Self.drainPollNanos)
+        }
+    }
     var isDraining: Bool { phase == .draining || (phase == .running && !mainAlive) }
 
     /// The capture pipes to wake up for while the run goes on.
@@ -230,18 +281,13 @@ final class TrackedRun {
         if phase == .running {
             if !mainAlive {
                 phase = .draining
-            } else if let deadline = wallDeadline, now >= deadline {
-                stop(.wallTime)
-            } else if now >= nextTick {
-                nextTick = now + Self.tickNanos
-                let used = sampleCPU()
-                outcome.sampledCPUMicros = max(outcome.sampledCPUMicros, used)
-                if let limit = cpuLimitMicros, used > limit {
-                    stop(.cpuTime)
-                } else if let cgroup, plan.job.limits.memory != nil, cgroup.oomKills() > 0 {
-                    // v2 kills the whole group on OOM (memory.oom.group); on v1 Corral does.
-                    stop(.memory)
-                }
+            } else {
+                // At the wall limit the CPU is checked first: a run already past its CPU
+                // limit then (between two checks) ends on that.
+                let wallPassed = wallDeadline.map { now >= $0 } ?? false
+                if now >= nextCPUCheck || wallPassed { checkCPU(now) }
+                if phase == .running && wallPassed { stop(.wallTime) }
+                if phase == .running && now >= nextSample { sample(now) }
             }
         }
         guard phase == .draining else { return }
@@ -250,6 +296,34 @@ final class TrackedRun {
         scan()
         if escapees.isEmpty && Glibc.kill(-pid, 0) != 0 && errno == ESRCH && cgroupEmpty {
             finish()
+        }
+    }
+
+    /// The CPU limit: the run is stopped once past it; otherwise the next check comes when
+    /// the run could reach it at the earliest, with every CPU busy for it from now on. A
+    /// check in cgroup mode is one read of the cgroup's CPU total.
+    private func checkCPU(_ now: Int64) {
+        guard let limit = cpuLimitMicros else { return }
+        let exact = cgroup?.cpuTotal()
+        let used = exact ?? sampleCPU()
+        outcome.sampledCPUMicros = max(outcome.sampledCPUMicros, used)
+        if used > limit {
+            stop(.cpuTime)
+            return
+        }
+        let allowance = exact != nil ? Self.cpuCheckAllowanceMicros : 0
+        nextCPUCheck = now + max(Self.cpuCheckMinimumNanos, (limit - used + allowance) * 1000 / Self.cpuCount)
+    }
+
+    /// Looks at the run's processes: its members and memory (and CPU, for the report), and,
+    /// where no OOM event can be had, an OOM kill.
+    private func sample(_ now: Int64) {
+        sampleInterval = min(sampleInterval * Self.sampleGrowth, Self.sampleMaxNanos)
+        nextSample = now + sampleInterval
+        outcome.sampledCPUMicros = max(outcome.sampledCPUMicros, sampleCPU())
+        if let cgroup, plan.job.limits.memory != nil, cgroup.oomKills() > 0 {
+            // v2 kills the whole group on OOM (memory.oom.group); on v1 Corral does.
+            stop(.memory)
         }
     }
 
@@ -342,6 +416,7 @@ final class TrackedRun {
         // exit hook waits for it (``CgroupParents/releaseAll()``).
         CgroupParents.tidying.add(1, ordering: .sequentiallyConsistent)
         continuation.resume(returning: Verdict.report(for: outcome))
+        memoryEvents?.close()
         cgroup?.remove()
         plan.close()
         if pidfd >= 0 { close(pidfd) }

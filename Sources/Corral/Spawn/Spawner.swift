@@ -75,7 +75,10 @@ enum Spawner {
     static func spawn(_ plan: SpawnPlan) -> Outcome {
         var result = corral_spawn_result()
         let parent = getpid()
-        let error = plan.withRequest(parent: parent) { request in corral_spawn(request, &result) }
+        // On v2 the child is created inside the run's cgroup (no migration, see
+        // corral_spawn_into_cgroup); on v1 it joins by writing `cgroup.procs`.
+        let cgroupDirectory = plan.cgroup?.cloneDirectory ?? -1
+        let error = plan.withRequest(parent: parent) { request in corral_spawn_into_cgroup(request, cgroupDirectory, &result) }
         if error != 0 {
             return .failed(SetupFailure(stage: "spawn", errno: error, message: "clone: \(SetupFailure.describe(error))"))
         }
