@@ -52,6 +52,20 @@ struct CorralBench {
 
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
+        // The judge's figures: on stdout after the table, on stderr with --json.
+        let judgeOut: (String) -> Void = options.json ? Console.error : Console.out
+        if options.judgeTests > 0 {
+            if let judge = await JudgeBench.measure(tests: options.judgeTests) {
+                judgeOut(judge.text + "\n")
+            } else {
+                Console.error("corral-bench: the judge job failed\n")
+            }
+        }
+        if options.checkerMegabytes > 0 {
+            for (name, rate) in JudgeBench.checkers(megabytes: options.checkerMegabytes) {
+                judgeOut("checker \(name): \(Int(rate)) MB/s over \(options.checkerMegabytes) MiB\n")
+            }
+        }
 
         let failed = result.baselineFailures + result.modes.reduce(0) { $0 + $1.failures }
         if failed > 0 {

@@ -5,6 +5,8 @@ struct Options: Sendable {
     var json = false
     var pingPongRounds = 10000
     var serverJobs = 1000
+    var judgeTests = 100
+    var checkerMegabytes = 256
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json]
@@ -16,6 +18,9 @@ struct Options: Sendable {
                        the library, at parallelism 1 and 2, without isolation and (where the
                        host allows it) isolated as `corral serve` does by default
                        (default 1000; 0 skips it)
+          --judge N    tests of a judge job against N separate jobs of the same run
+                       (default 100; 0 skips it)
+          --checkers M megabytes each built-in checker compares (default 256; 0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -46,6 +51,10 @@ struct Options: Sendable {
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--judge":
+                options.judgeTests = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--checkers":
+                options.checkerMegabytes = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

@@ -252,7 +252,10 @@ struct RunCommand: AsyncParsableCommand {
                 throw ValidationError("--spec: cannot read \(source): \(error.localizedDescription)")
             }
             do {
-                try await runJob(try JobSpec.parse(data))
+                switch try JobDocument.parse(data) {
+                case .job(let job): try await runJob(job)
+                case .steps(let steps): try await runSteps(steps)
+                }
             } catch let error as SpecError {
                 throw ValidationError("--spec: \(error)")
             }
