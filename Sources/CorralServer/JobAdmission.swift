@@ -27,7 +27,8 @@ struct JobAdmission: Sendable {
         case .steps(var steps):
             for index in steps.steps.indices {
                 let path = "steps[\(index)]"
-                steps.steps[index].job = try prefixed(path) { () throws(SpecError) in try admit(steps.steps[index].job) }
+                let job = steps.steps[index].job
+                steps.steps[index].job = try prefixed(path) { () throws(SpecError) in try admit(job) }
                 if case .custom(var checker) = steps.steps[index].checker {
                     let job = try prefixed("\(path).checker") { () throws(SpecError) in
                         try admit(JobSpec(processes: [checker.process], files: checker.files))

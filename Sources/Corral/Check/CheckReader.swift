@@ -8,7 +8,7 @@ import Glibc
 final class CheckReader {
     static let capacity = 1 << 16
     private let fd: Int32
-    private var fileOffset: Int64 = 0
+    private var fileOffset: off_t = 0
     let buffer: UnsafeMutablePointer<UInt8>
     /// The unread bytes are `buffer[position..<end]`.
     var position = 0
@@ -36,24 +36,41 @@ final class CheckReader {
         return refill()
     }
 
+    /// Bytes already read that a refill keeps at the buffer's start, so that a comparison
+    /// can step back to the start of a token of at most this length (``rewind(_:)``).
+    static let history = 512
+
     private func refill() -> Bool {
         guard !atEOF else { return false }
-        base += Int64(end)
-        position = 0
-        end = 0
+        let keep = min(end, Self.history)
+        if keep > 0 { memmove(buffer, buffer + end - keep, keep) }
+        base += Int64(end - keep)
+        position = keep
+        end = keep
         while true {
-            let count = pread(fd, buffer, Self.capacity, fileOffset)
+            let count = pread(fd, buffer + keep, Self.capacity - keep, fileOffset)
             if count < 0 && errno == EINTR { continue }
             if count < 0 { readError = errno }
             guard count > 0 else {
                 atEOF = true
                 return false
             }
-            fileOffset += Int64(count)
-            end = count
+            fileOffset += off_t(count)
+            end = keep + count
             return true
         }
     }
+
+    /// How many bytes before the current one are not whitespace (the part of the current
+    /// token already taken), counting at most `limit`.
+    func tokenBytesBehind(limit: Int) -> Int {
+        var count = 0
+        while count < limit && position - count > 0 && !isSpace(buffer[position - count - 1]) { count += 1 }
+        return count
+    }
+
+    /// Steps back `count` bytes (at most ``history`` behind a refill).
+    func rewind(_ count: Int) { position -= count }
 
     /// The next byte without taking it, or -1 at the end.
     @inline(__always)

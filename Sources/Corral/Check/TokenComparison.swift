@@ -3,9 +3,10 @@ import Glibc
 #endif
 
 /// `tokens` and `float`: the whitespace-separated tokens of the output and the answer must
-/// be equal, one by one. Streaming: equal stretches are skipped in blocks; with a tolerance,
-/// a token is gathered (at most ``maxNumber`` bytes; a longer one is no number and is
-/// compared exactly as it streams) and two numbers are compared as numbers.
+/// be equal, one by one. Streaming: equal stretches are skipped in blocks whatever they hold
+/// (equal is equal); where the two differ, whitespace is skipped on both sides, and with a
+/// tolerance both readers step back to the start of the token they differ in and compare it
+/// as numbers when both are (a token of at most ``maxNumber`` bytes).
 struct TokenComparison {
     let output: CheckReader
     let answer: CheckReader
@@ -13,62 +14,64 @@ struct TokenComparison {
     static let maxNumber = 256
 
     func compare() -> CheckResult {
-        var token = 0
         while true {
-            output.skip(while: isSpace)
-            answer.skip(while: isSpace)
-            let a = output.peek(), b = answer.peek()
+            let last = CheckReader.skipCommon(output, answer)
+            var a = output.peek(), b = answer.peek()
             if a == -1 && b == -1 { return .accepted }
-            token += 1
-            if a == -1 { return CheckResult(.wrongAnswer, "the output ends before token \(token) of the answer") }
-            if b == -1 { return CheckResult(.wrongAnswer, "the output has more tokens than the answer's \(token - 1)") }
-            if let tolerance, Self.mayBeNumber(UInt8(a)) || Self.mayBeNumber(UInt8(b)) {
-                if let verdict = numbers(token, tolerance) { return verdict }
+            let aEnds = a == -1 || isSpace(UInt8(a)), bEnds = b == -1 || isSpace(UInt8(b))
+            if last >= 0 && !isSpace(UInt8(last)) {
+                // They differ inside a token both have begun alike.
+                if aEnds && bEnds { continue } // both tokens ended there: equal
+                guard tolerance != nil else { return differ() }
+                let behind = output.tokenBytesBehind(limit: Self.maxNumber + 1)
+                guard behind <= Self.maxNumber else { return differ() } // too long for a number: exact
+                output.rewind(behind)
+                answer.rewind(behind)
+                if let verdict = token() { return verdict }
                 continue
             }
-            if let verdict = exactToken(token) { return verdict }
-        }
-    }
-
-    /// Compares one token byte for byte as both stream; nil when equal.
-    private func exactToken(_ token: Int) -> CheckResult? {
-        while true {
-            if tolerance == nil {
-                // Equal bytes in blocks, across tokens too (equal is equal); having stopped
-                // just after whitespace, the next token starts here: back to the caller.
-                let last = CheckReader.skipCommon(output, answer)
-                if last >= 0 && isSpace(UInt8(last)) { return nil }
-            } else {
-                // Never past this token: the next may be a number, compared with tolerance.
-                let a = output.peek(), b = answer.peek()
-                if a == b && a >= 0 && !isSpace(UInt8(a)) {
-                    output.advance()
-                    answer.advance()
-                    continue
-                }
+            output.skip(while: isSpace)
+            answer.skip(while: isSpace)
+            a = output.peek()
+            b = answer.peek()
+            if a == -1 && b == -1 { return .accepted }
+            if a == -1 { return CheckResult(.wrongAnswer, "the output has fewer tokens than the answer (it ends at byte \(output.offset))") }
+            if b == -1 { return CheckResult(.wrongAnswer, "the output has more tokens than the answer (from byte \(output.offset))") }
+            if tolerance != nil, Self.mayBeNumber(UInt8(a)) || Self.mayBeNumber(UInt8(b)) {
+                if let verdict = token() { return verdict }
+                continue
             }
-            let a = output.peek(), b = answer.peek()
-            let aEnds = a == -1 || isSpace(UInt8(a)), bEnds = b == -1 || isSpace(UInt8(b))
-            if aEnds && bEnds { return nil }
-            if a != b || aEnds || bEnds { return CheckResult(.wrongAnswer, "token \(token) differs (output byte \(output.offset))") }
+            if a != b { return differ() }
         }
     }
 
-    /// Two tokens where at least one may be a number: gathered (up to ``maxNumber`` bytes
-    /// each); both numbers: within the tolerance; otherwise byte for byte.
-    private func numbers(_ token: Int, _ tolerance: (absolute: Double, relative: Double)) -> CheckResult? {
+    private func differ(at offset: Int64? = nil) -> CheckResult {
+        CheckResult(.wrongAnswer, "the output's token at byte \(offset ?? output.offset) differs from the answer's")
+    }
+
+    /// One token from its start on both sides, where at least one may be a number: gathered
+    /// (up to ``maxNumber`` bytes each); both numbers: within the tolerance; otherwise byte
+    /// for byte. Nil when equal.
+    private func token() -> CheckResult? {
         let start = output.offset
         var left = [UInt8](), right = [UInt8]()
         let leftWhole = gather(output, into: &left), rightWhole = gather(answer, into: &right)
-        if leftWhole && rightWhole, let x = Self.number(left), let y = Self.number(right) {
+        if leftWhole && rightWhole, let tolerance, let x = Self.number(left), let y = Self.number(right) {
             let difference = abs(x - y)
             if difference <= tolerance.absolute || difference <= tolerance.relative * abs(y) { return nil }
-            return CheckResult(.wrongAnswer, "token \(token): \(String(decoding: left, as: UTF8.self)) is not within the tolerance of \(String(decoding: right, as: UTF8.self))")
+            return CheckResult(.wrongAnswer, "the output's \(String(decoding: left, as: UTF8.self)) at byte \(start) is not within the tolerance of \(String(decoding: right, as: UTF8.self))")
         }
-        guard left == right else { return CheckResult(.wrongAnswer, "token \(token) differs (output byte \(start))") }
-        if leftWhole && rightWhole { return nil }
-        if leftWhole != rightWhole { return CheckResult(.wrongAnswer, "token \(token) differs (output byte \(start))") }
-        return exactToken(token)
+        guard left == right, leftWhole == rightWhole else { return differ(at: start) }
+        if leftWhole { return nil }
+        // Two long tokens, alike so far: the rest byte for byte.
+        while true {
+            let a = output.peek(), b = answer.peek()
+            let aEnds = a == -1 || isSpace(UInt8(a)), bEnds = b == -1 || isSpace(UInt8(b))
+            if aEnds && bEnds { return nil }
+            if a != b { return differ(at: start) }
+            output.advance()
+            answer.advance()
+        }
     }
 
     /// Takes up to ``maxNumber`` bytes of the token; true when that was all of it.

@@ -9,7 +9,8 @@ extension StepsParser {
         let type = try base.string(typeValue, "\(path).type")
         fields["type"] = nil
         guard type == "custom" else {
-            _ = try base.object(.object(fields), path, allowed: type == "float" ? ["absolute", "relative"] : [])
+            let allowed: Set<String> = type == "float" ? ["absolute", "relative"] : []
+            _ = try base.object(.object(fields), path, allowed: allowed)
             return .builtin(try builtin(type, "\(path).type", fields))
         }
         var files: [FileSpec] = []

@@ -76,6 +76,12 @@ public struct TestSummary: Sendable, Hashable, Codable {
         public var step: String
         public var test: String
         public var verdict: TestVerdict
+
+        public init(step: String, test: String, verdict: TestVerdict) {
+            self.step = step
+            self.test = test
+            self.verdict = verdict
+        }
     }
 
     public init(tests: Int, run: Int, passed: Int, firstFailure: Failure?) {

@@ -54,6 +54,15 @@ struct TestFiles: Sendable {
         return fd
     }
 
+    /// A file's size in bytes.
+    func size(_ path: SpecPath) throws(CorralError) -> UInt64 {
+        let fd = try open(path, O_RDONLY)
+        defer { _ = Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw CorralError(.system, "fstat the test's \(path): \(SetupFailure.describe(errno))") }
+        return UInt64(info.st_size)
+    }
+
     /// The sources a checker's or an interactor's files come from: the steps', and this test's.
     func sources(adding base: StepSources) -> StepSources {
         var sources = base

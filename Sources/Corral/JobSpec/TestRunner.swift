@@ -22,7 +22,7 @@ struct TestRunner: Sendable {
             if report.verdict != .accepted && step.stopOnFirstFailure { break }
         }
         let failure = tests.first { $0.verdict != .accepted }
-        let summary = TestSummary(tests: step.tests.count, run: tests.count, passed: tests.count { $0.verdict == .accepted },
+        let summary = TestSummary(tests: step.tests.count, run: tests.count, passed: tests.filter { $0.verdict == .accepted }.count,
                                   firstFailure: failure.map { .init(step: step.name, test: $0.name, verdict: $0.verdict) })
         return StepReport(name: step.name, ok: failure == nil && tests.count == step.tests.count, status: failure?.status ?? .ok,
                           tests: tests, summary: summary, wallTime: Double(MonotonicClock.now() - started) / 1e9)
@@ -71,6 +71,11 @@ struct TestRunner: Sendable {
         let run = job.processes[0].report
         if let verdict = TestVerdict(status: run.status) {
             return TestReport(name: test.name, verdict: verdict, status: run.status, comment: run.message, processes: job.processes, wallTime: 0)
+        }
+        // A program that ignores SIGXFSZ ends ok with its output cut at the limit + 1 byte.
+        if let limit = run.limits.output, let size = try? files.size(TestFiles.output), size > limit {
+            return TestReport(name: test.name, verdict: .outputLimit, status: run.status,
+                              comment: "the output passed its limit of \(LimitValue.describe(bytes: limit))", processes: job.processes, wallTime: 0)
         }
         switch step.checker {
         case .builtin(let checker):
