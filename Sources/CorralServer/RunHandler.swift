@@ -73,14 +73,14 @@ struct RunHandler: Sendable {
             logger.error("run failed", metadata: ["run.id": .string(id), "error": .string(error.description)])
             throw APIError(.internalServerError, error.description)
         }
-        let body: [UInt8]
+        let answer: [UInt8]
         switch report {
         case .job(let job):
             metrics.record(job)
-            body = ReportJSON.encode(job)
+            answer = ReportJSON.encode(job)
         case .steps(let steps):
             metrics.record(steps)
-            body = StepsJSON.encode(steps)
+            answer = StepsJSON.encode(steps)
         }
         if logger.logLevel <= .info {
             var metadata = report.metadata(id)
@@ -92,7 +92,7 @@ struct RunHandler: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("X-Corral-Run-Id")!: id],
-            body: .init(byteBuffer: ByteBuffer(bytes: body))
+            body: .init(byteBuffer: ByteBuffer(bytes: answer))
         )
     }
 

@@ -53,7 +53,8 @@ struct CorralBench {
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
         // The judge's figures: on stdout after the table, on stderr with --json.
-        let judgeOut: (String) -> Void = options.json ? Console.error : Console.out
+        let json = options.json
+        let judgeOut = { (text: String) in if json { Console.error(text) } else { Console.out(text) } }
         if options.judgeTests > 0 {
             if let judge = await JudgeBench.measure(tests: options.judgeTests) {
                 judgeOut(judge.text + "\n")
