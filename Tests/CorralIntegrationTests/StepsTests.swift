@@ -129,7 +129,7 @@ struct StepsTests {
     @Test("a custom checker: testlib's exit codes, its stderr the comment, its files read-only")
     func customChecker() async throws {
         let checker = """
-        if echo x >> "$2" 2>/dev/null; then echo "output writable" >&2; exit 3; fi
+        if (echo x >> "$2") 2>/dev/null; then echo "output writable" >&2; exit 3; fi
         read n < "$1"; IFS= read -r got < "$2"; IFS= read -r want < "$3"
         [ "$got" = "$want" ] && exit 0
         [ "$got" = " $want" ] && exit 2
