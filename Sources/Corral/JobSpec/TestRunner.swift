@@ -32,72 +32,95 @@ struct TestRunner: Sendable {
         let started = MonotonicClock.now()
         let sources = self.sources
         let limit = jobs.workdirLimit
-        let files = try await Blocking.run { () throws(CorralError) -> TestFiles in
-            try TestFiles.prepare(test, sources: sources, limit: limit, field: field)
+        // The test's files and the tested process's descriptors, in one hop off the pool.
+        let interactive = step.interactor != nil
+        let (files, injected) = try await Blocking.run { () throws(CorralError) -> (TestFiles, [Int: [Int32: Int32]]) in
+            let files = try TestFiles.prepare(test, sources: sources, limit: limit, field: field)
+            guard !interactive else { return (files, [:]) }
+            do throws(CorralError) {
+                let input = try files.open(TestFiles.input, O_RDONLY)
+                let output: Int32
+                do throws(CorralError) { output = try files.open(TestFiles.output, O_WRONLY) } catch {
+                    _ = Glibc.close(input)
+                    throw error
+                }
+                return (files, [0: [0: input, 1: output]])
+            } catch {
+                files.remove()
+                throw error
+            }
         }
-        do throws(CorralError) {
-            let report = try await judge(test, files)
-            await Blocking.run { files.remove() }
-            var finished = report
-            finished.wallTime = Double(MonotonicClock.now() - started) / 1e9
-            return finished
-        } catch {
-            await Blocking.run { files.remove() }
-            throw error
-        }
+        var finished = try await judge(test, files, injected)
+        finished.wallTime = Double(MonotonicClock.now() - started) / 1e9
+        return finished
     }
 
-    private func judge(_ test: TestSpec, _ files: TestFiles) async throws(CorralError) -> TestReport {
+    /// Runs the test and decides its verdict; the test's files are removed here, whatever
+    /// happens (once: a second close could hit a descriptor another thread has since opened).
+    private func judge(_ test: TestSpec, _ files: TestFiles, _ injected: [Int: [Int32: Int32]]) async throws(CorralError) -> TestReport {
         var spec = step.job
-        var injected: [Int: [Int32: Int32]] = [:]
         var readOnly: [SpecPath] = []
         if let interactor = step.interactor {
             spec.files += [TestFiles.file(TestFiles.input, for: interactor), TestFiles.file(TestFiles.answer, for: interactor)]
             readOnly = [TestFiles.input, TestFiles.answer]
-        } else {
-            let input = try files.open(TestFiles.input, O_RDONLY)
-            let output: Int32
-            do throws(CorralError) { output = try files.open(TestFiles.output, O_WRONLY) } catch {
-                _ = Glibc.close(input)
-                throw error
-            }
-            injected[0] = [0: input, 1: output]
         }
-        let (job, layout) = try await jobs.runKeepingLayout(spec, stop: stop, sources: files.sources(adding: sources),
+        let job: JobReport, layout: JobLayout
+        do throws(CorralError) {
+            (job, layout) = try await jobs.runKeepingLayout(spec, stop: stop, sources: files.sources(adding: sources),
                                                             injected: injected, readOnly: readOnly)
-        await Blocking.run { layout.finish(keep: false) }
-        if let interactor = step.interactor { return interactive(test, job, interactor: interactor) }
-
+        } catch {
+            await Blocking.run { files.remove() }
+            throw error
+        }
+        if let interactor = step.interactor {
+            await Blocking.run { layout.finish(keep: false); files.remove() }
+            return interactive(test, job, interactor: interactor)
+        }
         let run = job.processes[0].report
-        if let verdict = TestVerdict(status: run.status) {
-            return TestReport(name: test.name, verdict: verdict, status: run.status, comment: run.message, processes: job.processes, wallTime: 0)
-        }
-        // A program that ignores SIGXFSZ ends ok with its output cut at the limit + 1 byte.
-        if let limit = run.limits.output, let size = try? files.size(TestFiles.output), size > limit {
-            return TestReport(name: test.name, verdict: .outputLimit, status: run.status,
-                              comment: "the output passed its limit of \(LimitValue.describe(bytes: limit))", processes: job.processes, wallTime: 0)
-        }
-        switch step.checker {
-        case .builtin(let checker):
-            let result = try await Blocking.run { () throws(CorralError) -> CheckResult in
-                let output = try files.open(TestFiles.output, O_RDONLY)
-                defer { _ = Glibc.close(output) }
-                let answer = try files.open(TestFiles.answer, O_RDONLY)
-                defer { _ = Glibc.close(answer) }
-                return checker.check(output: output, answer: answer)
+        let checker = step.checker
+        // One hop off the pool after the run: the directories go, the output is measured and,
+        // with a built-in checker, compared; the test's files go unless a custom checker needs them.
+        let decided = try await Blocking.run { () throws(CorralError) -> TestReport? in
+            layout.finish(keep: false)
+            var keepFiles = false
+            defer { if !keepFiles { files.remove() } }
+            if let verdict = TestVerdict(status: run.status) {
+                return TestReport(name: test.name, verdict: verdict, status: run.status, comment: run.message, processes: job.processes, wallTime: 0)
             }
+            // A program that ignores SIGXFSZ ends ok with its output cut at the limit + 1 byte.
+            if let limit = run.limits.output, let size = try? files.size(TestFiles.output), size > limit {
+                return TestReport(name: test.name, verdict: .outputLimit, status: run.status,
+                                  comment: "the output passed its limit of \(LimitValue.describe(bytes: limit))", processes: job.processes, wallTime: 0)
+            }
+            guard case .builtin(let builtin) = checker else {
+                keepFiles = true
+                return nil
+            }
+            let output = try files.open(TestFiles.output, O_RDONLY)
+            defer { _ = Glibc.close(output) }
+            let answer = try files.open(TestFiles.answer, O_RDONLY)
+            defer { _ = Glibc.close(answer) }
+            let result = builtin.check(output: output, answer: answer)
             return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
                               processes: job.processes, wallTime: 0)
-        case .custom(let checker):
-            let (checkerJob, readOnly) = checker.job()
-            let (checked, checkerLayout) = try await jobs.runKeepingLayout(checkerJob, stop: stop, sources: files.sources(adding: sources),
-                                                                           readOnly: readOnly)
-            await Blocking.run { checkerLayout.finish(keep: false) }
-            let report = checked.processes[0].report
-            let result = TestlibVerdict.decide(report)
-            return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
-                              processes: job.processes, checker: report, wallTime: 0)
         }
+        if let decided { return decided }
+        guard case .custom(let custom) = checker else { throw CorralError(.system, "no checker for the test") }
+        let (checkerJob, checkerReadOnly) = custom.job()
+        let checked: JobReport
+        do throws(CorralError) {
+            let (report, checkerLayout) = try await jobs.runKeepingLayout(checkerJob, stop: stop, sources: files.sources(adding: sources),
+                                                                           readOnly: checkerReadOnly)
+            checked = report
+            await Blocking.run { checkerLayout.finish(keep: false); files.remove() }
+        } catch {
+            await Blocking.run { files.remove() }
+            throw error
+        }
+        let report = checked.processes[0].report
+        let result = TestlibVerdict.decide(report)
+        return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
+                          processes: job.processes, checker: report, wallTime: 0)
     }
 
     /// A solution over a limit has that verdict; otherwise the interactor's exit decides
