@@ -18,7 +18,10 @@ extension RunArguments {
                 throw ValidationError("--spec: cannot read \(source): \(error)")
             }
             do {
-                try await runJob(try JobSpec.parse(data))
+                switch try JobDocument.parse(data) {
+                case .job(let job): try await runJob(job)
+                case .steps(let steps): try await runSteps(steps)
+                }
             } catch let error as SpecError {
                 throw ValidationError("--spec: \(error)")
             }

@@ -16,7 +16,38 @@ struct JobAdmission: Sendable {
     var allowHostNetwork = false
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
-        var spec = try JobSpec.parse(body, isolationRequired: isolation != nil)
+        try admit(JobSpec.parse(body, isolationRequired: isolation != nil))
+    }
+
+    /// A job or a job of steps: every step's job, and every custom checker as a job of one
+    /// process, admitted as a job is (paths prefixed with the step's, e.g. `steps[1].processes[0]...`).
+    func admitDocument(_ body: Data) throws(SpecError) -> JobDocument {
+        switch try JobDocument.parse(body, isolationRequired: isolation != nil) {
+        case .job(let spec): return .job(try admit(spec))
+        case .steps(var steps):
+            for index in steps.steps.indices {
+                let path = "steps[\(index)]"
+                let job = steps.steps[index].job
+                steps.steps[index].job = try prefixed(path) { () throws(SpecError) in try admit(job) }
+                if case .custom(var checker) = steps.steps[index].checker {
+                    let job = try prefixed("\(path).checker") { () throws(SpecError) in
+                        try admit(JobSpec(processes: [checker.process], files: checker.files))
+                    }
+                    checker.process = job.processes[0]
+                    checker.files = job.files
+                    steps.steps[index].checker = .custom(checker)
+                }
+            }
+            return .steps(steps)
+        }
+    }
+
+    private func prefixed<T>(_ path: String, _ body: () throws(SpecError) -> T) throws(SpecError) -> T {
+        do { return try body() } catch { throw SpecError(error.path.isEmpty ? path : "\(path).\(error.path)", error.message) }
+    }
+
+    private func admit(_ spec: JobSpec) throws(SpecError) -> JobSpec {
+        var spec = spec
         if spec.processes.count > ceilings.jobProcesses {
             throw over("processes", "\(spec.processes.count) processes", "\(ceilings.jobProcesses)", "--max-job-processes")
         }

@@ -22,9 +22,9 @@ struct RunHandler: Sendable {
         let reservation = BodyBudget.Reservation(budget)
         defer { reservation.releaseAll() }
         let body = try await read(request.body, length: request.headers[.contentLength].flatMap(Int.init), into: reservation)
-        let spec: JobSpec
+        let document: JobDocument
         do throws(SpecError) {
-            spec = try admission.admit(body)
+            document = try admission.admitDocument(body)
         } catch {
             metrics.rejected(.badRequest)
             throw APIError(.badRequest, error.message, path: error.path.isEmpty ? nil : error.path)
@@ -32,7 +32,7 @@ struct RunHandler: Sendable {
 
         let id = UUID().uuidString.lowercased()
         let runner = self.runner
-        let outcome: Result<JobReport, CorralError>
+        let outcome: Result<AnyJobReport, CorralError>
         // The job runs in this task; the watcher stops it (or takes it out of the queue)
         // when its client goes away, and a shutdown stops it through the dispatcher.
         let stop = RunStop()
@@ -43,7 +43,10 @@ struct RunHandler: Sendable {
         do {
             outcome = try await dispatcher.run(ticket, stop: stop) {
                 do throws(CorralError) {
-                    return .success(try await runner.run(spec, stop: stop))
+                    switch document {
+                    case .job(let spec): return .success(.job(try await runner.run(spec, stop: stop)))
+                    case .steps(let steps): return .success(.steps(try await StepsRunner(jobs: runner).run(steps, stop: stop)))
+                    }
                 } catch {
                     return .failure(error)
                 }
@@ -58,7 +61,7 @@ struct RunHandler: Sendable {
             throw APIError(.serviceUnavailable, "the server is shutting down")
         }
 
-        let report: JobReport
+        let report: AnyJobReport
         switch outcome {
         case .success(let made): report = made
         case .failure(let error):
@@ -70,9 +73,17 @@ struct RunHandler: Sendable {
             logger.error("run failed", metadata: ["run.id": .string(id), "error": .string(error.description)])
             throw APIError(.internalServerError, error.description)
         }
-        metrics.record(report)
+        let answer: [UInt8]
+        switch report {
+        case .job(let job):
+            metrics.record(job)
+            answer = ReportJSON.encode(job)
+        case .steps(let steps):
+            metrics.record(steps)
+            answer = StepsJSON.encode(steps)
+        }
         if logger.logLevel <= .info {
-            var metadata = Self.metadata(id, report)
+            var metadata = report.metadata(id)
             if clientGone { metadata["client"] = "gone" }
             logger.info("run", metadata: metadata)
         }
@@ -81,7 +92,7 @@ struct RunHandler: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("X-Corral-Run-Id")!: id],
-            body: .init(byteBuffer: ByteBuffer(bytes: ReportJSON.encode(report)))
+            body: .init(byteBuffer: ByteBuffer(bytes: answer))
         )
     }
 

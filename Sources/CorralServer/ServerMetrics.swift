@@ -29,6 +29,7 @@ final class ServerMetrics: Sendable {
     private let setupErrors: CoreMetrics.Counter
     private let runCounters: [RunStatus: CoreMetrics.Counter]
     private let rejectionCounters: [Rejection: CoreMetrics.Counter]
+    private let testCounters: [TestVerdict: CoreMetrics.Counter]
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -54,6 +55,9 @@ final class ServerMetrics: Sendable {
         rejectionCounters = Dictionary(uniqueKeysWithValues: Rejection.allCases.map {
             ($0, CoreMetrics.Counter(label: "corral_rejected_requests_total", dimensions: [("reason", $0.rawValue)], factory: factory))
         })
+        testCounters = Dictionary(uniqueKeysWithValues: TestVerdict.allCases.map {
+            ($0, CoreMetrics.Counter(label: "corral_tests_total", dimensions: [("verdict", $0.rawValue)], factory: factory))
+        })
         queueDepth.record(0)
         inFlight.record(0)
         bodyBytesInFlight.record(0)
@@ -71,6 +75,19 @@ final class ServerMetrics: Sendable {
         cpuTime.recordNanoseconds(Int64(report.processes.reduce(0) { $0 + $1.report.cpuTime } * 1e9))
         memoryPeak.record(Double(report.processes.reduce(0) { $0 + $1.report.memoryPeak }))
         if report.status == .setupError { setupErrors.increment() }
+    }
+
+    /// A job of steps: its first status other than `ok` (else `ok`), wall time, every run's CPU
+    /// time and memory peak, and one count per test by its verdict.
+    func record(_ report: StepsReport) {
+        let runs = report.steps.flatMap { $0.processes + $0.tests.flatMap(\.processes) }
+        let status = report.steps.first { $0.status != .ok }?.status ?? .ok
+        self.runs(status).increment()
+        wallTime.recordNanoseconds(Int64(report.wallTime * 1e9))
+        cpuTime.recordNanoseconds(Int64(runs.reduce(0) { $0 + $1.report.cpuTime } * 1e9))
+        memoryPeak.record(Double(runs.reduce(0) { $0 + $1.report.memoryPeak }))
+        if status == .setupError { setupErrors.increment() }
+        for test in report.steps.flatMap(\.tests) { testCounters[test.verdict]!.increment() }
     }
 
     /// A job that could not even be set up (the library threw).

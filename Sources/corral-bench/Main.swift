@@ -30,7 +30,7 @@ struct CorralBench {
         if let spacing = options.spacedMillis {
             var result = await SpacedBench.measure(options, spacingMillis: spacing)
             if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
-            finish(result, options)
+            await finish(result, options)
         }
         var result = await measure(options, modes: BenchMode.all)
         if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
@@ -61,13 +61,28 @@ struct CorralBench {
             result.wholeProcess = WholeProcessBench.measure(runs: options.wholeProcessRuns, warmup: 10, commands: commands)
         }
 
-        finish(result, options)
+        await finish(result, options)
     }
 
     /// Prints the result and exits: 1 when any run failed.
-    static func finish(_ result: BenchResult, _ options: Options) -> Never {
+    static func finish(_ result: BenchResult, _ options: Options) async -> Never {
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
+        // The judge's figures: on stdout after the table, on stderr with --json.
+        let json = options.json
+        let judgeOut = { (text: String) in if json { Console.error(text) } else { Console.out(text) } }
+        if options.judgeTests > 0 {
+            if let judge = await JudgeBench.measure(tests: options.judgeTests) {
+                judgeOut(judge.text + "\n")
+            } else {
+                Console.error("corral-bench: the judge job failed\n")
+            }
+        }
+        if options.checkerMegabytes > 0 {
+            for (name, rate) in JudgeBench.checkers(megabytes: options.checkerMegabytes) {
+                judgeOut("checker \(name): \(Int(rate)) MB/s over \(options.checkerMegabytes) MiB\n")
+            }
+        }
 
         let failed = result.baselineFailures + result.modes.reduce(0) { $0 + $1.failures }
             + (result.wholeProcess?.commands.reduce(0) { $0 + $1.failures } ?? 0)

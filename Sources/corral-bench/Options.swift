@@ -10,9 +10,11 @@ struct Options: Sendable {
     var spacedMillis: Int?
     /// Runs of the accounting measurement (Corral's own CPU over a CPU-bound run); 0 skips it.
     var accountingRuns = 0
+    var judgeTests = 100
+    var checkerMegabytes = 256
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--checkers M]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
@@ -31,6 +33,9 @@ struct Options: Sendable {
           --accounting N  also: N runs of a spinner killed at 0.5 s of CPU, in process-group
                        and cgroup mode: Corral's own CPU per run (getrusage of the bench
                        process) against the run's, and how far past the limit it was killed
+          --judge N    tests of a judge job against N separate jobs of the same run
+                       (default 100; 0 skips it)
+          --checkers M megabytes each built-in checker compares (default 256; 0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -67,6 +72,10 @@ struct Options: Sendable {
                 options.spacedMillis = try count(name, inlineValue ?? iterator.next(), minimum: 1)
             case "--accounting":
                 options.accountingRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--judge":
+                options.judgeTests = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--checkers":
+                options.checkerMegabytes = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

@@ -35,6 +35,9 @@ extension DirectoryHandle {
                 if count == 0 { break }
                 try Self.writeAll(target, Array(buffer[0..<count]), file.path, limit)
             }
+        case .fromStep:
+            // Opened by the step's layout through its ``StepSources`` and given to ``putCopy``.
+            throw CorralError(.invalidJob, "files: \(file.path): fromStep is for a step of a job of steps")
         }
         _ = fchmod(target, mode)
     }

@@ -24,9 +24,12 @@ final class JobLayout: Sendable {
     private let prepared: Mutex<[PreparedProcess]?>
     /// The users leased to the job's processes (``RunnerConfiguration/userRange``).
     private let leases: [UserLease]
+    /// The processes' names, in the order of `directories`.
+    private let names: [String]
 
-    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease]) {
+    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease], names: [String]) {
         self.workdir = workdir
+        self.names = names
         self.directories = directories
         self.prepared = Mutex(prepared)
         self.leases = leases
@@ -38,6 +41,12 @@ final class JobLayout: Sendable {
             defer { taken = nil }
             return taken ?? []
         }
+    }
+
+    /// Each process's directory by its name: what a later step takes files from. They stay
+    /// open until ``finish(keep:)``.
+    var directoriesByProcess: [String: DirectoryHandle] {
+        Dictionary(zip(names, directories), uniquingKeysWith: { first, _ in first })
     }
 
     func collect(_ spec: JobSpec) -> [CollectedFile] {
@@ -62,7 +71,14 @@ final class JobLayout: Sendable {
         _ = Glibc.close(process.directory)
     }
 
-    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?) throws(CorralError) -> JobLayout {
+    /// `sources`: what `fromStep` files are taken from. `injected`: descriptors a process
+    /// gets instead of its spec's streams (process index → target descriptor → an open
+    /// descriptor, taken over: closed here on failure, else by the run). `readOnly`: files
+    /// that stay root's and 0444 after the directories are handed to their users.
+    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?, sources: StepSources = .none,
+                        injected: [Int: [Int32: Int32]] = [:], readOnly: [SpecPath] = []) throws(CorralError) -> JobLayout {
+        var injected = injected
+        defer { injected.values.forEach { $0.values.forEach { _ = Glibc.close($0) } } }
         var spec = spec
         var leases: [UserLease] = []
         // Each process that names no user gets one of its own from the range.
@@ -90,9 +106,15 @@ final class JobLayout: Sendable {
         var pipes = JobPipes()
         do throws(CorralError) {
             directories = try makeDirectories(spec, in: workdir)
-            for file in spec.files {
+            for (fileIndex, file) in spec.files.enumerated() {
                 for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
-                    try directories[index].put(file, limit: workdir.limit)
+                    if case .fromStep(let reference) = file.source {
+                        let (fd, executable) = try sources.open(reference, field: "files[\(fileIndex)]")
+                        defer { _ = Glibc.close(fd) }
+                        try directories[index].putCopy(file.path, from: fd, executable: file.executable || executable, limit: workdir.limit)
+                    } else {
+                        try directories[index].put(file, limit: workdir.limit)
+                    }
                 }
             }
             for (index, process) in spec.processes.enumerated() {
@@ -103,12 +125,21 @@ final class JobLayout: Sendable {
                 for (index, process) in spec.processes.enumerated() {
                     let user = RunUser.of(Job(arguments: process.args, isolation: process.isolation, user: process.user))
                     if user.uid != 0 { try directories[index].hand(to: user) }
+                    for path in readOnly where path.parent == nil {
+                        // Only where the file was put (an interactor's directory, not its peers').
+                        if fchownat(directories[index].descriptor, path.name, 0, 0, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT { continue }
+                        guard fchownat(directories[index].descriptor, path.name, 0, 0, AT_SYMLINK_NOFOLLOW) == 0,
+                              fchmodat(directories[index].descriptor, path.name, 0o444, 0) == 0 else {
+                            throw CorralError(.system, "files: make \(path) read-only: \(SetupFailure.describe(errno))")
+                        }
+                    }
                 }
             }
             try pipes.make(spec.pipes)
             for (index, process) in spec.processes.enumerated() {
+                let given = injected.removeValue(forKey: index) ?? [:]
                 prepared.append(try prepareProcess(process, index: index, directory: directories[index], workdir: workdir,
-                                                   pipes: &pipes))
+                                                   pipes: &pipes, injected: given))
             }
             pipes.closeAll() // ends no process named (a library's spec)
         } catch {
@@ -119,7 +150,7 @@ final class JobLayout: Sendable {
             leases.forEach { $0.release() }
             throw error
         }
-        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases)
+        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases, names: spec.processes.map(\.name))
     }
 
     /// One directory per process, named after it (0700). The job's directory itself stays
@@ -143,9 +174,9 @@ final class JobLayout: Sendable {
     }
 
     private static func prepareProcess(_ process: ProcessSpec, index: Int, directory: DirectoryHandle, workdir: Workdir,
-                                       pipes: inout JobPipes) throws(CorralError) -> PreparedProcess {
+                                       pipes: inout JobPipes, injected: [Int32: Int32]) throws(CorralError) -> PreparedProcess {
         var descriptors: [Int32: Int32] = [:]
-        var owned: [Int32] = []
+        var owned: [Int32] = Array(injected.values)
         func stream(_ path: SpecPath, output: Bool, _ field: String) throws(CorralError) -> Int32 {
             let fd = try directory.openStream(path, output: output, field: "processes[\(index)].\(field)")
             owned.append(fd)
@@ -179,8 +210,17 @@ final class JobLayout: Sendable {
                 case .pipe(let name): descriptors[target] = pipes.take(name, .write); return .inherit
                 }
             }
-            let standardOutput = try output(process.stdout, 1, "stdout")
-            let standardError = try output(process.stderr, 2, "stderr")
+            var standardOutput = try output(process.stdout, 1, "stdout")
+            var standardError = try output(process.stderr, 2, "stderr")
+            for (target, fd) in injected {
+                descriptors[target] = fd
+                switch target {
+                case 0: input = .inherit
+                case 1: standardOutput = .inherit
+                case 2: standardError = .inherit
+                default: break
+                }
+            }
             for (fd, end) in process.fds { descriptors[fd] = pipes.take(end.pipe, end.end) }
             let workingDirectory = try process.dir.map { dir throws(CorralError) in try directory.makeDirectory(dir) }
             let handle = workingDirectory ?? directory

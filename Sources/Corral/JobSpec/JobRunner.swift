@@ -30,14 +30,23 @@ public struct JobRunner: Sendable {
         } catch {
             throw CorralError(.invalidJob, error.description)
         }
+        let (report, layout) = try await runKeepingLayout(spec, stop: stop)
+        await Blocking.run { layout.finish(keep: spec.workdir.keep) }
+        return report
+    }
+
+    /// Runs the job and hands back its layout still open (a step's directories, which later
+    /// steps take files from); the caller finishes it. On an error it is finished here.
+    func runKeepingLayout(_ spec: JobSpec, stop: RunStop?, sources: StepSources = .none, injected: [Int: [Int32: Int32]] = [:],
+                          readOnly: [SpecPath] = []) async throws(CorralError) -> (JobReport, JobLayout) {
         let started = MonotonicClock.now()
         // Directories, files, stream files and pipes: blocking work, on a thread of its own.
         let userRange = runner.configuration.userRange
+        let workdirLimit = self.workdirLimit
         let layout = try await Blocking.run { () throws(CorralError) -> JobLayout in
-            try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange)
+            try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange, sources: sources, injected: injected,
+                                  readOnly: readOnly)
         }
-        defer { layout.finish(keep: spec.workdir.keep) }
-
         let runner = self.runner
         let reports = await withTaskGroup(of: ProcessOutcome.self) { group in
             for (index, prepared) in layout.takeProcesses().enumerated() {
@@ -51,19 +60,29 @@ public struct JobRunner: Sendable {
         var named: [NamedRunReport] = []
         let full = layout.workdir.isFull
         for (process, outcome) in zip(spec.processes, reports) {
-            guard var report = try outcome?.get() else {
+            guard let outcome else {
+                layout.finish(keep: spec.workdir.keep)
                 throw CorralError(.system, "no report came back for process \(process.name)")
+            }
+            var report: RunReport
+            switch outcome {
+            case .success(let made): report = made
+            case .failure(let error):
+                layout.finish(keep: spec.workdir.keep)
+                throw error
             }
             if full, let limit = layout.workdir.limit {
                 report.warnings.append("the job's working directory filled up (limit \(LimitValue.describe(bytes: limit))): a write there failed with ENOSPC")
             }
             named.append(NamedRunReport(name: process.name, report: report))
         }
-        let files = await Blocking.run { () -> [CollectedFile] in layout.collect(spec) }
+        // A thread of its own only when there is something to read (a step's test has nothing).
+        let files = spec.collect.isEmpty ? [] : await Blocking.run { () -> [CollectedFile] in layout.collect(spec) }
         let status = named.first { $0.report.status != .ok }?.report.status ?? .ok
-        return JobReport(status: status, processes: named, files: files,
-                         workdir: spec.workdir.keep ? layout.workdir.path : nil,
-                         wallTime: Double(MonotonicClock.now() - started) / 1e9)
+        let report = JobReport(status: status, processes: named, files: files,
+                               workdir: spec.workdir.keep ? layout.workdir.path : nil,
+                               wallTime: Double(MonotonicClock.now() - started) / 1e9)
+        return (report, layout)
     }
 }
 

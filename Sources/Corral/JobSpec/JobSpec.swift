@@ -99,6 +99,9 @@ public struct FileSpec: Sendable, Hashable, Codable {
         case content([UInt8])
         /// A copy of a file of the host.
         case copy(String)
+        /// A copy of a file an earlier step left (`{"fromStep", "fromPath", "fromProcess"?}`),
+        /// execute bits kept; only in a step of ``StepsSpec``.
+        case fromStep(StepFileReference)
     }
     /// Inside the process's working directory; subdirectories are created.
     public var path: SpecPath

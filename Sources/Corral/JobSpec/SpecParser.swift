@@ -26,7 +26,7 @@ extension JobSpec {
 
 /// Walks the JSON tree, keeping the path for every error.
 struct SpecParser {
-    private typealias Object = [String: JSONValue]
+    typealias Object = [String: JSONValue]
     var isolationRequired = false
 
     func job(_ root: JSONValue) throws(SpecError) -> JobSpec {
@@ -67,7 +67,7 @@ struct SpecParser {
 
     // MARK: Processes
 
-    private func process(_ value: JSONValue, _ path: String, index: Int) throws(SpecError) -> ProcessSpec {
+    func process(_ value: JSONValue, _ path: String, index: Int) throws(SpecError) -> ProcessSpec {
         let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds", "isolate", "network"])
         let name = try object["name"].map { value throws(SpecError) in try processName(value, "\(path).name") } ?? "p\(index)"
         guard let argsValue = object["args"] else { throw SpecError("\(path).args", "missing: a process needs a program") }
@@ -202,7 +202,7 @@ struct SpecParser {
         return limits
     }
 
-    private func size(_ value: JSONValue, _ path: String) throws(SpecError) -> UInt64 {
+    func size(_ value: JSONValue, _ path: String) throws(SpecError) -> UInt64 {
         switch value {
         case .number(let number):
             guard number.isFinite, number >= 1, number == number.rounded(), number < 9.2e18 else {
@@ -265,7 +265,7 @@ struct SpecParser {
 
     // MARK: Files
 
-    private func file(_ value: JSONValue, _ path: String) throws(SpecError) -> FileSpec {
+    func file(_ value: JSONValue, _ path: String) throws(SpecError) -> FileSpec {
         let object = try self.object(value, path, allowed: ["path", "content", "contentBase64", "copy", "executable", "process"])
         guard let pathValue = object["path"] else { throw SpecError("\(path).path", "missing") }
         let relative = try relativePath(pathValue, "\(path).path")
@@ -296,7 +296,7 @@ struct SpecParser {
     }
 
     /// A path inside a process's working directory (``SpecPath``).
-    private func relativePath(_ value: JSONValue, _ path: String) throws(SpecError) -> SpecPath {
+    func relativePath(_ value: JSONValue, _ path: String) throws(SpecError) -> SpecPath {
         do {
             return try SpecPath(try string(value, path))
         } catch let error as SpecPath.Invalid {
@@ -308,7 +308,7 @@ struct SpecParser {
 
     /// A process's name is also the name of its own working directory in a job of several:
     /// letters, digits, `.`, `_` and `-`, at most 64, not starting with a dot.
-    private func processName(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
+    func processName(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
         let name = try nonEmptyString(value, path)
         let allowed = name.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
@@ -322,7 +322,7 @@ struct SpecParser {
 
     // MARK: Types
 
-    private func object(_ value: JSONValue, _ path: String, allowed: Set<String>?) throws(SpecError) -> Object {
+    func object(_ value: JSONValue, _ path: String, allowed: Set<String>?) throws(SpecError) -> Object {
         guard case .object(let object) = value else { throw SpecError(path, "must be an object, not \(value.typeName)") }
         if let allowed {
             for key in object.keys.sorted() where !allowed.contains(key) {
@@ -332,23 +332,23 @@ struct SpecParser {
         return object
     }
 
-    private func array(_ value: JSONValue, _ path: String) throws(SpecError) -> [JSONValue] {
+    func array(_ value: JSONValue, _ path: String) throws(SpecError) -> [JSONValue] {
         guard case .array(let items) = value else { throw SpecError(path, "must be an array, not \(value.typeName)") }
         return items
     }
 
-    private func string(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
+    func string(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
         guard case .string(let text) = value else { throw SpecError(path, "must be a string, not \(value.typeName)") }
         return text
     }
 
-    private func nonEmptyString(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
+    func nonEmptyString(_ value: JSONValue, _ path: String) throws(SpecError) -> String {
         let text = try string(value, path)
         guard !text.isEmpty else { throw SpecError(path, "must not be empty") }
         return text
     }
 
-    private func bool(_ value: JSONValue, _ path: String) throws(SpecError) -> Bool {
+    func bool(_ value: JSONValue, _ path: String) throws(SpecError) -> Bool {
         guard case .bool(let flag) = value else { throw SpecError(path, "must be true or false, not \(value.typeName)") }
         return flag
     }

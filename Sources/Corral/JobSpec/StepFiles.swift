@@ -1,0 +1,96 @@
+import CCorral
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The directories of the steps that have run, for the files later steps take from them
+/// (``StepFileReference``), and the file store's opener for file ids. A program of the earlier
+/// step wrote those directories: a file is opened beneath its process's directory with
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`, non-blocking (a
+/// FIFO never blocks Corral), and taken only when `fstat` says it is a regular file with one
+/// name (a hard link may name a file the program could not read itself).
+struct StepSources: Sendable {
+    /// Step name → process name → that process's directory (open; owned by the step's layout).
+    var steps: [String: [String: DirectoryHandle]] = [:]
+    var store: (any StoredFiles)?
+
+    static let none = StepSources()
+
+    /// A read-only descriptor of the file (the caller closes it) and whether any execute bit is set.
+    func open(_ reference: StepFileReference, field: String) throws(CorralError) -> (fd: Int32, executable: Bool) {
+        guard let directories = steps[reference.step] else {
+            throw CorralError(.invalidJob, "\(field): step \"\(reference.step)\" has not run (or left no directory)")
+        }
+        let directory = reference.process.flatMap { directories[$0] } ?? (directories.count == 1 ? directories.values.first : nil)
+        guard let directory else { throw CorralError(.invalidJob, "\(field): step \"\(reference.step)\" has no such process") }
+        let fd = directory.openBeneath(reference.path, O_RDONLY | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw CorralError(.invalidJob, "\(field): \(reference.path) of step \"\(reference.step)\": \(DirectoryHandle.reason(errno))")
+        }
+        var info = stat()
+        let problem: String?
+        if fstat(fd, &info) != 0 {
+            problem = SetupFailure.describe(errno)
+        } else if (info.st_mode & S_IFMT) != S_IFREG {
+            problem = "not a regular file"
+        } else if info.st_nlink != 1 {
+            problem = "a file with other names (a hard link) is not taken"
+        } else {
+            problem = nil
+        }
+        if let problem {
+            _ = Glibc.close(fd)
+            throw CorralError(.invalidJob, "\(field): \(reference.path) of step \"\(reference.step)\": \(problem)")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, info.st_mode & 0o111 != 0)
+    }
+
+    /// A stored file's descriptor, through the file store given to the runner.
+    func open(fileId: String, field: String) throws(CorralError) -> Int32 {
+        guard let store else { throw CorralError(.invalidJob, "\(field): file ids need a file store, and this runner has none") }
+        return try store.open(id: fileId)
+    }
+}
+
+extension DirectoryHandle {
+    /// Copies an open file into a new file `path` beneath this directory (made with O_EXCL,
+    /// never through a link), mode 0755 when `executable` else 0644.
+    func putCopy(_ path: SpecPath, from input: Int32, executable: Bool, limit: UInt64?) throws(CorralError) {
+        let file = FileSpec(path: path, source: .content([]), executable: executable)
+        try put(file, limit: limit)
+        let (parent, name) = try self.parent(of: path)
+        defer { parent.close() }
+        let target = corral_openat_beneath(parent.descriptor, name, O_WRONLY, 0)
+        guard target >= 0 else { throw CorralError(.system, "files: open \(path): \(DirectoryHandle.reason(errno))") }
+        defer { _ = Glibc.close(target) }
+        try Self.copy(from: input, to: target, path, limit)
+    }
+
+    /// Everything from `input`'s start (pread: its offset stays) into `target`.
+    static func copy(from input: Int32, to target: Int32, _ path: SpecPath, _ limit: UInt64?) throws(CorralError) {
+        let size = 1 << 16
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset: off_t = 0
+        while true {
+            let count = pread(input, buffer, size, offset)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw CorralError(.system, "files: read for \(path): \(SetupFailure.describe(errno))") }
+            if count == 0 { return }
+            offset += off_t(count)
+            var written = 0
+            while written < count {
+                let wrote = write(target, buffer + written, count - written)
+                if wrote < 0 && errno == EINTR { continue }
+                guard wrote > 0 else {
+                    if let limit, errno == ENOSPC {
+                        throw CorralError(.invalidJob, "files: \(path) does not fit in the job's working directory (limit \(LimitValue.describe(bytes: limit)))")
+                    }
+                    throw CorralError(.system, "files: write \(path): \(SetupFailure.describe(errno))")
+                }
+                written += wrote
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+/// Runs a ``StepsSpec``: each step as a job of its own (``JobRunner``), in order, each in a
+/// fresh working directory; a step's directories stay open until the whole job ends, so later
+/// steps copy files out of them (``StepSources``) without the client carrying a byte. A step
+/// with tests runs its processes once per test, one test after another
+/// (``TestRunner``). A step that does not end ok stops the job unless it says
+/// `continueOnFailure`.
+public struct StepsRunner: Sendable {
+    public let jobs: JobRunner
+    /// Where `fileId` sources are opened; nil: a spec naming one is refused when it runs.
+    public let store: (any StoredFiles)?
+
+    public init(jobs: JobRunner = JobRunner(), store: (any StoredFiles)? = nil) {
+        self.jobs = jobs
+        self.store = store
+    }
+
+    /// `stop` (or cancelling the task) stops the running step and the steps after it.
+    public func run(_ spec: StepsSpec, stop: RunStop? = nil) async throws(CorralError) -> StepsReport {
+        let started = MonotonicClock.now()
+        var sources = StepSources(store: store)
+        var layouts: [JobLayout] = []
+        var reports: [StepReport] = []
+        var skipped: [String] = []
+        var failedBefore = false
+        do throws(CorralError) {
+            for step in spec.steps {
+                if failedBefore || stop?.isStopped == true || Task.isCancelled {
+                    skipped.append(step.name)
+                    continue
+                }
+                let report: StepReport
+                if step.tests.isEmpty {
+                    let stepStarted = MonotonicClock.now()
+                    do {
+                        try step.job.checkProcessReferences()
+                    } catch {
+                        throw CorralError(.invalidJob, "steps: \(step.name): \(error.description)")
+                    }
+                    let (job, layout) = try await jobs.runKeepingLayout(step.job, stop: stop, sources: sources)
+                    layouts.append(layout)
+                    sources.steps[step.name] = layout.directoriesByProcess
+                    report = StepReport(name: step.name, ok: job.status == .ok, status: job.status, processes: job.processes,
+                                        files: job.files, wallTime: Double(MonotonicClock.now() - stepStarted) / 1e9)
+                } else {
+                    report = try await TestRunner(step: step, jobs: jobs, sources: sources, stop: stop).run()
+                }
+                reports.append(report)
+                if !report.ok && !step.continueOnFailure { failedBefore = true }
+            }
+        } catch {
+            let finishing = layouts
+            await Blocking.run { finishing.forEach { $0.finish(keep: false) } }
+            throw error
+        }
+        let finishing = layouts
+        await Blocking.run { finishing.forEach { $0.finish(keep: false) } }
+        let summaries = reports.compactMap(\.summary)
+        let summary = TestSummary(tests: spec.steps.reduce(0) { $0 + $1.tests.count }, run: summaries.reduce(0) { $0 + $1.run },
+                                  passed: summaries.reduce(0) { $0 + $1.passed },
+                                  firstFailure: summaries.lazy.compactMap(\.firstFailure).first)
+        return StepsReport(ok: skipped.isEmpty && reports.allSatisfy(\.ok), steps: reports, skipped: skipped, summary: summary,
+                           wallTime: Double(MonotonicClock.now() - started) / 1e9)
+    }
+}

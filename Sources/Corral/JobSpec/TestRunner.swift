@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a step's tests one after another (never two at once: timings stay clean), each in
+/// fresh directories with the step's limits: the tested process reads the test's input as
+/// its stdin and writes its stdout to a file the checker then reads; in an interactive step,
+/// the interactor gets `input` and `answer` as read-only files and its exit code decides.
+struct TestRunner: Sendable {
+    let step: StepSpec
+    let jobs: JobRunner
+    let sources: StepSources
+    let stop: RunStop?
+
+    func run() async throws(CorralError) -> StepReport {
+        let started = MonotonicClock.now()
+        var tests: [TestReport] = []
+        for (index, test) in step.tests.enumerated() {
+            if stop?.isStopped == true || Task.isCancelled { break }
+            let report = try await run(test, field: "steps: \(step.name): tests[\(index)]")
+            tests.append(report)
+            if report.verdict != .accepted && step.stopOnFirstFailure { break }
+        }
+        let failure = tests.first { $0.verdict != .accepted }
+        let summary = TestSummary(tests: step.tests.count, run: tests.count, passed: tests.filter { $0.verdict == .accepted }.count,
+                                  firstFailure: failure.map { .init(step: step.name, test: $0.name, verdict: $0.verdict) })
+        return StepReport(name: step.name, ok: failure == nil && tests.count == step.tests.count, status: failure?.status ?? .ok,
+                          tests: tests, summary: summary, wallTime: Double(MonotonicClock.now() - started) / 1e9)
+    }
+
+    private func run(_ test: TestSpec, field: String) async throws(CorralError) -> TestReport {
+        let started = MonotonicClock.now()
+        let sources = self.sources
+        let limit = jobs.workdirLimit
+        // The test's files and the tested process's descriptors, in one hop off the pool.
+        let interactive = step.interactor != nil
+        let (files, injected) = try await Blocking.run { () throws(CorralError) -> (TestFiles, [Int: [Int32: Int32]]) in
+            let files = try TestFiles.prepare(test, sources: sources, limit: limit, field: field)
+            guard !interactive else { return (files, [:]) }
+            do throws(CorralError) {
+                let input = try files.open(TestFiles.input, O_RDONLY)
+                let output: Int32
+                do throws(CorralError) { output = try files.open(TestFiles.output, O_WRONLY) } catch {
+                    _ = Glibc.close(input)
+                    throw error
+                }
+                return (files, [0: [0: input, 1: output]])
+            } catch {
+                files.remove()
+                throw error
+            }
+        }
+        var finished = try await judge(test, files, injected)
+        finished.wallTime = Double(MonotonicClock.now() - started) / 1e9
+        return finished
+    }
+
+    /// Runs the test and decides its verdict; the test's files are removed here, whatever
+    /// happens (once: a second close could hit a descriptor another thread has since opened).
+    private func judge(_ test: TestSpec, _ files: TestFiles, _ injected: [Int: [Int32: Int32]]) async throws(CorralError) -> TestReport {
+        var spec = step.job
+        var readOnly: [SpecPath] = []
+        if let interactor = step.interactor {
+            spec.files += [TestFiles.file(TestFiles.input, for: interactor), TestFiles.file(TestFiles.answer, for: interactor)]
+            readOnly = [TestFiles.input, TestFiles.answer]
+        }
+        let job: JobReport, layout: JobLayout
+        do throws(CorralError) {
+            (job, layout) = try await jobs.runKeepingLayout(spec, stop: stop, sources: files.sources(adding: sources),
+                                                            injected: injected, readOnly: readOnly)
+        } catch {
+            await Blocking.run { files.remove() }
+            throw error
+        }
+        if let interactor = step.interactor {
+            await Blocking.run { layout.finish(keep: false); files.remove() }
+            return interactive(test, job, interactor: interactor)
+        }
+        let run = job.processes[0].report
+        let checker = step.checker
+        // One hop off the pool after the run: the directories go, the output is measured and,
+        // with a built-in checker, compared; the test's files go unless a custom checker needs them.
+        let decided = try await Blocking.run { () throws(CorralError) -> TestReport? in
+            layout.finish(keep: false)
+            var keepFiles = false
+            defer { if !keepFiles { files.remove() } }
+            if let verdict = TestVerdict(status: run.status) {
+                return TestReport(name: test.name, verdict: verdict, status: run.status, comment: run.message, processes: job.processes, wallTime: 0)
+            }
+            // A program that ignores SIGXFSZ ends ok with its output cut at the limit + 1 byte.
+            if let limit = run.limits.output, let size = try? files.size(TestFiles.output), size > limit {
+                return TestReport(name: test.name, verdict: .outputLimit, status: run.status,
+                                  comment: "the output passed its limit of \(LimitValue.describe(bytes: limit))", processes: job.processes, wallTime: 0)
+            }
+            guard case .builtin(let builtin) = checker else {
+                keepFiles = true
+                return nil
+            }
+            let output = try files.open(TestFiles.output, O_RDONLY)
+            defer { _ = Glibc.close(output) }
+            let answer = try files.open(TestFiles.answer, O_RDONLY)
+            defer { _ = Glibc.close(answer) }
+            let result = builtin.check(output: output, answer: answer)
+            return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
+                              processes: job.processes, wallTime: 0)
+        }
+        if let decided { return decided }
+        guard case .custom(let custom) = checker else { throw CorralError(.system, "no checker for the test") }
+        let (checkerJob, checkerReadOnly) = custom.job()
+        let checked: JobReport
+        do throws(CorralError) {
+            let (report, checkerLayout) = try await jobs.runKeepingLayout(checkerJob, stop: stop, sources: files.sources(adding: sources),
+                                                                           readOnly: checkerReadOnly)
+            checked = report
+            await Blocking.run { checkerLayout.finish(keep: false); files.remove() }
+        } catch {
+            await Blocking.run { files.remove() }
+            throw error
+        }
+        let report = checked.processes[0].report
+        let result = TestlibVerdict.decide(report)
+        return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
+                          processes: job.processes, checker: report, wallTime: 0)
+    }
+
+    /// A solution over a limit has that verdict; otherwise the interactor's exit decides
+    /// (testlib's codes), and an accepted interaction with a solution that failed is a
+    /// runtime error.
+    private func interactive(_ test: TestSpec, _ job: JobReport, interactor: String) -> TestReport {
+        let solutions = job.processes.filter { $0.name != interactor }
+        let judge = job.processes.first { $0.name == interactor }!.report
+        let failed = solutions.first { $0.report.status != .ok }?.report
+        let status = failed?.status ?? .ok
+        func report(_ verdict: TestVerdict, _ comment: String) -> TestReport {
+            TestReport(name: test.name, verdict: verdict, status: status, comment: comment, processes: job.processes, wallTime: 0)
+        }
+        if let failed, failed.status.isLimit { return report(TestVerdict(status: failed.status)!, failed.message) }
+        let decided = TestlibVerdict.decide(judge)
+        if decided.verdict == .accepted, let failed { return report(.runtimeError, failed.message) }
+        if decided.verdict == .checkerError, let failed { return report(TestVerdict(status: failed.status)!, failed.message) }
+        return report(TestVerdict(decided.verdict), decided.comment)
+    }
+}

@@ -1,0 +1,81 @@
+import Corral
+import CorralServer
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// `POST /v1/run` with a job of steps: compile once, test three times, verdicts back.
+@Suite("POST /v1/run with steps", .serialized, .cgroupExclusive)
+struct StepsRouteTests {
+    static let source = """
+    #include <stdio.h>
+    int main(void) { long n; if (scanf("%ld", &n) != 1) return 2; if (n < 0) for (;;) {} printf("%ld\\n", 2 * n); return 0; }
+    """
+
+    func body(tests: [[String: Any]], stopOnFirstFailure: Bool = false) -> JobBody {
+        JobBody(["steps": [
+            ["name": "compile", "processes": [["args": ["/usr/bin/cc", "-O1", "-o", "sol", "sol.c"], "limits": ["wallTime": 60]]],
+             "files": [["path": "sol.c", "content": Self.source]]],
+            ["name": "test", "processes": [["args": ["./sol"], "limits": ["cpuTime": 0.5]]],
+             "files": [["path": "sol", "fromStep": "compile", "fromPath": "sol"]],
+             "checker": "tokens", "stopOnFirstFailure": stopOnFirstFailure, "tests": tests],
+        ] as [Any]])
+    }
+
+    func test(_ input: String, _ answer: String) -> [String: Any] {
+        ["stdin": ["content": input], "answer": ["content": answer]]
+    }
+
+    @Test("compile, 3 tests: accepted, accepted, wrong-answer; a TLE stops the rest; as documented; metrics per verdict")
+    func compileAndTest() async throws {
+        let document = try OpenAPIDocument.load()
+        guard geteuid() == 0 else {
+            Issue.record("skipped: a server's isolated compile step needs root here")
+            return
+        }
+        try await withServer { server in
+            let answer = try await server.run(body(tests: [test("21", "42"), test("5\n", "10\n"), test("1", "3")]))
+            #expect(answer.status == 200, "\(answer.text)")
+            let value = try JSONSerialization.jsonObject(with: answer.body)
+            let problems = document.validate(value, against: try document.responseSchema("POST", "/v1/run", status: 200))
+            #expect(problems.isEmpty, "\(problems)")
+            let steps = answer.json["steps"] as? [[String: Any]] ?? []
+            #expect(steps.count == 2, "\(answer.text.prefix(2000))")
+            let tests = steps.last?["tests"] as? [[String: Any]] ?? []
+            #expect(tests.map { $0["verdict"] as? String } == ["accepted", "accepted", "wrong-answer"])
+            let summary = answer.json["summary"] as? [String: Any] ?? [:]
+            #expect(summary["passed"] as? Int == 2)
+            #expect((summary["firstFailure"] as? [String: Any])?["test"] as? String == "3")
+
+            let stopped = try await server.run(body(tests: [test("1", "2"), test("-1", "0"), test("3", "6")], stopOnFirstFailure: true))
+            let stoppedTests = (stopped.json["steps"] as? [[String: Any]])?.last?["tests"] as? [[String: Any]] ?? []
+            #expect(stoppedTests.map { $0["verdict"] as? String } == ["accepted", "time-limit"], "\(stopped.text.prefix(2000))")
+            #expect((stopped.json["summary"] as? [String: Any])?["run"] as? Int == 2)
+
+            let metrics = try await server.metrics()
+            #expect(metrics["corral_tests_total{verdict=\"accepted\"}"] == 3)
+            #expect(metrics["corral_tests_total{verdict=\"wrong-answer\"}"] == 1)
+            #expect(metrics["corral_tests_total{verdict=\"time-limit\"}"] == 1)
+            #expect(metrics["corral_tests_total{verdict=\"checker-error\"}"] == 0)
+        }
+    }
+
+    @Test("a steps spec that does not validate: 400 naming the field")
+    func refused() async throws {
+        try await withServer { server in
+            let cases: [(String, String)] = [
+                (#"{"steps": []}"#, "steps"),
+                (#"{"steps": [{"processes": [{"args": ["/bin/true"]}]}]}"#, "steps[0].name"),
+                (#"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"], "limits": {"cpuTime": 100000}}]}]}"#, "steps[0].processes[0].limits.cpuTime"),
+                (#"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"]}], "tests": [{"stdin": {"content": ""}}], "checker": "fuzzy"}]}"#, "steps[0].checker"),
+                (#"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"]}], "files": [{"path": "x", "fromStep": "a", "fromPath": "y"}]}]}"#, "steps[0].files[0].fromStep"),
+                (#"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"]}], "tests": [{"stdin": {"fromStep": "z", "fromPath": "y"}}]}]}"#, "steps[0].tests[0].stdin.fromStep"),
+            ]
+            for (json, path) in cases {
+                let answer = try await server.post(json: json)
+                #expect(answer.status == 400, "\(json): \(answer.text)")
+                #expect(answer.json["path"] as? String == path, "\(json): \(answer.text)")
+            }
+        }
+    }
+}
