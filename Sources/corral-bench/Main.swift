@@ -50,6 +50,11 @@ struct CorralBench {
             }
         }
 
+        if options.storeRuns > 0 {
+            result.store = await StoreBench.measure(runs: options.storeRuns)
+            if result.store == nil { Console.error("corral-bench: the stored-file benchmark failed\n") }
+        }
+
         if !options.json { Console.out(result.table + "\n") }
         Console.out(result.json)
 

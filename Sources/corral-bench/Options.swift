@@ -5,6 +5,7 @@ struct Options: Sendable {
     var json = false
     var pingPongRounds = 10000
     var serverJobs = 1000
+    var storeRuns = 300
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json]
@@ -16,6 +17,8 @@ struct Options: Sendable {
                        the library, at parallelism 1 and 2, without isolation and (where the
                        host allows it) isolated as `corral serve` does by default
                        (default 1000; 0 skips it)
+          --store N    runs of a job with and without a stored 10 MiB input (default 300;
+                       0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -46,6 +49,8 @@ struct Options: Sendable {
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--store":
+                options.storeRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

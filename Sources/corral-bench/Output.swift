@@ -43,6 +43,7 @@ struct BenchResult: Sendable {
     let modes: [ModeResult]
     var pingPong: PingPongResult?
     var server: [ServerBenchResult] = []
+    var store: StoreBenchResult?
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -61,7 +62,8 @@ struct BenchResult: Sendable {
             + "\"baselineP10\": \(fixed(baseline.p10, 1)), \"baselineP90\": \(fixed(baseline.p90, 1)), "
             + "\"modes\": [\(modeObjects.joined(separator: ", "))]"
             + (pingPong.map { ", \"pingPong\": \($0.json)" } ?? "")
-            + (server.isEmpty ? "" : ", \"server\": [\(server.map(\.json).joined(separator: ", "))]") + "}\n"
+            + (server.isEmpty ? "" : ", \"server\": [\(server.map(\.json).joined(separator: ", "))]")
+            + (store.map { ", \"store\": \($0.json)" } ?? "") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
@@ -78,6 +80,7 @@ struct BenchResult: Sendable {
                 + "\(Int(pingPong.bareRate))/s, Corral job \(Int(pingPong.corralRate))/s, ratio \(fixed(pingPong.ratio, 3))")
         }
         lines += server.map(\.table)
+        if let store { lines.append(store.table) }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -78,6 +78,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
     var spec: String?
 
+    @Option(name: .customLong("file-store"), help: ArgumentHelp("With --spec: the file store for files[].fileId and collect[].store (the server's is \(FileStore.defaultDirectory) by default).", valueName: "dir"))
+    var fileStore: String?
+
+    @Option(name: .customLong("file-store-max"), help: ArgumentHelp("With --file-store: the most the store may hold (least recently used files are evicted).", valueName: "size"))
+    var fileStoreMax = "1G"
+
     @Option(name: .customLong("stdout-max"), parsing: .unconditional, help: ArgumentHelp("Capture stdout into the report, cut at this size (the program is killed past it).", valueName: "size"))
     var stdoutMax: String?
 
@@ -105,6 +111,7 @@ struct RunCommand: AsyncParsableCommand {
             if first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
             throw ValidationError("unknown option '\(first)' (see corral run --help; the program and its arguments come after --)")
         }
+        if fileStore != nil && spec == nil { throw ValidationError("--file-store goes with --spec") }
         if spec != nil {
             if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
             let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),
@@ -284,7 +291,18 @@ struct RunCommand: AsyncParsableCommand {
 
 extension RunCommand {
     func runJob(_ spec: JobSpec) async throws {
-        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()))
+        var store: FileStore?
+        if let directory = fileStore {
+            let maxBytes: UInt64
+            do { maxBytes = try LimitValue.parseSize(fileStoreMax) } catch { throw ValidationError("--file-store-max: \(error)") }
+            do throws(CorralError) {
+                store = try FileStore(directory: directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory,
+                                      maxBytes: maxBytes)
+            } catch {
+                throw ValidationError("--file-store: \(error.message)")
+            }
+        }
+        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()), fileStore: store)
         let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
             do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
         }

@@ -4,4 +4,5 @@
 #include "corral_sys.h"
 #include "corral_seccomp.h"
 #include "corral_guard.h"
+#include "corral_sha256.h"
 #endif

@@ -24,12 +24,15 @@ final class JobLayout: Sendable {
     private let prepared: Mutex<[PreparedProcess]?>
     /// The users leased to the job's processes (``RunnerConfiguration/userRange``).
     private let leases: [UserLease]
+    /// Where `collect` entries with `"store": true` go.
+    private let store: FileStore?
 
-    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease]) {
+    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease], store: FileStore?) {
         self.workdir = workdir
         self.directories = directories
         self.prepared = Mutex(prepared)
         self.leases = leases
+        self.store = store
     }
 
     /// The processes, once: their descriptors now belong to their runs.
@@ -43,7 +46,7 @@ final class JobLayout: Sendable {
     func collect(_ spec: JobSpec) -> [CollectedFile] {
         spec.collect.map { item in
             let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
-            var file = directories[index].collect(item)
+            var file = item.store && store != nil ? directories[index].collectToStore(item, store: store!) : directories[index].collect(item)
             file.process = spec.processes[index].name
             return file
         }
@@ -62,7 +65,7 @@ final class JobLayout: Sendable {
         _ = Glibc.close(process.directory)
     }
 
-    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?) throws(CorralError) -> JobLayout {
+    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?, store: FileStore? = nil) throws(CorralError) -> JobLayout {
         var spec = spec
         var leases: [UserLease] = []
         // Each process that names no user gets one of its own from the range.
@@ -92,7 +95,12 @@ final class JobLayout: Sendable {
             directories = try makeDirectories(spec, in: workdir)
             for file in spec.files {
                 for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
-                    try directories[index].put(file, limit: workdir.limit)
+                    if case .stored = file.source {
+                        // Its directories now (handed over with the rest), the file after.
+                        if let parent = file.path.parent { try directories[index].makeDirectory(parent).close() }
+                    } else {
+                        try directories[index].put(file, limit: workdir.limit)
+                    }
                 }
             }
             for (index, process) in spec.processes.enumerated() {
@@ -105,10 +113,12 @@ final class JobLayout: Sendable {
                     if user.uid != 0 { try directories[index].hand(to: user) }
                 }
             }
+            // Stored files after the hand-over: they stay Corral's and read-only.
+            let storeLinks = try placeStoredFiles(spec, directories: directories, store: store, limit: workdir.limit)
             try pipes.make(spec.pipes)
             for (index, process) in spec.processes.enumerated() {
                 prepared.append(try prepareProcess(process, index: index, directory: directories[index], workdir: workdir,
-                                                   pipes: &pipes))
+                                                   pipes: &pipes, storeLinks: storeLinks))
             }
             pipes.closeAll() // ends no process named (a library's spec)
         } catch {
@@ -119,7 +129,25 @@ final class JobLayout: Sendable {
             leases.forEach { $0.release() }
             throw error
         }
-        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases)
+        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases, store: store)
+    }
+
+    /// Puts the job's stored files in place: a hard link to the store's read-only file where
+    /// Corral is root and the process runs as another user (it cannot write a root-owned
+    /// 0444 file, nor chmod it), else a copy. Returns the identities of what it placed.
+    private static func placeStoredFiles(_ spec: JobSpec, directories: [DirectoryHandle], store: FileStore?,
+                                         limit: UInt64?) throws(CorralError) -> Set<FileIdentity> {
+        var placed: Set<FileIdentity> = []
+        for file in spec.files {
+            guard case .stored(let id) = file.source else { continue }
+            guard let store else { throw CorralError(.invalidJob, "files: \(file.path): fileId \(id): this runner has no file store") }
+            for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
+                let user = RunUser.of(Job(arguments: process.args, isolation: process.isolation, user: process.user))
+                let link = geteuid() == 0 && user.uid != 0
+                placed.insert(try directories[index].placeStored(file, from: store, link: link, limit: limit))
+            }
+        }
+        return placed
     }
 
     /// One directory per process, named after it (0700). The job's directory itself stays
@@ -143,11 +171,11 @@ final class JobLayout: Sendable {
     }
 
     private static func prepareProcess(_ process: ProcessSpec, index: Int, directory: DirectoryHandle, workdir: Workdir,
-                                       pipes: inout JobPipes) throws(CorralError) -> PreparedProcess {
+                                       pipes: inout JobPipes, storeLinks: Set<FileIdentity>) throws(CorralError) -> PreparedProcess {
         var descriptors: [Int32: Int32] = [:]
         var owned: [Int32] = []
         func stream(_ path: SpecPath, output: Bool, _ field: String) throws(CorralError) -> Int32 {
-            let fd = try directory.openStream(path, output: output, field: "processes[\(index)].\(field)")
+            let fd = try directory.openStream(path, output: output, field: "processes[\(index)].\(field)", storeLinks: storeLinks)
             owned.append(fd)
             return fd
         }
