@@ -41,23 +41,7 @@ public struct ServerConfiguration: Sendable {
     /// Let a job ask for `"network": "host"` (`--allow-host-network`); otherwise such a job
     /// is refused with 400.
     public var allowHostNetwork: Bool
-    /// Where the server's file store is and how large it may grow.
-public struct FileStoreSettings: Sendable, Hashable {
-    public var directory: String
-    /// `--file-store-max`: the most bytes it holds.
-    public var maxBytes: UInt64
-    /// `--file-store-max-file`: the largest file.
-    public var maxFileBytes: UInt64
-
-    public init(directory: String = FileStore.defaultDirectory, maxBytes: UInt64 = FileStore.defaultMaxBytes,
-                maxFileBytes: UInt64 = FileStore.defaultMaxFileBytes) {
-        self.directory = directory
-        self.maxBytes = maxBytes
-        self.maxFileBytes = maxFileBytes
-    }
-}
-
-/// What the host offers isolation, as checked at start; nil: probed (``HostReport``).
+    /// What the host offers isolation, as checked at start; nil: probed (``HostReport``).
     /// For tests, to play a host without namespaces or libseccomp.
     public var hostSupport: HostSupport?
     /// On SIGTERM/SIGINT: how long runs in flight may go on before they are killed.

@@ -30,7 +30,7 @@ struct StoredFileTests {
              "files": [{"path": "in.txt", "fileId": "\(stored.id)"}]}
             """, store: store)
             #expect(report.status == .ok)
-            let lines = report.processes[0].report.stdout?.text.split(separator: "\n").map(String.init) ?? []
+            let lines = (report.processes[0].report.stdout?.text ?? "").split(separator: "\n").map(String.init) ?? []
             #expect(lines.prefix(2) == ["hello from the store", "hello from the store"])
             #expect(lines.count == 4 && lines[2].hasPrefix("444 "), "\(lines)")
             #expect(lines.last == "refused" || geteuid() != 0, "\(lines)")
@@ -100,7 +100,7 @@ struct StoredFileTests {
             #expect(store.statistics.bytes <= 300_000)
             #expect { try store.put([UInt8](repeating: 1, count: 250_000)) } throws: { ($0 as? FileStoreError)?.kind == .full }
             let report = try await running.value
-            #expect(report.processes[0].report.stdout?.text.trimmingCharacters(in: .whitespacesAndNewlines) == "100000")
+            #expect((report.processes[0].report.stdout?.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == "100000")
             // Released at the end: now it can go.
             _ = try store.put([UInt8](repeating: 1, count: 250_000))
             #expect(store.size(of: held.id) == nil)

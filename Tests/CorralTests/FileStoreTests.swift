@@ -134,7 +134,7 @@ struct FileStoreTests {
                 let (fd, _) = try store.open(ids[0])
                 close(fd)
                 let abandoned = try store.upload()
-                try [UInt8](repeating: 1, count: 10).withUnsafeBytes { try abandoned.write($0) }
+                try abandoned.write([UInt8](repeating: 1, count: 10))
                 // Dropped with the process: left in tmp as a crash would leave it.
                 _ = Unmanaged.passRetained(abandoned)
             }

@@ -97,14 +97,14 @@ struct FileStoreAttackTests {
             """.utf8))
             let report = try await JobRunner(fileStore: store).run(spec)
             for process in report.processes {
-                #expect(process.report.stdout?.text.hasPrefix("the store's bytes\n") == true, "\(process.name): \(process.report.stdout?.text ?? "")")
+                #expect((process.report.stdout?.text ?? "").hasPrefix("the store's bytes\n") == true, "\(process.name): \(process.report.stdout?.text ?? "")")
             }
             // As root (asked for in the library): a copy, which it may change at will.
             var asRoot = spec
             asRoot.processes = [asRoot.processes[0]]
             asRoot.processes[0].user = RunUser(uid: 0, gid: 0)
             let rootReport = try await JobRunner(fileStore: store).run(asRoot)
-            #expect(rootReport.processes[0].report.stdout?.text.contains("pwned") == true)
+            #expect((rootReport.processes[0].report.stdout?.text ?? "").contains("pwned"))
             let onDisk = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path + "/data/" + stored.id.hex)))
             #expect(onDisk == content)
             let info = try FileManager.default.attributesOfItem(atPath: path + "/data/" + stored.id.hex)

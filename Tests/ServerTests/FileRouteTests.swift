@@ -121,10 +121,12 @@ struct FileRouteTests {
     func tokenAndNoStore() async throws {
         try await withStoreDirectory { directory in
             try await withServer(storeConfiguration(directory) { $0.token = "sekrit" }) { server in
-                #expect(try await server.files(.post, "/v1/files", body: [1]).status == 401)
-                #expect(try await server.files(.get, "/v1/files/\(FileId.of([1]))").status == 401)
-                #expect(try await server.files(.post, "/v1/files", body: [1], token: "sekrit").status == 201)
-                #expect(try await server.files(.get, "/v1/files/\(FileId.of([1]))", token: "sekrit").body == Data([1]))
+                let postWithout = try await server.files(.post, "/v1/files", body: [1])
+                let getWithout = try await server.files(.get, "/v1/files/\(FileId.of([1]))")
+                let post = try await server.files(.post, "/v1/files", body: [1], token: "sekrit")
+                let get = try await server.files(.get, "/v1/files/\(FileId.of([1]))", token: "sekrit")
+                #expect(postWithout.status == 401 && getWithout.status == 401)
+                #expect(post.status == 201 && get.body == Data([1]))
             }
         }
         try await withServer { server in

@@ -5,4 +5,5 @@
 #include "corral_seccomp.h"
 #include "corral_guard.h"
 #include "corral_sha256.h"
+#include "corral_store.h"
 #endif

@@ -26,7 +26,7 @@ extension StoreUpload {
     /// Appends a chunk (``write(_:)``) off the cooperative pool.
     public func append(_ bytes: [UInt8]) async throws(FileStoreError) {
         try await Blocking.run { () throws(FileStoreError) in
-            try bytes.withUnsafeBytes { (buffer) throws(FileStoreError) in try self.write(buffer) }
+            try self.write(bytes)
         }
     }
 

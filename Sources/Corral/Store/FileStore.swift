@@ -106,7 +106,7 @@ public final class FileStore: Sendable {
     /// Stores `bytes` (a convenience over ``upload()``).
     public func put(_ bytes: [UInt8]) throws(FileStoreError) -> StoredFile {
         let upload = try self.upload()
-        try bytes.withUnsafeBytes { (buffer) throws(FileStoreError) in try upload.write(buffer) }
+        try upload.write(bytes)
         return try upload.commit()
     }
 

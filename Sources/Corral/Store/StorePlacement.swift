@@ -33,7 +33,7 @@ extension DirectoryHandle {
         defer { _ = Glibc.close(source) }
         // The store's files are 0444: a link serves only a non-executable placement.
         if link && !file.executable {
-            if linkat(source, "", parent.descriptor, name, AT_EMPTY_PATH) == 0 {
+            if corral_link_open_file(source, parent.descriptor, name) == 0 {
                 return try Self.identity(parent.descriptor, name, file.path)
             }
             if errno == EEXIST { throw CorralError(.invalidJob, "files: create \(file.path): already given") }
@@ -45,18 +45,12 @@ extension DirectoryHandle {
                               "files: create \(file.path): \(errno == EEXIST ? "already given" : DirectoryHandle.reason(errno))")
         }
         defer { _ = Glibc.close(target) }
-        var offset: off_t = 0
-        while true {
-            let count = sendfile(target, source, &offset, 1 << 30)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else {
-                let error = errno
-                if let limit, error == ENOSPC {
-                    throw CorralError(.invalidJob, "files: \(file.path) does not fit in the job's working directory (limit \(LimitValue.describe(bytes: limit)))")
-                }
-                throw CorralError(.system, "files: copy \(id) to \(file.path): \(SetupFailure.describe(error))")
+        if corral_copy_whole_file(source, target) < 0 {
+            let error = errno
+            if let limit, error == ENOSPC {
+                throw CorralError(.invalidJob, "files: \(file.path) does not fit in the job's working directory (limit \(LimitValue.describe(bytes: limit)))")
             }
-            if count == 0 { break }
+            throw CorralError(.system, "files: copy \(id) to \(file.path): \(SetupFailure.describe(error))")
         }
         guard fchmod(target, file.executable ? 0o555 : 0o444) == 0 else {
             throw CorralError(.system, "files: chmod \(file.path): \(SetupFailure.describe(errno))")
@@ -108,7 +102,7 @@ extension DirectoryHandle {
                 if count == 0 { break }
                 // The program may still be growing it (a process it left behind).
                 guard upload.size + UInt64(count) <= limit else { upload.abandon(); return failed("grew past \(limit) bytes while read: not stored") }
-                try buffer.withUnsafeBytes { (bytes) throws(FileStoreError) in try upload.write(UnsafeRawBufferPointer(rebasing: bytes[0..<count])) }
+                try upload.write(buffer, 0..<count)
             }
             let stored = try upload.commit()
             return CollectedFile(path: spec.path.description, content: nil, error: nil, fileId: stored.id, size: stored.size, executable: executable)

@@ -62,6 +62,19 @@ public final class StoreUpload: @unchecked Sendable {
         size += count
     }
 
+    /// Appends `bytes[range]` (all of them by default).
+    public func write(_ bytes: [UInt8], _ range: Range<Int>? = nil) throws(FileStoreError) {
+        let result = bytes.withUnsafeBytes { buffer -> Result<Void, FileStoreError> in
+            do throws(FileStoreError) {
+                try write(UnsafeRawBufferPointer(rebasing: buffer[range ?? 0..<buffer.count]))
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
     /// Syncs the file, makes it read-only and puts it under its id (or drops it when the same
     /// bytes are stored already).
     public func commit() throws(FileStoreError) -> FileStore.StoredFile {
