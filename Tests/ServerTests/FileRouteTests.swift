@@ -28,6 +28,19 @@ extension ServerHarness {
 
 @Suite("File routes")
 struct FileRouteTests {
+    let document: OpenAPIDocument
+
+    init() throws {
+        document = try OpenAPIDocument.load()
+    }
+
+    /// The answer's JSON body matches the OpenAPI document's schema for it.
+    func expectDocumented(_ answer: Answer, _ method: String, _ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let schema = try document.responseSchema(method, path, status: answer.status)
+        let problems = document.validate(try JSONSerialization.jsonObject(with: answer.body), against: schema)
+        #expect(problems.isEmpty, "\(method) \(path) \(answer.status): \(problems)", sourceLocation: sourceLocation)
+    }
+
     func withStoreDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
         let path = "/tmp/corral-store-server-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -44,6 +57,7 @@ struct FileRouteTests {
                 let id = try #require(created.json["id"] as? String)
                 #expect(id == FileId.of(content).hex)
                 #expect(created.json["size"] as? Int == 300_000)
+                try expectDocumented(created, "POST", "/v1/files")
                 let again = try await server.files(.post, "/v1/files", body: content)
                 #expect(again.status == 201 && again.json["id"] as? String == id)
                 let read = try await server.files(.get, "/v1/files/\(id)")
@@ -57,9 +71,29 @@ struct FileRouteTests {
                 for method in [HTTPRequest.Method.get, .delete] {
                     let gone = try await server.files(method, "/v1/files/\(id)")
                     #expect(gone.status == 404 && (gone.json["error"] as? String)?.contains("no file") == true, "\(gone.text)")
+                    try expectDocumented(gone, method.rawValue, "/v1/files/{id}")
                 }
                 let empty = try await server.files(.post, "/v1/files", body: [])
                 #expect(empty.status == 201 && empty.json["size"] as? Int == 0 && empty.json["id"] as? String == FileId.of([]).hex)
+            }
+        }
+    }
+
+    @Test("an upload streams to disk: 8 MiB through a server whose bodies may take 1 MiB of memory in all")
+    func streams() async throws {
+        try await withStoreDirectory { directory in
+            let configuration = storeConfiguration(directory, maxBytes: 64 << 20, maxFileBytes: 32 << 20) {
+                $0.maxBody = 1 << 20
+                $0.maxBodiesInFlight = 1 << 20
+            }
+            try await withServer(configuration) { server in
+                let content = [UInt8](repeating: 0x5A, count: 8 << 20)
+                let created = try await server.files(.post, "/v1/files", body: content)
+                #expect(created.status == 201, "\(created.text)")
+                #expect(created.json["id"] as? String == FileId.of(content).hex)
+                let read = try await server.files(.get, "/v1/files/\(FileId.of(content))")
+                #expect(read.status == 200 && read.body.count == content.count && FileId.of([UInt8](read.body)) == FileId.of(content))
+                #expect(server.server.fileStore?.statistics.reservedBytes == 0)
             }
         }
     }
@@ -75,7 +109,9 @@ struct FileRouteTests {
                     #expect(answer.json["error"] is String, "\(answer.text)")
                     #expect(!answer.text.contains("root:"))
                 }
-                #expect(try await server.files(.get, "/v1/files/abc").status == 400)
+                let malformed = try await server.files(.get, "/v1/files/abc")
+                #expect(malformed.status == 400)
+                try expectDocumented(malformed, "GET", "/v1/files/{id}")
             }
         }
     }
@@ -98,6 +134,7 @@ struct FileRouteTests {
                 #expect(metrics["corral_file_store_evictions_total"] == 1 && metrics["corral_file_store_bytes"] == 600_000)
                 let tooLarge = try await server.files(.post, "/v1/files", body: [UInt8](repeating: 1, count: 400_001))
                 #expect(tooLarge.status == 413 && tooLarge.json["error"] is String)
+                try expectDocumented(tooLarge, "POST", "/v1/files")
                 #expect(server.server.fileStore?.statistics.bytes ?? .max <= 600_000)
             }
             // A job holding every file: nothing can be evicted, an upload is 507.
@@ -109,8 +146,10 @@ struct FileRouteTests {
                 let full = try await server.files(.post, "/v1/files", body: [UInt8](repeating: 7, count: 100))
                 #expect(full.status == 507, "\(full.text)")
                 #expect((full.json["error"] as? String)?.contains("full") == true)
+                try expectDocumented(full, "POST", "/v1/files")
                 let busy = try await server.files(.delete, "/v1/files/\(ids[0])")
                 #expect(busy.status == 409)
+                try expectDocumented(busy, "DELETE", "/v1/files/{id}")
                 lease.release()
                 #expect(try await server.files(.post, "/v1/files", body: [UInt8](repeating: 7, count: 100)).status == 201)
             }
@@ -145,6 +184,7 @@ struct FileRouteTests {
                 let file = try #require((build.json["files"] as? [[String: Any]])?.first)
                 let id = try #require(file["fileId"] as? String, "\(build.text)")
                 #expect(file["executable"] as? Bool == true && file["size"] as? Int == 20 && file["content"] == nil)
+                try expectDocumented(build, "POST", "/v1/run")
                 let input = try await server.files(.post, "/v1/files", body: Array("stored input\n".utf8))
                 let inputId = try #require(input.json["id"] as? String)
                 let run = try await server.run(job(["./prog"], files: [["path": "prog", "fileId": id, "executable": true],
