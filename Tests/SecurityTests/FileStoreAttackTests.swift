@@ -131,6 +131,11 @@ struct FileStoreAttackTests {
             #expect(output.contains("No such file") && output.contains("cat-refused"), "\(output)")
             #expect(!output.contains(other.id.hex), "\(output)")
             #expect(output.hasSuffix("end\n"), "\(output)")
+            // Not isolated (as nobody), the path is known but the store is 0700 root's.
+            let host = try await JobRunner(fileStore: store).run(try JobSpec.parse(Data("""
+            {"processes": [{"args": \(shell("cat \(path)/data/\(other.id) || echo refused; ls \(path) || echo refused"))}]}
+            """.utf8)))
+            #expect(host.processes[0].report.stdout?.text == "refused\nrefused\n")
         }
     }
 }

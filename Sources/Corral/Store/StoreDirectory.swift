@@ -46,7 +46,9 @@ struct StoreDirectory {
             opened.append(fd)
         }
         let (data, temporary) = (opened[0], opened[1])
-        for name in DirectoryHandle.entries(temporary) { _ = unlinkat(temporary, name, 0) }
+        // What uploads of a process that is gone left (`upload-PID-...`); another live
+        // process's (a server and `corral run --file-store` on one directory) stay.
+        for name in DirectoryHandle.entries(temporary) where !uploadInFlight(name) { _ = unlinkat(temporary, name, 0) }
         var found: [(id: FileId, size: UInt64, time: timespec)] = []
         var discarded: [String] = []
         for name in DirectoryHandle.entries(data) {
@@ -66,6 +68,12 @@ struct StoreDirectory {
             notices.append("file store: removed \(discarded.count) entries of \(path)/data that are not stored files: \(discarded.prefix(5).joined(separator: ", "))")
         }
         return StoreDirectory(root: root, data: data, temporary: temporary, files: found.map { ($0.id, $0.size) }, notices: notices)
+    }
+
+    private static func uploadInFlight(_ name: String) -> Bool {
+        let parts = name.split(separator: "-")
+        guard parts.count == 3, parts[0] == "upload", let pid = Int32(parts[1]), pid > 0, pid != getpid() else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
     }
 
     /// `mkdir -p`: parents 0755 (the state directory), the store itself 0700.

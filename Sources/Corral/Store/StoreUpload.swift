@@ -21,7 +21,7 @@ public final class StoreUpload: @unchecked Sendable {
         var made: Int32 = -1
         var name = ""
         for _ in 0..<8 {
-            name = "upload-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+            name = "upload-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
             made = corral_openat_beneath(store.temporary, name, O_RDWR | O_CREAT | O_EXCL, 0o600)
             if made >= 0 || errno != EEXIST { break }
         }
