@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Corral
+import Corral
 
 /// A fresh store directory under /tmp, removed after `body`.
 func withStoreDirectory<T>(_ body: (String) async throws -> T) async rethrows -> T {
