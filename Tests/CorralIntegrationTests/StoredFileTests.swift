@@ -30,7 +30,7 @@ struct StoredFileTests {
              "files": [{"path": "in.txt", "fileId": "\(stored.id)"}]}
             """, store: store)
             #expect(report.status == .ok)
-            let lines = (report.processes[0].report.stdout?.text ?? "").split(separator: "\n").map(String.init) ?? []
+            let lines = (report.processes[0].report.stdout?.text ?? "").split(separator: "\n").map(String.init)
             #expect(lines.prefix(2) == ["hello from the store", "hello from the store"])
             #expect(lines.count == 4 && lines[2].hasPrefix("444 "), "\(lines)")
             #expect(lines.last == "refused" || geteuid() != 0, "\(lines)")
