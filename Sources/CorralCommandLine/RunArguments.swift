@@ -31,6 +31,8 @@ public struct RunArguments: Sendable, Equatable {
     public var seccomp: String?
     public var seccompPolicy: String?
     public var spec: String?
+    public var fileStore: String?
+    public var fileStoreMax = "1G"
     public var stdoutMax: String?
     public var stderrMax: String?
     public var files: [String] = []
@@ -43,7 +45,7 @@ public struct RunArguments: Sendable, Equatable {
     init(limitOptions: LimitArguments, containmentOptions: ContainmentArguments, userRangeOption: UserRangeArgument,
          stdin: String?, stdout: String?, stderr: String?, dir: String?, environment: [String], inheritEnvironment: Bool,
          report: String?, quiet: Bool, isolate: Bool, network: Isolation.Network?, user: String?, bind: [String],
-         tmpfs: [String], seccomp: String?, seccompPolicy: String?, spec: String?, stdoutMax: String?, stderrMax: String?,
+         tmpfs: [String], seccomp: String?, seccompPolicy: String?, spec: String?, fileStore: String?, fileStoreMax: String, stdoutMax: String?, stderrMax: String?,
          files: [String], collect: [String], command: [String]) {
         self.limitOptions = limitOptions
         self.containmentOptions = containmentOptions
@@ -64,6 +66,8 @@ public struct RunArguments: Sendable, Equatable {
         self.seccomp = seccomp
         self.seccompPolicy = seccompPolicy
         self.spec = spec
+        self.fileStore = fileStore
+        self.fileStoreMax = fileStoreMax
         self.stdoutMax = stdoutMax
         self.stderrMax = stderrMax
         self.files = files
@@ -95,6 +99,7 @@ extension RunArguments {
             if first == "--help" || first == "-h" { throw CleanExit.helpRequest(RunCommand.self) }
             throw ValidationError("unknown option '\(first)' (see corral run --help; the program and its arguments come after --)")
         }
+        if fileStore != nil && spec == nil { throw ValidationError("--file-store goes with --spec") }
         if spec != nil {
             if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
             let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),

@@ -68,6 +68,12 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run a job spec (JSON) from this file, '-' for stdin; the job report goes to stdout unless --report.", valueName: "file"))
     var spec: String?
 
+    @Option(name: .customLong("file-store"), help: ArgumentHelp("With --spec: the file store for files[].fileId and collect[].store (the server's is \(FileStore.defaultDirectory) by default).", valueName: "dir"))
+    var fileStore: String?
+
+    @Option(name: .customLong("file-store-max"), help: ArgumentHelp("With --file-store: the most the store may hold (least recently used files are evicted).", valueName: "size"))
+    var fileStoreMax = "1G"
+
     @Option(name: .customLong("stdout-max"), parsing: .unconditional, help: ArgumentHelp("Capture stdout into the report, cut at this size (the program is killed past it).", valueName: "size"))
     var stdoutMax: String?
 
@@ -105,6 +111,8 @@ public struct RunCommand: AsyncParsableCommand {
             seccomp: seccomp,
             seccompPolicy: seccompPolicy,
             spec: spec,
+            fileStore: fileStore,
+            fileStoreMax: fileStoreMax,
             stdoutMax: stdoutMax,
             stderrMax: stderrMax,
             files: files,

@@ -53,7 +53,7 @@ extension RunArguments {
 
 extension RunArguments {
     func runJob(_ spec: JobSpec) async throws {
-        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()))
+        let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()), fileStore: try openFileStore())
         let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
             do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
         }
@@ -120,5 +120,21 @@ enum Summary {
         let scaled = Int64((value * Double(scale)).rounded())
         let fraction = String(scaled % scale)
         return "\(scaled / scale)." + String(repeating: "0", count: digits - fraction.count) + fraction
+    }
+}
+
+extension RunArguments {
+    /// `--file-store DIR` (with `--file-store-max`): the store `fileId` files come from and
+    /// `"store": true` collects go to.
+    func openFileStore() throws -> FileStore? {
+        guard let directory = fileStore else { return nil }
+        let maxBytes: UInt64
+        do { maxBytes = try LimitValue.parseSize(fileStoreMax) } catch { throw ValidationError("--file-store-max: \(error)") }
+        do throws(CorralError) {
+            return try FileStore(directory: directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory,
+                                 maxBytes: maxBytes)
+        } catch {
+            throw ValidationError("--file-store: \(error.message)")
+        }
     }
 }

@@ -16,6 +16,7 @@ public enum RunFastPath {
         case value(WritableKeyPath<RunArguments, String?>)
         case list(WritableKeyPath<RunArguments, [String]>)
         case flag(WritableKeyPath<RunArguments, Bool>)
+        case text(WritableKeyPath<RunArguments, String>)
         case containment
         case network
     }
@@ -49,6 +50,8 @@ public enum RunFastPath {
         "--seccomp": .value(\.seccomp),
         "--seccomp-policy": .value(\.seccompPolicy),
         "--spec": .value(\.spec),
+        "--file-store": .value(\.fileStore),
+        "--file-store-max": .text(\.fileStoreMax),
         "--stdout-max": .value(\.stdoutMax),
         "--stderr-max": .value(\.stderrMax),
         "--file": .list(\.files),
@@ -98,6 +101,9 @@ public enum RunFastPath {
             guard value == "-" || !value.hasPrefix("-") else { return nil }
             switch kind {
             case .value(let path):
+                guard seen.insert(name).inserted else { return nil }
+                result[keyPath: path] = value
+            case .text(let path):
                 guard seen.insert(name).inserted else { return nil }
                 result[keyPath: path] = value
             case .list(let path):

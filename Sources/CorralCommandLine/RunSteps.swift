@@ -7,7 +7,7 @@ extension RunArguments {
     /// (and per test) on stderr, the report as JSON; the exit code is
     /// ``StepsReport/commandExitCode``.
     func runSteps(_ spec: StepsSpec) async throws {
-        let runner = StepsRunner(jobs: JobRunner(runner: Runner(configuration: try runnerConfiguration())))
+        let runner = StepsRunner(jobs: JobRunner(runner: Runner(configuration: try runnerConfiguration()), fileStore: try openFileStore()))
         let outcome = await CancellableRun.run { () async -> Result<StepsReport, CorralError> in
             do throws(CorralError) { return .success(try await runner.run(spec)) } catch { return .failure(error) }
         }

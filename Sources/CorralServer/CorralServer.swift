@@ -35,6 +35,9 @@ public struct CorralServer: Sendable {
     let hostFiles: [String]
     /// ``ServerConfiguration/workdirLimit`` where it can be kept (as root), else nil.
     public let workdirLimit: UInt64?
+    /// The file store (`/v1/files`, `files[].fileId`, `collect[].store`); nil without
+    /// ``ServerConfiguration/fileStore``.
+    public let fileStore: FileStore?
 
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         try configuration.validate()
@@ -64,9 +67,21 @@ public struct CorralServer: Sendable {
         } else {
             workdirLimit = configuration.workdirLimit
         }
-        self.notices = notices
         let metrics = ServerMetrics()
         self.metrics = metrics
+        if let store = configuration.fileStore {
+            do {
+                fileStore = try FileStore(directory: store.directory, maxBytes: store.maxBytes, maxFileBytes: store.maxFileBytes) {
+                    metrics.fileStore($0)
+                }
+            } catch {
+                throw ServerError(error.message)
+            }
+            notices += fileStore?.notices ?? []
+        } else {
+            fileStore = nil
+        }
+        self.notices = notices
         bodyBudget = BodyBudget(capacity: configuration.maxBodiesInFlight) { metrics.bodyBytes($0) }
         connections = ConnectionCounter(limit: configuration.maxConnections)
         dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue) { metrics.update($0) }
@@ -115,11 +130,12 @@ public struct CorralServer: Sendable {
         let handler = RunHandler(maxBody: configuration.maxBody, budget: bodyBudget,
                                  admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
                                                          hostFiles: hostFiles, allowHostNetwork: configuration.allowHostNetwork),
-                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner), workdirLimit: workdirLimit),
+                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner), workdirLimit: workdirLimit, fileStore: fileStore),
                                  metrics: metrics)
         router.post("/v1/run") { request, context in
             try await handler.handle(request, watch: ClientWatch(channel: context.channel), logger: context.logger)
         }
+        addFileRoutes(to: router)
         let dispatcher = self.dispatcher
         let configuration = self.configuration
         let isolated = isolation != nil

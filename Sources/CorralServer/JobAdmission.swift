@@ -75,7 +75,8 @@ struct JobAdmission: Sendable {
                 spec.processes[index].isolation = own
             }
         }
-        for (index, collect) in spec.collect.enumerated() where collect.max > ceilings.output {
+        // Into the store a file goes to disk, bounded by the store's per-file cap, not into the answer.
+        for (index, collect) in spec.collect.enumerated() where !collect.store && collect.max > ceilings.output {
             throw over("collect[\(index)].max", LimitValue.describe(bytes: collect.max), LimitValue.describe(bytes: ceilings.output), "--max-output")
         }
         return spec

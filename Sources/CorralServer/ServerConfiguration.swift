@@ -55,6 +55,9 @@ public struct ServerConfiguration: Sendable {
     /// Bytes a job may keep in its working directory (a tmpfs of that size, as root); nil:
     /// unbounded (a plain directory).
     public var workdirLimit: UInt64?
+    /// The file store (`/v1/files`); nil: none (`corral serve` has one by default, at
+    /// ``FileStore/defaultDirectory``).
+    public var fileStore: FileStoreSettings?
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
@@ -62,7 +65,7 @@ public struct ServerConfiguration: Sendable {
                 idleTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(60), ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
                 isolate: Bool = true, seccomp: SeccompProfile = .standard, allowHostNetwork: Bool = false,
                 hostSupport: HostSupport? = nil, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration(),
-                hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30) {
+                hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30, fileStore: FileStoreSettings? = nil) {
         self.host = host
         self.port = port
         self.token = token
@@ -83,6 +86,7 @@ public struct ServerConfiguration: Sendable {
         self.runner = runner
         self.hostFiles = hostFiles
         self.workdirLimit = workdirLimit
+        self.fileStore = fileStore
     }
 
     /// Whether ``host`` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
@@ -133,6 +137,22 @@ public struct ServerConfiguration: Sendable {
             resolved.append(String(cString: real))
         }
         return resolved
+    }
+}
+
+/// Where the server's file store is and how large it may grow.
+public struct FileStoreSettings: Sendable, Hashable {
+    public var directory: String
+    /// `--file-store-max`: the most bytes it holds.
+    public var maxBytes: UInt64
+    /// `--file-store-max-file`: the largest file.
+    public var maxFileBytes: UInt64
+
+    public init(directory: String = FileStore.defaultDirectory, maxBytes: UInt64 = FileStore.defaultMaxBytes,
+                maxFileBytes: UInt64 = FileStore.defaultMaxFileBytes) {
+        self.directory = directory
+        self.maxBytes = maxBytes
+        self.maxFileBytes = maxFileBytes
     }
 }
 

@@ -1,6 +1,7 @@
 import Corral
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// The server's metrics, through swift-metrics into a Prometheus registry of its own (so
 /// several servers in one process, as in tests, never share counts). Every name starts
@@ -30,6 +31,10 @@ final class ServerMetrics: Sendable {
     private let runCounters: [RunStatus: CoreMetrics.Counter]
     private let rejectionCounters: [Rejection: CoreMetrics.Counter]
     private let testCounters: [TestVerdict: CoreMetrics.Counter]
+    private let storeBytes: CoreMetrics.Gauge
+    private let storeFiles: CoreMetrics.Gauge
+    private let storeEvictions: CoreMetrics.Counter
+    private let storeEvictionsSeen = Mutex<UInt64>(0)
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -58,6 +63,11 @@ final class ServerMetrics: Sendable {
         testCounters = Dictionary(uniqueKeysWithValues: TestVerdict.allCases.map {
             ($0, CoreMetrics.Counter(label: "corral_tests_total", dimensions: [("verdict", $0.rawValue)], factory: factory))
         })
+        storeBytes = CoreMetrics.Gauge(label: "corral_file_store_bytes", factory: factory)
+        storeFiles = CoreMetrics.Gauge(label: "corral_file_store_files", factory: factory)
+        storeEvictions = CoreMetrics.Counter(label: "corral_file_store_evictions_total", factory: factory)
+        storeBytes.record(0)
+        storeFiles.record(0)
         queueDepth.record(0)
         inFlight.record(0)
         bodyBytesInFlight.record(0)
@@ -108,6 +118,17 @@ final class ServerMetrics: Sendable {
     func update(_ counts: Dispatcher.Counts) {
         queueDepth.record(Double(counts.queued))
         inFlight.record(Double(counts.running))
+    }
+
+    /// The file store's files and bytes, and the evictions since the last call.
+    func fileStore(_ statistics: FileStore.Statistics) {
+        storeBytes.record(Double(statistics.bytes))
+        storeFiles.record(Double(statistics.files))
+        let new = storeEvictionsSeen.withLock { seen in
+            defer { seen = max(seen, statistics.evictions) }
+            return statistics.evictions > seen ? statistics.evictions - seen : 0
+        }
+        if new > 0 { storeEvictions.increment(by: Int64(new)) }
     }
 
     /// The Prometheus text exposition format.

@@ -56,6 +56,11 @@ struct CorralBench {
             }
         }
 
+        if options.storeRuns > 0 {
+            result.store = await StoreBench.measure(runs: options.storeRuns)
+            if result.store == nil { Console.error("corral-bench: the stored-file benchmark failed\n") }
+        }
+
         if options.wholeProcessRuns > 0 {
             let commands = WholeProcessBench.commands(corral: WholeProcessBench.corralPath())
             result.wholeProcess = WholeProcessBench.measure(runs: options.wholeProcessRuns, warmup: 10, commands: commands)

@@ -12,9 +12,10 @@ struct Options: Sendable {
     var accountingRuns = 0
     var judgeTests = 100
     var checkerMegabytes = 256
+    var storeRuns = 300
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--checkers M]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--checkers M] [--store N]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
@@ -36,6 +37,8 @@ struct Options: Sendable {
           --judge N    tests of a judge job against N separate jobs of the same run
                        (default 100; 0 skips it)
           --checkers M megabytes each built-in checker compares (default 256; 0 skips it)
+          --store N    runs of a job with and without a stored 10 MiB input (default 300;
+                       0 skips it)
         """
 
     /// Why no options came out of the command line.
@@ -76,6 +79,8 @@ struct Options: Sendable {
                 options.judgeTests = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--checkers":
                 options.checkerMegabytes = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--store":
+                options.storeRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

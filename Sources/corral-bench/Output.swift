@@ -49,6 +49,7 @@ struct BenchResult: Sendable {
     var spacingMillis: Int?
     var differences: [(name: String, summary: Summary)] = []
     var accounting: [AccountingBench.Result] = []
+    var store: StoreBenchResult?
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -74,7 +75,8 @@ struct BenchResult: Sendable {
             + (differences.isEmpty ? "" : ", \"overProcessGroup\": [" + differences.map {
                 "{\"name\": \(quoted($0.name)), \"medianMicros\": \(fixed($0.summary.median, 1)), "
                     + "\"p10Micros\": \(fixed($0.summary.p10, 1)), \"p90Micros\": \(fixed($0.summary.p90, 1))}"
-            }.joined(separator: ", ") + "]") + "}\n"
+            }.joined(separator: ", ") + "]")
+            + (store.map { ", \"store\": \($0.json)" } ?? "") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
@@ -98,6 +100,7 @@ struct BenchResult: Sendable {
         }
         lines += server.map(\.table)
         if let wholeProcess { lines.append(wholeProcess.table) }
+        if let store { lines.append(store.table) }
         return lines.joined(separator: "\n") + "\n"
     }
 

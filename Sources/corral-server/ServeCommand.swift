@@ -65,6 +65,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-disk"), help: ArgumentHelp("Most a job may keep in its working directory, a tmpfs of that size (needs root); 'none': a plain directory.", valueName: "size"))
     var maxDisk = "1G"
 
+    @Option(name: .customLong("file-store"), help: ArgumentHelp("The file store's directory (/v1/files, files[].fileId, collect[].store); 'none': no store.", valueName: "dir"))
+    var fileStore = FileStore.defaultDirectory
+
+    @Option(name: .customLong("file-store-max"), help: ArgumentHelp("Most the file store holds; past it the least recently used files no queued or running job uses are evicted, and an upload that cannot fit is refused (507).", valueName: "size"))
+    var fileStoreMax = "1G"
+
+    @Option(name: .customLong("file-store-max-file"), help: ArgumentHelp("Largest file the store takes (413 above it).", valueName: "size"))
+    var fileStoreMaxFile = "256M"
+
     @Option(name: .customLong("max-job-processes"), help: ArgumentHelp("Most entries in a job's processes (they run at once, in one slot).", valueName: "n"))
     var maxJobProcesses = 16
 
@@ -140,7 +149,11 @@ struct ServeCommand: AsyncParsableCommand {
             shutdownGrace: shutdownGrace == "0" ? .zero : try parse(shutdownGrace, "shutdown-grace", LimitValue.parseDuration),
             runner: try { var runner = containmentOptions.configuration; runner.userRange = try userRangeOption.range(); return runner }(),
             hostFiles: hostFiles,
-            workdirLimit: maxDisk == "none" ? nil : try parse(maxDisk, "max-disk", LimitValue.parseSize)
+            workdirLimit: maxDisk == "none" ? nil : try parse(maxDisk, "max-disk", LimitValue.parseSize),
+            fileStore: fileStore == "none" ? nil : FileStoreSettings(
+                directory: fileStore.hasPrefix("/") ? fileStore : FileManager.default.currentDirectoryPath + "/" + fileStore,
+                maxBytes: try parse(fileStoreMax, "file-store-max", LimitValue.parseSize),
+                maxFileBytes: try parse(fileStoreMaxFile, "file-store-max-file", LimitValue.parseSize))
         )
     }
 

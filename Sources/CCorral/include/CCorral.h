@@ -5,4 +5,6 @@
 #include "corral_seccomp.h"
 #include "corral_guard.h"
 #include "corral_init.h"
+#include "corral_sha256.h"
+#include "corral_store.h"
 #endif

@@ -79,6 +79,12 @@ struct DirectoryHandle: Sendable {
 
     private func handContents(to owner: RunUser) throws(CorralError) {
         for name in Self.entries(descriptor) {
+            // A file with other names is not only this job's (a stored file linked in
+            // read-only): its owner stays.
+            var info = stat()
+            if fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_nlink > 1 {
+                continue
+            }
             guard fchownat(descriptor, name, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw CorralError(.system, "chown \(name) to \(owner): \(SetupFailure.describe(errno))")
             }

@@ -38,6 +38,9 @@ extension DirectoryHandle {
         case .fromStep:
             // Opened by the step's layout through its ``StepSources`` and given to ``putCopy``.
             throw CorralError(.invalidJob, "files: \(file.path): fromStep is for a step of a job of steps")
+        case .stored:
+            // Placed by ``placeStored(_:from:link:limit:)`` once the directory is handed over.
+            throw CorralError(.system, "files: \(file.path): a stored file is placed from the file store")
         }
         _ = fchmod(target, mode)
     }
@@ -46,7 +49,7 @@ extension DirectoryHandle {
     /// stdout and stderr created or truncated. It must be a regular file: a FIFO, a device,
     /// a socket or a directory is refused without blocking (opened non-blocking, checked
     /// with fstat, then made blocking again).
-    func openStream(_ path: SpecPath, output: Bool, field: String) throws(CorralError) -> Int32 {
+    func openStream(_ path: SpecPath, output: Bool, field: String, storeLinks: Set<FileIdentity> = []) throws(CorralError) -> Int32 {
         let flags = (output ? O_WRONLY | O_CREAT : O_RDONLY) | O_NONBLOCK
         var fd: Int32
         if output {
@@ -70,7 +73,8 @@ extension DirectoryHandle {
         }
         // A second name of a file is a hard link a program may have made to a file it could
         // not read or write itself (where the kernel's protected_hardlinks is off).
-        guard info.st_nlink == 1 else {
+        // (Or a stored file Corral linked in read-only for this job.)
+        guard info.st_nlink == 1 || (!output && storeLinks.contains(FileIdentity(info))) else {
             _ = Glibc.close(fd)
             throw CorralError(.invalidJob, "\(field): \(path): a file with other names (a hard link) is not opened")
         }

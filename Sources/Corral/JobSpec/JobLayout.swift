@@ -26,13 +26,17 @@ final class JobLayout: Sendable {
     private let leases: [UserLease]
     /// The processes' names, in the order of `directories`.
     private let names: [String]
+    /// Where `collect` entries with `"store": true` go.
+    private let store: FileStore?
 
-    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease], names: [String]) {
+    private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease], names: [String],
+                 store: FileStore?) {
         self.workdir = workdir
         self.names = names
         self.directories = directories
         self.prepared = Mutex(prepared)
         self.leases = leases
+        self.store = store
     }
 
     /// The processes, once: their descriptors now belong to their runs.
@@ -52,7 +56,7 @@ final class JobLayout: Sendable {
     func collect(_ spec: JobSpec) -> [CollectedFile] {
         spec.collect.map { item in
             let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
-            var file = directories[index].collect(item)
+            var file = item.store && store != nil ? directories[index].collectToStore(item, store: store!) : directories[index].collect(item)
             file.process = spec.processes[index].name
             return file
         }
@@ -74,9 +78,10 @@ final class JobLayout: Sendable {
     /// `sources`: what `fromStep` files are taken from. `injected`: descriptors a process
     /// gets instead of its spec's streams (process index → target descriptor → an open
     /// descriptor, taken over: closed here on failure, else by the run). `readOnly`: files
-    /// that stay root's and 0444 after the directories are handed to their users.
+    /// that stay root's and 0444 after the directories are handed to their users. `store`:
+    /// where `fileId` files come from and `"store": true` collects go.
     static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?, sources: StepSources = .none,
-                        injected: [Int: [Int32: Int32]] = [:], readOnly: [SpecPath] = []) throws(CorralError) -> JobLayout {
+                        injected: [Int: [Int32: Int32]] = [:], readOnly: [SpecPath] = [], store: FileStore? = nil) throws(CorralError) -> JobLayout {
         var injected = injected
         defer { injected.values.forEach { $0.values.forEach { _ = Glibc.close($0) } } }
         var spec = spec
@@ -112,6 +117,9 @@ final class JobLayout: Sendable {
                         let (fd, executable) = try sources.open(reference, field: "files[\(fileIndex)]")
                         defer { _ = Glibc.close(fd) }
                         try directories[index].putCopy(file.path, from: fd, executable: file.executable || executable, limit: workdir.limit)
+                    } else if case .stored = file.source {
+                        // Its directories now (handed over with the rest), the file after.
+                        if let parent = file.path.parent { try directories[index].makeDirectory(parent).close() }
                     } else {
                         try directories[index].put(file, limit: workdir.limit)
                     }
@@ -135,11 +143,13 @@ final class JobLayout: Sendable {
                     }
                 }
             }
+            // Stored files after the hand-over: they stay Corral's and read-only.
+            let storeLinks = try placeStoredFiles(spec, directories: directories, store: store, limit: workdir.limit)
             try pipes.make(spec.pipes)
             for (index, process) in spec.processes.enumerated() {
                 let given = injected.removeValue(forKey: index) ?? [:]
                 prepared.append(try prepareProcess(process, index: index, directory: directories[index], workdir: workdir,
-                                                   pipes: &pipes, injected: given))
+                                                   pipes: &pipes, injected: given, storeLinks: storeLinks))
             }
             pipes.closeAll() // ends no process named (a library's spec)
         } catch {
@@ -150,7 +160,26 @@ final class JobLayout: Sendable {
             leases.forEach { $0.release() }
             throw error
         }
-        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases, names: spec.processes.map(\.name))
+        return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases, names: spec.processes.map(\.name),
+                         store: store)
+    }
+
+    /// Puts the job's stored files in place: a hard link to the store's read-only file where
+    /// Corral is root and the process runs as another user (it cannot write a root-owned
+    /// 0444 file, nor chmod it), else a copy. Returns the identities of what it placed.
+    private static func placeStoredFiles(_ spec: JobSpec, directories: [DirectoryHandle], store: FileStore?,
+                                         limit: UInt64?) throws(CorralError) -> Set<FileIdentity> {
+        var placed: Set<FileIdentity> = []
+        for file in spec.files {
+            guard case .stored(let id) = file.source else { continue }
+            guard let store else { throw CorralError(.invalidJob, "files: \(file.path): fileId \(id): this runner has no file store") }
+            for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
+                let user = RunUser.of(Job(arguments: process.args, isolation: process.isolation, user: process.user))
+                let link = geteuid() == 0 && user.uid != 0
+                placed.insert(try directories[index].placeStored(file, from: store, link: link, limit: limit))
+            }
+        }
+        return placed
     }
 
     /// One directory per process, named after it (0700). The job's directory itself stays
@@ -174,11 +203,11 @@ final class JobLayout: Sendable {
     }
 
     private static func prepareProcess(_ process: ProcessSpec, index: Int, directory: DirectoryHandle, workdir: Workdir,
-                                       pipes: inout JobPipes, injected: [Int32: Int32]) throws(CorralError) -> PreparedProcess {
+                                       pipes: inout JobPipes, injected: [Int32: Int32], storeLinks: Set<FileIdentity>) throws(CorralError) -> PreparedProcess {
         var descriptors: [Int32: Int32] = [:]
         var owned: [Int32] = Array(injected.values)
         func stream(_ path: SpecPath, output: Bool, _ field: String) throws(CorralError) -> Int32 {
-            let fd = try directory.openStream(path, output: output, field: "processes[\(index)].\(field)")
+            let fd = try directory.openStream(path, output: output, field: "processes[\(index)].\(field)", storeLinks: storeLinks)
             owned.append(fd)
             return fd
         }

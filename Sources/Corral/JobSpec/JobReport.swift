@@ -72,11 +72,19 @@ public struct CollectedFile: Sendable, Hashable, Codable {
     public var error: String?
     /// Whose directory it came from, in a job of several processes.
     public var process: String?
+    /// `"store": true`: the stored file's id, its size, and whether any execute bit was set.
+    public var fileId: FileId?
+    public var size: UInt64?
+    public var executable: Bool?
 
-    public init(path: String, content: CapturedOutput?, error: String?, process: String? = nil) {
+    public init(path: String, content: CapturedOutput?, error: String?, process: String? = nil,
+                fileId: FileId? = nil, size: UInt64? = nil, executable: Bool? = nil) {
         self.path = path
         self.content = content
         self.error = error
         self.process = process
+        self.fileId = fileId
+        self.size = size
+        self.executable = executable
     }
 }

@@ -16,10 +16,14 @@ public struct JobRunner: Sendable {
     /// Bytes a job may keep in its working directory (a tmpfs of that size; needs root);
     /// nil: a plain directory, bounded only file by file by each process's output limit.
     public let workdirLimit: UInt64?
+    /// Where `files[].fileId` come from and `collect[]` with `"store": true` go; nil: a job
+    /// that names either is refused.
+    public let fileStore: FileStore?
 
-    public init(runner: Runner = Runner(), workdirLimit: UInt64? = nil) {
+    public init(runner: Runner = Runner(), workdirLimit: UInt64? = nil, fileStore: FileStore? = nil) {
         self.runner = runner
         self.workdirLimit = workdirLimit
+        self.fileStore = fileStore
     }
 
     /// `stop` stops every process of the job from outside the calling task (``RunStop``);
@@ -39,13 +43,17 @@ public struct JobRunner: Sendable {
     /// steps take files from); the caller finishes it. On an error it is finished here.
     func runKeepingLayout(_ spec: JobSpec, stop: RunStop?, sources: StepSources = .none, injected: [Int: [Int32: Int32]] = [:],
                           readOnly: [SpecPath] = []) async throws(CorralError) -> (JobReport, JobLayout) {
+        // The stored files it names are held until it ends; an unknown one fails it here.
+        let lease = try leaseStoredFiles(spec)
+        defer { lease?.release() }
         let started = MonotonicClock.now()
         // Directories, files, stream files and pipes: blocking work, on a thread of its own.
         let userRange = runner.configuration.userRange
         let workdirLimit = self.workdirLimit
+        let store = fileStore
         let layout = try await Blocking.run { () throws(CorralError) -> JobLayout in
             try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange, sources: sources, injected: injected,
-                                  readOnly: readOnly)
+                                  readOnly: readOnly, store: store)
         }
         let runner = self.runner
         let reports = await withTaskGroup(of: ProcessOutcome.self) { group in
@@ -83,6 +91,29 @@ public struct JobRunner: Sendable {
                                workdir: spec.workdir.keep ? layout.workdir.path : nil,
                                wallTime: Double(MonotonicClock.now() - started) / 1e9)
         return (report, layout)
+    }
+}
+
+extension JobRunner {
+    /// A lease on every stored file the spec names (nil when it names none); refuses a
+    /// spec that uses the store when there is none, or names a file the store lacks.
+    func leaseStoredFiles(_ spec: JobSpec) throws(CorralError) -> FileLease? {
+        var ids: [FileId] = []
+        for (index, file) in spec.files.enumerated() {
+            guard case .stored(let id) = file.source else { continue }
+            guard fileStore != nil else { throw CorralError(.invalidJob, "files[\(index)].fileId: this runner has no file store") }
+            ids.append(id)
+        }
+        if fileStore == nil, let index = spec.collect.firstIndex(where: { $0.store }) {
+            throw CorralError(.invalidJob, "collect[\(index)].store: this runner has no file store")
+        }
+        guard let store = fileStore, !ids.isEmpty else { return nil }
+        do {
+            return try store.acquire(ids)
+        } catch {
+            let index = spec.files.firstIndex { if case .stored(let id) = $0.source { store.size(of: id) == nil } else { false } }
+            throw CorralError(error.kind == .notFound ? .invalidJob : .system, "files\(index.map { "[\($0)]" } ?? "").fileId: \(error.message)")
+        }
     }
 }
 

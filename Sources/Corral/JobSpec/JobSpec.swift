@@ -102,6 +102,9 @@ public struct FileSpec: Sendable, Hashable, Codable {
         /// A copy of a file an earlier step left (`{"fromStep", "fromPath", "fromProcess"?}`),
         /// execute bits kept; only in a step of ``StepsSpec``.
         case fromStep(StepFileReference)
+        /// A file of the ``FileStore`` (JSON `{"fileId": ID}`): placed read-only (mode 0444,
+        /// or 0555 when `executable`), owned by Corral, never writable by the program.
+        case stored(FileId)
     }
     /// Inside the process's working directory; subdirectories are created.
     public var path: SpecPath
@@ -127,11 +130,15 @@ public struct CollectSpec: Sendable, Hashable, Codable {
     public var max: UInt64
     /// Whose directory: required when the job has more than one process; nil: the only one.
     public var process: String?
+    /// Into the ``FileStore`` instead of the report (JSON `"store": true`): the collected
+    /// file then carries `fileId`, `size` and `executable`; a file over `max` is not stored.
+    public var store: Bool
 
-    public init(path: SpecPath, max: UInt64 = 1 << 20, process: String? = nil) {
+    public init(path: SpecPath, max: UInt64 = 1 << 20, process: String? = nil, store: Bool = false) {
         self.path = path
         self.max = max
         self.process = process
+        self.store = store
     }
 }
 

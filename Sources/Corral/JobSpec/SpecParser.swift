@@ -266,11 +266,11 @@ struct SpecParser {
     // MARK: Files
 
     func file(_ value: JSONValue, _ path: String) throws(SpecError) -> FileSpec {
-        let object = try self.object(value, path, allowed: ["path", "content", "contentBase64", "copy", "executable", "process"])
+        let object = try self.object(value, path, allowed: ["path", "content", "contentBase64", "copy", "fileId", "executable", "process"])
         guard let pathValue = object["path"] else { throw SpecError("\(path).path", "missing") }
         let relative = try relativePath(pathValue, "\(path).path")
-        let sources = ["content", "contentBase64", "copy"].filter { object[$0] != nil }
-        guard sources.count == 1 else { throw SpecError(path, "must have exactly one of content, contentBase64, copy") }
+        let sources = ["content", "contentBase64", "copy", "fileId"].filter { object[$0] != nil }
+        guard sources.count == 1 else { throw SpecError(path, "must have exactly one of content, contentBase64, copy, fileId") }
         let source: FileSpec.Source
         switch sources[0] {
         case "content": source = .content(Array(try string(object["content"]!, "\(path).content").utf8))
@@ -279,6 +279,14 @@ struct SpecParser {
                 throw SpecError("\(path).contentBase64", "not valid base64")
             }
             source = .content(bytes)
+        case "fileId":
+            do {
+                source = .stored(try FileId(try string(object["fileId"]!, "\(path).fileId")))
+            } catch let error as FileId.Invalid {
+                throw SpecError("\(path).fileId", error.description)
+            } catch {
+                throw error as! SpecError
+            }
         default: source = .copy(try nonEmptyString(object["copy"]!, "\(path).copy"))
         }
         let executable = try object["executable"].map { value throws(SpecError) in try bool(value, "\(path).executable") } ?? false
@@ -287,12 +295,14 @@ struct SpecParser {
     }
 
     private func collected(_ value: JSONValue, _ path: String) throws(SpecError) -> CollectSpec {
-        let object = try self.object(value, path, allowed: ["path", "max", "process"])
+        let object = try self.object(value, path, allowed: ["path", "max", "process", "store"])
         guard let pathValue = object["path"] else { throw SpecError("\(path).path", "missing") }
         let relative = try relativePath(pathValue, "\(path).path")
-        let max = try object["max"].map { value throws(SpecError) in try size(value, "\(path).max") } ?? (1 << 20)
+        let store = try object["store"].map { value throws(SpecError) in try bool(value, "\(path).store") } ?? false
+        // Into the store, the bound is the store's own per-file cap unless `max` says less.
+        let max = try object["max"].map { value throws(SpecError) in try size(value, "\(path).max") } ?? (store ? UInt64.max : 1 << 20)
         let process = try object["process"].map { value throws(SpecError) in try processName(value, "\(path).process") }
-        return CollectSpec(path: relative, max: max, process: process)
+        return CollectSpec(path: relative, max: max, process: process, store: store)
     }
 
     /// A path inside a process's working directory (``SpecPath``).

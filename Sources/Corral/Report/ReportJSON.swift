@@ -83,9 +83,12 @@ public enum ReportJSON {
                 var first = true
                 if let content = file.content { key("content", first: first); captured(content); first = false }
                 if let error = file.error { key("error", first: first); string(error); first = false }
+                if let executable = file.executable { key("executable", first: first); bool(executable); first = false }
+                if let fileId = file.fileId { key("fileId", first: first); string(fileId.hex); first = false }
                 key("path", first: first)
                 string(file.path)
                 if let process = file.process { key("process"); string(process) }
+                if let size = file.size { key("size"); integer(size) }
                 bytes.append(UInt8(ascii: "}"))
             }
             raw("],\"processes\":[")
