@@ -1,4 +1,5 @@
 import Corral
+import CorralQueue
 import CoreMetrics
 import Prometheus
 
@@ -29,6 +30,10 @@ final class ServerMetrics: Sendable {
     private let setupErrors: CoreMetrics.Counter
     private let runCounters: [RunStatus: CoreMetrics.Counter]
     private let rejectionCounters: [Rejection: CoreMetrics.Counter]
+    /// Jobs of the durable queue in each state (read from the queue at each scrape).
+    private let jobStates: [JobState: CoreMetrics.Gauge]
+    private let leaseExpiries: CoreMetrics.Counter
+    private let callbackAttempts: [CallbackSender.Result: CoreMetrics.Counter]
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -54,6 +59,14 @@ final class ServerMetrics: Sendable {
         rejectionCounters = Dictionary(uniqueKeysWithValues: Rejection.allCases.map {
             ($0, CoreMetrics.Counter(label: "corral_rejected_requests_total", dimensions: [("reason", $0.rawValue)], factory: factory))
         })
+        jobStates = Dictionary(uniqueKeysWithValues: JobState.allCases.map {
+            ($0, CoreMetrics.Gauge(label: "corral_jobs", dimensions: [("state", $0.rawValue)], factory: factory))
+        })
+        leaseExpiries = CoreMetrics.Counter(label: "corral_lease_expiries_total", factory: factory)
+        callbackAttempts = Dictionary(uniqueKeysWithValues: CallbackSender.Result.allCases.map {
+            ($0, CoreMetrics.Counter(label: "corral_callback_attempts_total", dimensions: [("result", $0.rawValue)], factory: factory))
+        })
+        for gauge in jobStates.values { gauge.record(0) }
         queueDepth.record(0)
         inFlight.record(0)
         bodyBytesInFlight.record(0)
@@ -91,6 +104,21 @@ final class ServerMetrics: Sendable {
     func update(_ counts: Dispatcher.Counts) {
         queueDepth.record(Double(counts.queued))
         inFlight.record(Double(counts.running))
+    }
+
+    /// The durable queue's jobs in each state.
+    func jobs(_ counts: [JobState: Int]) {
+        for (state, count) in counts { jobStates[state]?.record(Double(count)) }
+    }
+
+    /// A worker here took over a job whose lease had run out (its worker died or hung).
+    func leaseExpired() {
+        leaseExpiries.increment()
+    }
+
+    /// One attempt to deliver a job's callback, and how it went.
+    func callback(_ result: CallbackSender.Result) {
+        callbackAttempts[result]?.increment()
     }
 
     /// The Prometheus text exposition format.

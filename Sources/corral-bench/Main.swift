@@ -27,6 +27,12 @@ struct CorralBench {
             }
         }
 
+        if options.queueJobs > 0 {
+            guard let json = await QueueBench.run(jobs: options.queueJobs) else { exit(1) }
+            Console.out(json + "\n")
+            exit(0)
+        }
+
         var result = await measure(options, modes: BenchMode.all)
         if options.pingPongRounds > 0 {
             if let program = PingPongBench.compileFixture() {

@@ -5,6 +5,8 @@ struct Options: Sendable {
     var json = false
     var pingPongRounds = 10000
     var serverJobs = 1000
+    /// `--queue N`: only the queue's benchmark, with N jobs (0: the others).
+    var queueJobs = 0
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json]
@@ -16,6 +18,9 @@ struct Options: Sendable {
                        the library, at parallelism 1 and 2, without isolation and (where the
                        host allows it) isolated as `corral serve` does by default
                        (default 1000; 0 skips it)
+          --queue N    only the durable queue's benchmark (needs CORRAL_BENCH_POSTGRES_URL):
+                       its cost per job on PostgreSQL and SQLite, and N jobs run by 1, 2
+                       and 4 corral workers against one corral serve
         """
 
     /// Why no options came out of the command line.
@@ -46,6 +51,8 @@ struct Options: Sendable {
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--queue":
+                options.queueJobs = try count(name, inlineValue ?? iterator.next(), minimum: 1)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":
