@@ -28,6 +28,7 @@ struct ChaosTests {
             let arguments = ["--parallelism", "1", "--lease", "1s", "--log-level", "info"]
             var workers = try (0..<4).map { _ in try WorkerProcess.start(urlFile: file, arguments) }
             var everyWorker = workers.map(\.process)
+            var logs = ""
 
             // Two kills at random moments while the queue drains, each followed by a restart.
             let victims = Array((0..<4).shuffled().prefix(2))
@@ -38,7 +39,7 @@ struct ChaosTests {
                     try await Task.sleep(for: .milliseconds(Int.random(in: 5...40)))
                 }
                 kill(workers[victim].process.pid, SIGKILL)
-                _ = workers[victim].process.wait(timeout: 10)
+                logs += workers[victim].process.wait(timeout: 10).standardError
                 try await Task.sleep(for: .milliseconds(200))
                 workers[victim] = try WorkerProcess.start(urlFile: file, arguments)
                 everyWorker.append(workers[victim].process)
@@ -51,9 +52,10 @@ struct ChaosTests {
             let counts = try await queue.counts()
             #expect(counts == [.queued: 0, .running: 0, .done: Self.count, .cancelled: 0], "\(counts)")
             for worker in workers { kill(worker.process.pid, SIGTERM) }
-            var logs = ""
-            for process in everyWorker {
-                logs += process.wait(timeout: 30).standardError
+            for worker in workers {
+                let result = worker.process.wait(timeout: 30)
+                #expect(result.status == 0, "a surviving worker drains and exits 0")
+                logs += result.standardError
             }
             // Each job: done, with its own report, written once (at most one "job done" line
             // across every worker, the killed ones included; a worker killed between its
@@ -65,8 +67,10 @@ struct ChaosTests {
                 }
             }
             var missing = 0
+            var ranAgain = 0
             for (index, id) in ids.enumerated() {
                 let record = try await queue.get(id)
+                if (record?.attempts ?? 0) > 1 { ranAgain += 1 }
                 if record?.state != .done || WorkerTests.stdout(record) != "job-\(index)\n" { missing += 1 }
                 #expect((written[id] ?? 0) <= 1, "job \(id) was reported \(written[id] ?? 0) times")
             }
@@ -80,7 +84,7 @@ struct ChaosTests {
                 #expect(!Leftovers.isRunning(process.pid))
                 #expect(CgroupCheck.busyRunCgroups(owner: process.pid).isEmpty, "a run of worker \(process.pid) is left")
             }
-            print("chaos: \(Self.count) jobs, workers \(victims) SIGKILLed and restarted, \(written.count) completions logged")
+            print("chaos: \(Self.count) jobs, workers \(victims) SIGKILLed and restarted, \(written.count) completions logged, \(ranAgain) jobs taken again after a lost lease")
             await queue.close()
         }
     }

@@ -36,7 +36,9 @@ struct WorkerTests {
             defer { tmp.remove() }
             let file = try WorkerProcess.urlFile(url, in: tmp)
             let password = try #require(URLComponents(string: url)?.password)
-            let server = try ServeProcess.start(["--accept-only", "--queue-file", file, "--log-level", "debug"])
+            // (The server would inherit this test's own variable holding the URL: emptied.)
+            let server = try ServeProcess.start(["--accept-only", "--queue-file", file, "--log-level", "debug"],
+                                                environment: ["CORRAL_TEST_POSTGRES_URL": ""])
             // One worker from the file, one from the environment; jobs see the host's /proc.
             let fromFile = try WorkerProcess.start(urlFile: file, ["--no-isolate", "--parallelism", "1", "--log-level", "debug"])
             let fromEnvironment = try Spawn.start(corralBinary, ["worker", "--no-isolate", "--parallelism", "1", "--log-level", "debug"],
@@ -44,6 +46,14 @@ struct WorkerTests {
             let deadline = Date().addingTimeInterval(30)
             while !fromEnvironment.standardOutputSoFar.contains("worker ready") && Date() < deadline { usleep(10_000) }
             let pids = [server.process.pid, fromFile.process.pid, fromEnvironment.pid]
+            // Even root, who can read every process's /proc, finds the URL in none of them.
+            for pid in pids {
+                for file in ["cmdline", "environ"] {
+                    let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/\(file)"))) ?? Data(), as: UTF8.self)
+                    #expect(!text.isEmpty || file == "environ", "/proc/\(pid)/\(file) was read")
+                    #expect(!text.contains(password), "/proc/\(pid)/\(file) shows the queue's password")
+                }
+            }
             let look = pids.map { "cat /proc/\($0)/cmdline /proc/\($0)/environ" }.joined(separator: "; ") + "; env; echo looked"
             var ids: [String] = []
             for _ in 0..<4 {
