@@ -28,6 +28,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The child side of the spawn (async-signal-safe only) and thin wrappers over
@@ -52,11 +56,26 @@ let package = Package(
             name: "CorralServer",
             dependencies: [
                 "Corral",
+                "CorralQueue",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The durable job queue: the `JobQueue` protocol and its two backends, SQLite (the
+        // embedded default, a file under the state directory) and PostgreSQL (many machines),
+        // with their migrations, applied at start.
+        .target(
+            name: "CorralQueue",
+            dependencies: [
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A small blocking HTTP/1.1 client for loopback: the server's tests and benchmark.
@@ -95,7 +114,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "LoopbackHTTP"]),
+        .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "CorralQueue", "LoopbackHTTP"]),
         // Shared by the test targets: fixture compilation, process checks, a spawner.
         .target(name: "CorralTestSupport", dependencies: ["Corral", "LoopbackHTTP"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralTests", dependencies: ["Corral"]),
@@ -104,6 +123,11 @@ let package = Package(
             name: "CommandLineTests",
             dependencies: ["CorralCommandLine", "Corral", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .testTarget(name: "QueueTests", dependencies: [
+            "CorralQueue", "CorralServer", "Corral", "CorralTestSupport", "LoopbackHTTP",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "CorralIntegrationTests", dependencies: ["Corral", "CorralTestSupport"]),
         // The CLI tests start the `corral` and `corral-server` binaries (`swift test` builds every
         // executable); depending on them would link the statically linked runtime into the tests.

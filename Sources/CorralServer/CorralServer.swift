@@ -1,4 +1,5 @@
 import Corral
+import CorralQueue
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -92,8 +93,14 @@ public struct CorralServer: Sendable {
     public func application(
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) -> some ApplicationProtocol {
+        application(onListening: onListening, jobs: nil)
+    }
+
+    func application(
+        onListening: @escaping @Sendable (String, Int) async -> Void, jobs: (queue: any JobQueue, worker: QueueWorker?)?
+    ) -> some ApplicationProtocol {
         Application(
-            router: router(),
+            router: router(jobs: jobs),
             server: GuardedHTTP1.builder(connections: connections, idleTimeout: configuration.idleTimeout,
                                          bodyTimeout: configuration.bodyTimeout, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "corral/\(CorralVersion.string)"),
@@ -109,17 +116,93 @@ public struct CorralServer: Sendable {
     /// kills what is left, and returns once every run has ended and been cleaned up.
     public func run(onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) async throws {
         for notice in notices { logger.warning("\(notice)") }
-        let service = Serving(application: application(onListening: onListening), dispatcher: dispatcher,
-                              grace: configuration.shutdownGrace, logger: logger)
+        let queue = try await openQueue()
+        let worker = configuration.acceptOnly ? nil : queueWorker(queue)
+        let service = Serving(application: application(onListening: onListening, jobs: (queue, worker)), dispatcher: dispatcher,
+                              worker: worker, grace: configuration.shutdownGrace, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch let error as IOError {
+            await queue.close()
             throw ServerError("cannot listen on \(configuration.host):\(configuration.port): \(String(cString: strerror(error.errnoCode)))")
+        } catch {
+            await queue.close()
+            throw error
+        }
+        await queue.close()
+    }
+
+    /// `corral worker`: runs the jobs of the shared queue (``ServerConfiguration/queueURL``)
+    /// with this configuration's parallelism, admission and isolation, until SIGTERM or SIGINT;
+    /// then it claims nothing more, lets its runs go on for the grace period, and gives back
+    /// to the queue those it had to stop. `onReady` is called once the queue is open.
+    public func runWorker(onReady: @escaping @Sendable () async -> Void = {}) async throws {
+        guard configuration.queueURL != nil else {
+            throw ServerError("a worker needs a shared queue: --queue-file FILE or CORRAL_QUEUE_URL (postgres://…)")
+        }
+        for notice in notices { logger.warning("\(notice)") }
+        let queue = try await openQueue()
+        let worker = queueWorker(queue)
+        let service = Working(worker: worker, dispatcher: dispatcher, grace: configuration.shutdownGrace, logger: logger, onReady: onReady)
+        let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await queue.close()
+            throw error
+        }
+        await queue.close()
+    }
+
+    func queueWorker(_ queue: any JobQueue) -> QueueWorker {
+        QueueWorker(queue: queue, settings: .init(lanes: configuration.parallelism, lease: configuration.lease,
+                                                  resultTTL: configuration.resultTTL),
+                    dispatcher: dispatcher, admission: admission(), runner: jobRunner(), metrics: metrics, logger: logger,
+                    callbacks: callbackSender())
+    }
+
+    /// The policy of `--callback-allow` (checked valid by ``ServerConfiguration/validate()``).
+    func callbackPolicy() -> CallbackPolicy {
+        (try? CallbackPolicy(allow: configuration.callbackAllow)) ?? CallbackPolicy.none
+    }
+
+    func callbackSender() -> CallbackSender? {
+        let policy = callbackPolicy()
+        guard policy.isEnabled, let secret = configuration.callbackSecret else { return nil }
+        return CallbackSender(policy: policy, secret: secret, firstDelay: configuration.callbackRetryDelay,
+                              metrics: metrics, logger: logger)
+    }
+
+    /// The shared PostgreSQL queue when a URL was given, else the SQLite queue under the state
+    /// directory (made when missing).
+    func openQueue() async throws(ServerError) -> any JobQueue {
+        if let url = configuration.queueURL {
+            do throws(QueueError) {
+                return try await PostgresJobQueue.open(url: url, logger: logger, connections: configuration.parallelism + 4)
+            } catch {
+                throw ServerError(error.description)
+            }
+        }
+        let directory = configuration.stateDirectory ?? StateDirectory.defaultPath()
+        do throws(QueueError) {
+            try await StateDirectory.prepare(directory)
+            return try await SQLiteJobQueue.open(path: directory + "/queue.sqlite", logger: logger)
+        } catch {
+            throw ServerError(error.description)
         }
     }
 
-    func router() -> Router<ServerRequestContext> {
+    func admission() -> JobAdmission {
+        JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
+                     hostFiles: hostFiles, allowHostNetwork: configuration.allowHostNetwork)
+    }
+
+    func jobRunner() -> JobRunner {
+        JobRunner(runner: Runner(configuration: configuration.runner), workdirLimit: workdirLimit, fileStore: fileStore)
+    }
+
+    func router(jobs: (queue: any JobQueue, worker: QueueWorker?)? = nil) -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         let metrics = self.metrics
         // Outermost: every error answer, Hummingbird's own (404) included, is JSON.
@@ -127,11 +210,14 @@ public struct CorralServer: Sendable {
         if let token = configuration.token {
             router.add(middleware: TokenMiddleware(token: Array(token.utf8)) { metrics.rejected(.unauthorized) })
         }
-        let handler = RunHandler(maxBody: configuration.maxBody, budget: bodyBudget,
-                                 admission: JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
-                                                         hostFiles: hostFiles, allowHostNetwork: configuration.allowHostNetwork),
-                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: JobRunner(runner: Runner(configuration: configuration.runner), workdirLimit: workdirLimit, fileStore: fileStore),
+        // /v1/run and the queue's jobs share one admission and the dispatcher's slots.
+        let handler = RunHandler(maxBody: configuration.maxBody, budget: bodyBudget, admission: admission(),
+                                 dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: jobRunner(),
                                  metrics: metrics)
+        if let jobs {
+            JobsHandler(reader: handler, queue: jobs.queue, worker: jobs.worker, callbacks: callbackPolicy(), metrics: metrics).add(to: router)
+        }
+        let queue = jobs?.queue
         router.post("/v1/run") { request, context in
             try await handler.handle(request, watch: ClientWatch(channel: context.channel), logger: context.logger)
         }
@@ -154,7 +240,8 @@ public struct CorralServer: Sendable {
             try Self.json(HostReport.inspect(configuration: configuration.runner))
         }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            if let queue, let counts = try? await queue.counts() { metrics.jobs(counts) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
         return router
@@ -173,17 +260,47 @@ public struct CorralServer: Sendable {
 struct Serving<App: ApplicationProtocol>: Service {
     let application: App
     let dispatcher: Dispatcher
+    /// The local worker of the durable queue: it stops claiming at shutdown, and the jobs it
+    /// runs past the grace period go back to the queue.
+    let worker: QueueWorker?
     let grace: Duration
     let logger: Logger
 
     func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await application.run() }
+            if let worker {
+                group.addTask { await worker.run() }
+            }
             group.addTask {
                 try await gracefulShutdown()
+                worker?.beginDrain()
                 let counts = dispatcher.counts
                 logger.notice("shutting down", metadata: ["inFlight": "\(counts.running)", "queued": "\(counts.queued)",
                                                           "grace": "\(grace)"])
+                await dispatcher.drain(grace: grace)
+            }
+        }
+    }
+}
+
+/// `corral worker`'s service: the queue's worker, drained on graceful shutdown.
+struct Working: Service {
+    let worker: QueueWorker
+    let dispatcher: Dispatcher
+    let grace: Duration
+    let logger: Logger
+    let onReady: @Sendable () async -> Void
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await worker.run() }
+            group.addTask {
+                await onReady()
+                try await gracefulShutdown()
+                worker.beginDrain()
+                let counts = dispatcher.counts
+                logger.notice("draining", metadata: ["inFlight": "\(counts.running)", "grace": "\(grace)"])
                 await dispatcher.drain(grace: grace)
             }
         }

@@ -100,7 +100,7 @@ struct RunHandler: Sendable {
     /// reserved before a byte is read, what streams in past it as it comes, and what parsing
     /// it will cost before it is parsed. Over ``maxBody``: 413; over what the budget has left:
     /// 503 (413 when the budget could never hold it).
-    private func read(_ stream: RequestBody, length: Int?, into reservation: BodyBudget.Reservation) async throws -> Data {
+    func read(_ stream: RequestBody, length: Int?, into reservation: BodyBudget.Reservation) async throws -> Data {
         if let length, length > maxBody {
             metrics.rejected(.tooLarge)
             throw APIError(.contentTooLarge, "the body is \(length) bytes, over this server's limit of \(maxBody) (--max-body)")

@@ -58,6 +58,26 @@ public struct ServerConfiguration: Sendable {
     /// The file store (`/v1/files`); nil: none (`corral serve` has one by default, at
     /// ``FileStore/defaultDirectory``).
     public var fileStore: FileStoreSettings?
+    /// Where the durable queue's file lives (`queue.sqlite`); nil: ``StateDirectory/defaultPath(environment:)``.
+    public var stateDirectory: String?
+    /// How long a finished or cancelled job's result is kept (`GET /v1/jobs/{id}`), then removed.
+    public var resultTTL: Duration
+    /// A running job's lease: a worker that has not renewed it for this long (its heartbeats
+    /// come every third of it) loses the job, which runs again.
+    public var lease: Duration
+    /// The shared queue's URL (`postgres://…`), a secret: never logged nor shown in an error;
+    /// nil: the embedded SQLite queue under ``stateDirectory``.
+    public var queueURL: String?
+    /// Accept jobs into the queue without running any here (`--accept-only`): an API server of
+    /// many machines, whose workers run them.
+    public var acceptOnly: Bool
+    /// Where job callbacks may go (`--callback-allow`: host names, addresses, networks); empty:
+    /// callbacks are off, and a job asking for one is refused.
+    public var callbackAllow: [String]
+    /// The key of the callbacks' HMAC-SHA256 signature (`--callback-secret-file`).
+    public var callbackSecret: [UInt8]?
+    /// The delay before a callback's first retry; each next one doubles.
+    public var callbackRetryDelay: Duration
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
@@ -65,7 +85,18 @@ public struct ServerConfiguration: Sendable {
                 idleTimeout: Duration = .seconds(30), bodyTimeout: Duration = .seconds(60), ceilings: Ceilings = Ceilings(), defaults: JobDefaults = JobDefaults(),
                 isolate: Bool = true, seccomp: SeccompProfile = .standard, allowHostNetwork: Bool = false,
                 hostSupport: HostSupport? = nil, shutdownGrace: Duration = .seconds(10), runner: RunnerConfiguration = RunnerConfiguration(),
-                hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30, fileStore: FileStoreSettings? = nil) {
+                hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30, fileStore: FileStoreSettings? = nil,
+                stateDirectory: String? = nil, resultTTL: Duration = .seconds(86_400), lease: Duration = .seconds(30),
+                queueURL: String? = nil, acceptOnly: Bool = false,
+                callbackAllow: [String] = [], callbackSecret: [UInt8]? = nil, callbackRetryDelay: Duration = .seconds(1)) {
+        self.callbackAllow = callbackAllow
+        self.callbackSecret = callbackSecret
+        self.callbackRetryDelay = callbackRetryDelay
+        self.queueURL = queueURL
+        self.acceptOnly = acceptOnly
+        self.stateDirectory = stateDirectory
+        self.resultTTL = resultTTL
+        self.lease = lease
         self.host = host
         self.port = port
         self.token = token
@@ -118,6 +149,17 @@ public struct ServerConfiguration: Sendable {
         try ceilings.validate()
         try defaults.validate(against: ceilings)
         _ = try resolvedHostFiles()
+        guard resultTTL > .zero else { throw ServerError("--result-ttl must be greater than zero") }
+        guard lease >= .milliseconds(300) else { throw ServerError("--lease must be at least 300ms") }
+        if !callbackAllow.isEmpty {
+            _ = try CallbackPolicy(allow: callbackAllow)
+            guard callbackSecret?.isEmpty == false else { throw ServerError("--callback-allow needs --callback-secret-file (callbacks are signed)") }
+        }
+        guard callbackRetryDelay > .zero else { throw ServerError("--callback-retry-delay must be greater than zero") }
+        if acceptOnly && queueURL == nil {
+            throw ServerError("--accept-only needs a shared queue (--queue-file or CORRAL_QUEUE_URL): nothing would run the jobs")
+        }
+        if let stateDirectory, !stateDirectory.hasPrefix("/") { throw ServerError("--state-dir \(stateDirectory): must be an absolute path") }
         if workdirLimit == 0 { throw ServerError("--max-disk must be greater than zero (or none)") }
     }
 

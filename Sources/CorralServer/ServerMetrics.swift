@@ -1,4 +1,5 @@
 import Corral
+import CorralQueue
 import CoreMetrics
 import Prometheus
 import Synchronization
@@ -35,6 +36,10 @@ final class ServerMetrics: Sendable {
     private let storeFiles: CoreMetrics.Gauge
     private let storeEvictions: CoreMetrics.Counter
     private let storeEvictionsSeen = Mutex<UInt64>(0)
+    /// Jobs of the durable queue in each state (read from the queue at each scrape).
+    private let jobStates: [JobState: CoreMetrics.Gauge]
+    private let leaseExpiries: CoreMetrics.Counter
+    private let callbackAttempts: [CallbackSender.Result: CoreMetrics.Counter]
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -68,6 +73,14 @@ final class ServerMetrics: Sendable {
         storeEvictions = CoreMetrics.Counter(label: "corral_file_store_evictions_total", factory: factory)
         storeBytes.record(0)
         storeFiles.record(0)
+        jobStates = Dictionary(uniqueKeysWithValues: JobState.allCases.map {
+            ($0, CoreMetrics.Gauge(label: "corral_jobs", dimensions: [("state", $0.rawValue)], factory: factory))
+        })
+        leaseExpiries = CoreMetrics.Counter(label: "corral_lease_expiries_total", factory: factory)
+        callbackAttempts = Dictionary(uniqueKeysWithValues: CallbackSender.Result.allCases.map {
+            ($0, CoreMetrics.Counter(label: "corral_callback_attempts_total", dimensions: [("result", $0.rawValue)], factory: factory))
+        })
+        for gauge in jobStates.values { gauge.record(0) }
         queueDepth.record(0)
         inFlight.record(0)
         bodyBytesInFlight.record(0)
@@ -129,6 +142,21 @@ final class ServerMetrics: Sendable {
             return statistics.evictions > seen ? statistics.evictions - seen : 0
         }
         if new > 0 { storeEvictions.increment(by: Int64(new)) }
+    }
+
+    /// The durable queue's jobs in each state.
+    func jobs(_ counts: [JobState: Int]) {
+        for (state, count) in counts { jobStates[state]?.record(Double(count)) }
+    }
+
+    /// A worker here took over a job whose lease had run out (its worker died or hung).
+    func leaseExpired() {
+        leaseExpiries.increment()
+    }
+
+    /// One attempt to deliver a job's callback, and how it went.
+    func callback(_ result: CallbackSender.Result) {
+        callbackAttempts[result]?.increment()
     }
 
     /// The Prometheus text exposition format.

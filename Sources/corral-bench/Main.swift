@@ -27,6 +27,12 @@ struct CorralBench {
             }
         }
 
+        if options.queueJobs > 0 {
+            guard let json = await QueueBench.run(jobs: options.queueJobs) else { exit(1) }
+            Console.out(json + "\n")
+            exit(0)
+        }
+
         if let spacing = options.spacedMillis {
             var result = await SpacedBench.measure(options, spacingMillis: spacing)
             if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }

@@ -13,9 +13,11 @@ struct Options: Sendable {
     var judgeTests = 100
     var checkerMegabytes = 256
     var storeRuns = 300
+    /// `--queue N`: only the queue's benchmark, with N jobs (0: the others).
+    var queueJobs = 0
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--checkers M] [--store N]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--checkers M] [--store N] [--queue N]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
@@ -39,6 +41,9 @@ struct Options: Sendable {
           --checkers M megabytes each built-in checker compares (default 256; 0 skips it)
           --store N    runs of a job with and without a stored 10 MiB input (default 300;
                        0 skips it)
+          --queue N    only the durable queue's benchmark (needs CORRAL_BENCH_POSTGRES_URL):
+                       its cost per job on PostgreSQL and SQLite, and N jobs run by 1, 2
+                       and 4 corral workers against one corral serve
         """
 
     /// Why no options came out of the command line.
@@ -81,6 +86,8 @@ struct Options: Sendable {
                 options.checkerMegabytes = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--store":
                 options.storeRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--queue":
+                options.queueJobs = try count(name, inlineValue ?? iterator.next(), minimum: 1)
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

@@ -10,7 +10,7 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the HTTP API: POST /v1/run runs a job spec and answers with its report.",
+        abstract: "Serve the HTTP API: POST /v1/run runs a job spec and answers with its report; POST /v1/jobs queues one.",
         discussion: """
         Prints "corral: listening on http://HOST:PORT" once the socket is bound. SIGTERM or \
         SIGINT shut it down gracefully: no new connection, waiting jobs refused (503), running \
@@ -104,12 +104,35 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp("On SIGTERM/SIGINT, how long running jobs may go on before they are killed (0: at once).", valueName: "duration"))
     var shutdownGrace = "10s"
 
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the durable job queue is kept (queue.sqlite; default: /var/lib/corral as root, else $XDG_STATE_HOME/corral).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .customLong("result-ttl"), help: ArgumentHelp("How long a finished or cancelled job of /v1/jobs stays readable, then it is removed.", valueName: "duration"))
+    var resultTTL = "24h"
+
+    @Option(help: ArgumentHelp("A queued job's lease: a worker that has not renewed it for this long loses the job, which runs again.", valueName: "duration"))
+    var lease = "30s"
+
+    @Option(name: .customLong("callback-allow"), help: ArgumentHelp("A host name, address or network (ADDRESS/PREFIX) job callbacks may go to; repeatable. None: callbacks are refused. Loopback, link-local and metadata addresses only when named here as addresses or networks.", valueName: "host|net"))
+    var callbackAllow: [String] = []
+
+    @Option(name: .customLong("callback-secret-file"), help: ArgumentHelp("The key of the callbacks' signature (X-Corral-Signature: sha256=HMAC-SHA256 of the body), read once from this file (chmod 600).", valueName: "file"))
+    var callbackSecretFile: String?
+
+    @Option(name: .customLong("callback-retry-delay"), help: ArgumentHelp("The delay before a failed callback's first retry; each next one doubles (6 attempts in all).", valueName: "duration"))
+    var callbackRetryDelay = "1s"
+
+    @Flag(name: .customLong("accept-only"), help: "With a shared queue: accept jobs into it and run none here (corral worker runs them).")
+    var acceptOnly = false
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: Logger.Level = .info
 
     @OptionGroup var containmentOptions: ContainmentOptions
 
     @OptionGroup var userRangeOption: UserRangeOption
+
+    @OptionGroup var queueOption: QueueOption
 
     func serverConfiguration() throws -> ServerConfiguration {
         func parse<T>(_ value: String, _ flag: String, _ parser: (String) throws(LimitParseError) -> T) throws -> T {
@@ -153,7 +176,16 @@ struct ServeCommand: AsyncParsableCommand {
             fileStore: fileStore == "none" ? nil : FileStoreSettings(
                 directory: fileStore.hasPrefix("/") ? fileStore : FileManager.default.currentDirectoryPath + "/" + fileStore,
                 maxBytes: try parse(fileStoreMax, "file-store-max", LimitValue.parseSize),
-                maxFileBytes: try parse(fileStoreMaxFile, "file-store-max-file", LimitValue.parseSize))
+                maxFileBytes: try parse(fileStoreMaxFile, "file-store-max-file", LimitValue.parseSize)),
+            stateDirectory: stateDir,
+            resultTTL: try parse(resultTTL, "result-ttl", LimitValue.parseDuration),
+            lease: try parse(lease, "lease", LimitValue.parseDuration),
+            acceptOnly: acceptOnly,
+            callbackAllow: callbackAllow,
+            callbackSecret: try callbackSecretFile.map { file in
+                do throws(ServerError) { return Array(try TokenFile.read(file, flag: "--callback-secret-file").utf8) } catch { throw ValidationError(error.description) }
+            },
+            callbackRetryDelay: try parse(callbackRetryDelay, "callback-retry-delay", LimitValue.parseDuration)
         )
     }
 
@@ -184,7 +216,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try serverConfiguration()
+        var configuration = try serverConfiguration()
+        configuration.queueURL = try queueOption.url()
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -16,6 +16,6 @@ struct ServerRootCommand: AsyncParsableCommand {
         commandName: "corral",
         abstract: "Corral's long-running commands.",
         version: CorralVersion.string,
-        subcommands: [ServeCommand.self]
+        subcommands: [ServeCommand.self, WorkerCommand.self]
     )
 }

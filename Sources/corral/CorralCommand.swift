@@ -7,6 +7,6 @@ struct CorralCommand: AsyncParsableCommand {
         commandName: "corral",
         abstract: "Run an untrusted program, and everything it spawns, under hard limits; report exactly what happened.",
         version: CorralVersion.string,
-        subcommands: [RunCommand.self, DoctorCommand.self, CleanupCommand.self, ServeStub.self]
+        subcommands: [RunCommand.self, DoctorCommand.self, CleanupCommand.self, ServeStub.self, WorkerStub.self]
     )
 }

@@ -6,10 +6,10 @@ import Glibc
 
 /// The long-running commands live in `corral-server`, a binary of their own beside `corral`,
 /// so that a run does not pay for loading the HTTP server, its event loops and drivers.
-/// `corral serve ARGS` (and `corral help serve`) exec `corral-server serve ARGS`: same
+/// `corral serve ARGS`, `corral worker ARGS` (and `corral help serve`) exec `corral-server serve ARGS`: same
 /// arguments, same pid, same exit codes.
 enum ServerCommands {
-    static let names: Set<String> = ["serve"]
+    static let names: Set<String> = ["serve", "worker"]
 
     /// Execs `corral-server` when the arguments name one of its commands; returns otherwise.
     static func handOver(_ arguments: [String]) {
@@ -50,5 +50,17 @@ struct ServeStub: ParsableCommand {
     @Argument(parsing: .allUnrecognized) var arguments: [String] = []
     func run() throws {
         ServerCommands.handOver(["serve"] + arguments)
+    }
+}
+
+/// Listed in `corral --help`; never run (``ServerCommands/handOver(_:)`` execs first).
+struct WorkerStub: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run the jobs of a shared queue (PostgreSQL) that corral serve --queue-file accepts (corral-server)."
+    )
+    @Argument(parsing: .allUnrecognized) var arguments: [String] = []
+    func run() throws {
+        ServerCommands.handOver(["worker"] + arguments)
     }
 }

@@ -56,6 +56,8 @@ public struct TemporaryDirectory: Sendable {
 
     public func remove() {
         try? FileManager.default.removeItem(atPath: path)
+        // A server's state directory, when one was given beside this one (``ServeProcess``).
+        try? FileManager.default.removeItem(atPath: path + ".state")
     }
 }
 

@@ -19,7 +19,10 @@ public struct ServeProcess: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = tmp.path
         environment.merge(extra) { $1 }
-        let process = try Spawn.start(corralBinary, ["serve", "--port", "0"] + arguments,
+        // Each server its own queue (one process per state directory), unless the test says;
+        // beside the TMPDIR, which tests expect to be empty once the jobs are done.
+        let state = arguments.contains("--state-dir") ? [] : ["--state-dir", tmp.path + ".state"]
+        let process = try Spawn.start(corralBinary, ["serve", "--port", "0"] + state + arguments,
                                       environment: environment.map { "\($0.key)=\($0.value)" })
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

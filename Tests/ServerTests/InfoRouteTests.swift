@@ -35,7 +35,7 @@ struct InfoRouteTests {
     @Test("every route the server has is in the document, and the document has no other")
     func routesDocumented() throws {
         let document = try OpenAPIDocument.load()
-        #expect(Set(document.paths.keys) == ["/v1/run", "/v1/health", "/v1/version", "/v1/doctor", "/metrics", "/v1/files", "/v1/files/{id}"])
+        #expect(Set(document.paths.keys) == ["/v1/run", "/v1/jobs", "/v1/jobs/batch", "/v1/jobs/{id}", "/v1/health", "/v1/version", "/v1/doctor", "/metrics", "/v1/files", "/v1/files/{id}"])
         #expect(document.root["openapi"] as? String == "3.1.0")
         // Every schema a response refers to exists.
         for (path, operations) in document.paths {

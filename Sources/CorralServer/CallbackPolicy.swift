@@ -1,0 +1,136 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where job callbacks may go (`--callback-allow`, repeatable): host names (exact, any case)
+/// and networks (`10.1.2.0/24`, `2001:db8::/32`, or one address). None: callbacks are off and a
+/// job asking for one is refused. A destination is checked twice: its URL when the job is
+/// queued, and every address its name resolves to when the report is sent (the connection goes
+/// to the address checked, so a name cannot change between the check and the send). An
+/// address in a loopback, link-local (the cloud metadata address 169.254.169.254 among them),
+/// unspecified or multicast range is refused unless a network entry names it explicitly;
+/// redirects are never followed.
+struct CallbackPolicy: Sendable {
+    struct Network: Sendable, Hashable {
+        let address: [UInt8]
+        let prefix: Int
+
+        func contains(_ other: [UInt8]) -> Bool {
+            guard other.count == address.count else { return false }
+            var bits = prefix
+            for index in address.indices where bits > 0 {
+                let mask: UInt8 = bits >= 8 ? 0xFF : ~(0xFF >> UInt8(bits))
+                if address[index] & mask != other[index] & mask { return false }
+                bits -= 8
+            }
+            return true
+        }
+    }
+
+    /// A callback's destination, as checked at enqueue.
+    struct Target: Sendable, Hashable {
+        let host: String
+        let port: Int
+        let path: String
+        /// The host is an address literal (then it is the only address tried).
+        let literal: [UInt8]?
+    }
+
+    let hosts: Set<String>
+    let networks: [Network]
+
+    var isEnabled: Bool { !hosts.isEmpty || !networks.isEmpty }
+
+    /// Callbacks off.
+    static let none = CallbackPolicy(hosts: [], networks: [])
+
+    private init(hosts: Set<String>, networks: [Network]) {
+        self.hosts = hosts
+        self.networks = networks
+    }
+
+    init(allow entries: [String]) throws(ServerError) {
+        var hosts: Set<String> = []
+        var networks: [Network] = []
+        for entry in entries {
+            if let network = Self.network(entry) {
+                networks.append(network)
+            } else if entry.contains("/") || entry.isEmpty || entry.contains(":") {
+                throw ServerError("--callback-allow \(entry): not a host name, an address or a network (ADDRESS/PREFIX)")
+            } else {
+                hosts.insert(entry.lowercased())
+            }
+        }
+        self.hosts = hosts
+        self.networks = networks
+    }
+
+    static func network(_ text: String) -> Network? {
+        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let address = parts.first.flatMap(address) else { return nil }
+        let maximum = address.count * 8
+        guard parts.count == 2 else { return Network(address: address, prefix: maximum) }
+        guard let prefix = Int(parts[1]), (0...maximum).contains(prefix) else { return nil }
+        return Network(address: address, prefix: prefix)
+    }
+
+    /// An IPv4 (4 bytes) or IPv6 (16 bytes) address literal; IPv4-mapped IPv6 becomes IPv4.
+    static func address(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        if inet_pton(AF_INET6, bare, &v6) == 1 {
+            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF { return Array(bytes[12...]) }
+            return bytes
+        }
+        return nil
+    }
+
+    /// Ranges never called unless a network entry names them.
+    static let forbidden: [Network] = [
+        "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "100.64.0.0/10",
+        "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128",
+    ].compactMap(network)
+
+    /// At enqueue: an `http://HOST[:PORT]/PATH` URL whose host an entry names.
+    func check(_ url: String) throws(CallbackRefusal) -> Target {
+        guard isEnabled else {
+            throw CallbackRefusal("callbacks are off on this server (it was started without --callback-allow)")
+        }
+        guard url.utf8.count <= 2048, let components = URLComponents(string: url) else { throw CallbackRefusal("callback: not a URL") }
+        guard components.scheme?.lowercased() == "http" else {
+            throw CallbackRefusal("callback: only http:// URLs are called (the report is signed, not encrypted)")
+        }
+        guard components.user == nil, components.password == nil else { throw CallbackRefusal("callback: no user or password in the URL") }
+        guard let host = components.host?.lowercased(), !host.isEmpty else { throw CallbackRefusal("callback: no host") }
+        let port = components.port ?? 80
+        guard (1...65535).contains(port) else { throw CallbackRefusal("callback: bad port") }
+        var path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        if let query = components.percentEncodedQuery { path += "?" + query }
+        if let literal = Self.address(host) {
+            guard permits(literal, named: false) else {
+                throw CallbackRefusal("callback: \(host) is not an address this server may call (--callback-allow)")
+            }
+            return Target(host: host, port: port, path: path, literal: literal)
+        }
+        guard hosts.contains(host) else {
+            throw CallbackRefusal("callback: \(host) is not a host this server may call (--callback-allow)")
+        }
+        return Target(host: host, port: port, path: path, literal: nil)
+    }
+
+    /// Whether `address` may be called: inside a network entry, or reached through an allowed
+    /// host name and in no forbidden range.
+    func permits(_ address: [UInt8], named: Bool) -> Bool {
+        if networks.contains(where: { $0.contains(address) }) { return true }
+        return named && !Self.forbidden.contains(where: { $0.contains(address) })
+    }
+}
+
+struct CallbackRefusal: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
+}

@@ -1,0 +1,118 @@
+import CorralQueue
+import Foundation
+import LoopbackHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 16's figures, with `--queue N` (PostgreSQL's URL in `CORRAL_BENCH_POSTGRES_URL`):
+/// the queue's own cost per job (enqueue + claim + complete, one job at a time, p50 and p99),
+/// on PostgreSQL and on the embedded SQLite; then jobs per second of N `/bin/true` jobs
+/// (isolated, as a server runs them by default) run by 1, 2 and 4 `corral worker` processes
+/// (one job at a time each) on PostgreSQL, against one `corral serve` (SQLite, parallelism =
+/// CPUs) running the same batch itself. The corral binary is the one beside corral-bench.
+enum QueueBench {
+    static func run(jobs: Int) async -> String? {
+        guard let url = ProcessInfo.processInfo.environment["CORRAL_BENCH_POSTGRES_URL"], !url.isEmpty else {
+            Console.error("corral-bench: --queue needs CORRAL_BENCH_POSTGRES_URL (e.g. \"$(bash Scripts/test-postgres)\")\n")
+            return nil
+        }
+        let tmp = NSTemporaryDirectory() + "corral-bench-queue-\(getpid())"
+        mkdir(tmp, 0o700)
+        defer { _ = try? FileManager.default.removeItem(atPath: tmp) }
+        do {
+            let postgres = try await PostgresJobQueue.open(url: url)
+            let postgresOverhead = try await overhead(postgres, rounds: max(jobs, 200))
+            _ = try await postgres.expire(finishedBefore: .nanoseconds(1))
+            let sqlite = try await SQLiteJobQueue.open(path: tmp + "/bench.sqlite")
+            let sqliteOverhead = try await overhead(sqlite, rounds: max(jobs, 200))
+            await sqlite.close()
+
+            let urlFile = tmp + "/url"
+            FileManager.default.createFile(atPath: urlFile, contents: Data(url.utf8), attributes: [.posixPermissions: 0o600])
+            var rates: [(String, Double)] = []
+            for workers in [1, 2, 4] {
+                rates.append(("\(workers) worker\(workers == 1 ? "" : "s")", try await workerRate(postgres, urlFile: urlFile, workers: workers, jobs: jobs)))
+            }
+            rates.append(("serve", try serveRate(jobs: jobs, stateDirectory: tmp + "/state")))
+            await postgres.close()
+            func figure(_ samples: [Double]) -> String {
+                String(format: "{\"p50Millis\": %.3f, \"p99Millis\": %.3f}", Summary.percentile(samples.sorted(), 0.5), Summary.percentile(samples.sorted(), 0.99))
+            }
+            let rateItems = rates.map { String(format: "{\"runner\": \"%@\", \"jobsPerSecond\": %.1f}", $0.0, $0.1) }
+            return "{\"queue\": {\"jobs\": \(jobs), \"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"sqlite\": \(figure(sqliteOverhead))}, "
+                + "\"rates\": [\(rateItems.joined(separator: ", "))]}}"
+        } catch {
+            Console.error("corral-bench: the queue benchmark failed: \(error)\n")
+            return nil
+        }
+    }
+
+    /// Milliseconds of enqueue + claim + complete of one job, `rounds` times.
+    static func overhead(_ queue: any JobQueue, rounds: Int) async throws -> [Double] {
+        let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
+        var samples: [Double] = []
+        for _ in 0..<rounds {
+            let start = ContinuousClock.now
+            _ = try await queue.enqueue([NewJob(spec: spec)])
+            guard let job = try await queue.claim(worker: "bench", lease: .seconds(30)) else { throw QueueError("nothing to claim") }
+            _ = try await queue.complete(job.lease, report: Data("{}".utf8))
+            samples.append((ContinuousClock.now - start) / .milliseconds(1))
+        }
+        return samples
+    }
+
+    static var corral: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("corral").path
+    }
+
+    /// Starts `corral ARGUMENTS`; returns once its stdout said `ready`, with what it said.
+    static func start(_ arguments: [String], ready: String) throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: corral)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        while !seen.contains(ready) {
+            let data = output.fileHandleForReading.availableData
+            guard !data.isEmpty else { throw QueueError("corral \(arguments[0]) did not start") }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        return (process, seen)
+    }
+
+    static func workerRate(_ queue: any JobQueue, urlFile: String, workers: Int, jobs: Int) async throws -> Double {
+        _ = try await queue.expire(finishedBefore: .nanoseconds(1))
+        let started = try (0..<workers).map { _ in
+            try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--log-level", "error"], ready: "worker ready")
+        }
+        let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
+        let begin = ContinuousClock.now
+        _ = try await queue.enqueue(Array(repeating: NewJob(spec: spec), count: jobs))
+        while try await (queue.counts()[.done] ?? 0) < jobs { try await Task.sleep(for: .milliseconds(5)) }
+        let seconds = (ContinuousClock.now - begin) / .seconds(1)
+        for (process, _) in started { process.terminate(); process.waitUntilExit() }
+        return Double(jobs) / seconds
+    }
+
+    static func serveRate(jobs: Int, stateDirectory: String) throws -> Double {
+        let (process, said) = try start(["serve", "--port", "0", "--state-dir", stateDirectory, "--log-level", "error"], ready: "listening on")
+        defer { process.terminate(); process.waitUntilExit() }
+        guard let port = said.split(separator: ":").last.flatMap({ Int($0.prefix(while: \.isNumber)) }) else { throw QueueError("no port in \(said)") }
+        let connection = HTTPConnection(port: port)
+        let body = #"{"jobs": ["# + Array(repeating: #"{"processes": [{"args": ["/bin/true"]}]}"#, count: jobs).joined(separator: ",") + "]}"
+        let begin = ContinuousClock.now
+        let answer = try connection.request("POST", "/v1/jobs/batch", headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+        guard answer.status == 202 else { throw QueueError("the batch was refused: \(answer.status)") }
+        while true {
+            let metrics = String(decoding: try connection.request("GET", "/metrics").body, as: UTF8.self)
+            if metrics.contains("corral_jobs{state=\"done\"} \(jobs)\n") { break }
+            usleep(5_000)
+        }
+        return Double(jobs) / ((ContinuousClock.now - begin) / .seconds(1))
+    }
+}

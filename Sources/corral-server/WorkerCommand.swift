@@ -1,0 +1,53 @@
+import ArgumentParser
+import Corral
+import CorralServer
+import Foundation
+import Logging
+
+/// `corral worker`: runs the jobs of a shared PostgreSQL queue on this machine. Thin: the
+/// work is ``CorralServer/runWorker(onReady:)``.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run the jobs of a shared queue (PostgreSQL) that corral serve --queue-file accepts.",
+        discussion: """
+        Takes jobs with SELECT … FOR UPDATE SKIP LOCKED, holds a lease renewed by heartbeats, \
+        writes each report once. Admits each job under its own flags (ceilings, defaults, \
+        isolation: the job flags of corral serve; its HTTP flags are unused). Prints \
+        "corral: worker ready" once the queue is open. SIGTERM or SIGINT: claims nothing more, \
+        running jobs get --shutdown-grace, then are killed and given back to the queue; exit 0.
+        """
+    )
+
+    /// The job flags of `corral serve` (ceilings, defaults, isolation, containment, lease,
+    /// --queue-file).
+    @OptionGroup var serve: ServeCommand
+
+    func run() async throws {
+        var configuration = try serve.serverConfiguration()
+        guard let url = try serve.queueOption.url() else {
+            throw ValidationError("a worker needs a shared queue: --queue-file FILE or CORRAL_QUEUE_URL (postgres://…)")
+        }
+        configuration.queueURL = url
+        let level = serve.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let server: CorralServer
+        do throws(ServerError) {
+            server = try CorralServer(configuration: configuration, logger: Logger(label: "corral"))
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let lanes = configuration.parallelism
+        do {
+            try await server.runWorker {
+                try? StandardOutput.write("corral: worker ready (\(lanes) at once)\n")
+            }
+        } catch let error as ServerError {
+            throw ValidationError(error.description)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import CorralQueue
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// `corral worker` processes on a real PostgreSQL queue: a worker that dies loses its lease
+/// and its job runs again elsewhere, reported once; SIGTERM drains; the queue's URL is never
+/// shown to a job, in a report or in a log.
+@Suite("corral worker", .serialized, .enabled(if: TestPostgres.url != nil, TestPostgres.skipped))
+struct WorkerTests {
+    static func job(_ script: String) -> NewJob {
+        let escaped = script.replacingOccurrences(of: "\"", with: "\\\"")
+        return NewJob(spec: Data(#"{"processes": [{"args": ["/bin/sh", "-c", "\#(escaped)"]}]}"#.utf8))
+    }
+
+    static func wait(_ queue: any JobQueue, _ id: String, for states: Set<JobState>, seconds: Double = 30) async throws -> JobRecord? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let record = try await queue.get(id)
+            if let record, states.contains(record.state) { return record }
+            if Date() > deadline { return record }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    static func stdout(_ record: JobRecord?) -> String? {
+        guard let report = record?.report, let json = try? JSONSerialization.jsonObject(with: report) as? [String: Any] else { return nil }
+        let process = (json["processes"] as? [[String: Any]])?.first
+        return (process?["stdout"] as? [String: Any])?["text"] as? String
+    }
+
+    @Test("serve --accept-only queues, a worker runs; the URL is in no report, log, command line or environment a job can read")
+    func acceptAndRunWithoutShowingTheURL() async throws {
+        try await TestPostgres.withDatabase { url in
+            let tmp = TemporaryDirectory()
+            defer { tmp.remove() }
+            let file = try WorkerProcess.urlFile(url, in: tmp)
+            let password = try #require(URLComponents(string: url)?.password)
+            // (The server would inherit this test's own variable holding the URL: emptied.)
+            let server = try ServeProcess.start(["--accept-only", "--queue-file", file, "--log-level", "debug"],
+                                                environment: ["CORRAL_TEST_POSTGRES_URL": ""])
+            // One worker from the file, one from the environment; jobs see the host's /proc.
+            let fromFile = try WorkerProcess.start(urlFile: file, ["--no-isolate", "--parallelism", "1", "--log-level", "debug"])
+            let fromEnvironment = try Spawn.start(corralBinary, ["worker", "--no-isolate", "--parallelism", "1", "--log-level", "debug"],
+                                                  environment: ["PATH=/usr/bin:/bin", "CORRAL_QUEUE_URL=\(url)"])
+            let deadline = Date().addingTimeInterval(30)
+            while !fromEnvironment.standardOutputSoFar.contains("worker ready") && Date() < deadline { usleep(10_000) }
+            let pids = [server.process.pid, fromFile.process.pid, fromEnvironment.pid]
+            // Even root, who can read every process's /proc, finds the URL in none of them.
+            for pid in pids {
+                for file in ["cmdline", "environ"] {
+                    let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/\(file)"))) ?? Data(), as: UTF8.self)
+                    #expect(!text.isEmpty || file == "environ", "/proc/\(pid)/\(file) was read")
+                    #expect(!text.contains(password), "/proc/\(pid)/\(file) shows the queue's password")
+                }
+            }
+            let look = pids.map { "cat /proc/\($0)/cmdline /proc/\($0)/environ" }.joined(separator: "; ") + "; env; echo looked"
+            var ids: [String] = []
+            for _ in 0..<4 {
+                let answer = try JobsRouteTests.call(server, "POST", "/v1/jobs", JobsRouteTests.job(look))
+                ids.append(try #require(answer.json["id"] as? String, "\(answer.text)"))
+            }
+            for id in ids {
+                let done = try JobsRouteTests.wait(server, id)
+                #expect(done.json["state"] as? String == "done", "\(done.text)")
+                #expect(JobsRouteTests.stdout(done)?.hasSuffix("looked\n") == true, "\(done.text)")
+                #expect(!done.text.contains(password), "a job saw the queue's password")
+            }
+            kill(fromEnvironment.pid, SIGTERM)
+            let environmentResult = fromEnvironment.wait(timeout: 30)
+            kill(fromFile.process.pid, SIGTERM)
+            let fileResult = fromFile.process.wait(timeout: 30)
+            let serverResult = server.stop()
+            #expect(environmentResult.status == 0 && fileResult.status == 0 && serverResult.status == 0)
+            for log in [environmentResult.standardError, fileResult.standardError, serverResult.standardError] {
+                #expect(!log.contains(password), "a log shows the queue's password")
+                #expect(!log.isEmpty, "debug logs were written")
+            }
+            #expect(fileResult.standardError.contains("job done") || environmentResult.standardError.contains("job done"))
+        }
+    }
+
+    @Test("a worker SIGKILLed mid-job loses its lease: the job runs again on another, is reported once, and nothing of the first run is left")
+    func deadWorkerLosesItsLease() async throws {
+        try await TestPostgres.withDatabase { url in
+            let tmp = TemporaryDirectory()
+            defer { tmp.remove() }
+            let file = try WorkerProcess.urlFile(url, in: tmp)
+            let queue = try await PostgresJobQueue.open(url: url)
+            let marker = "2.\(Int.random(in: 1000...9999))"
+            let id = try await queue.enqueue([Self.job("sleep \(marker); echo finished")])[0]
+            let first = try WorkerProcess.start(urlFile: file, ["--lease", "1s", "--parallelism", "1"])
+            #expect(try await Self.wait(queue, id, for: [.running])?.state == .running)
+            try await Task.sleep(for: .milliseconds(300))
+            kill(first.process.pid, SIGKILL)
+            _ = first.process.wait(timeout: 10)
+            let second = try WorkerProcess.start(urlFile: file, ["--lease", "1s", "--parallelism", "1"])
+            let record = try await Self.wait(queue, id, for: [.done])
+            #expect(record?.state == .done)
+            #expect(record?.attempts == 2, "the job ran again after the lease ran out")
+            #expect(Self.stdout(record) == "finished\n")
+            kill(second.process.pid, SIGTERM)
+            let result = second.process.wait(timeout: 30)
+            #expect(result.status == 0)
+            #expect(result.standardError.contains("job done"))
+            let deadline = Date().addingTimeInterval(10)
+            while (Leftovers.sleepers(marker) > 0 || !CgroupCheck.busyRunCgroups(owner: first.process.pid).isEmpty) && Date() < deadline {
+                usleep(20_000)
+            }
+            #expect(Leftovers.sleepers(marker) == 0)
+            #expect(CgroupCheck.busyRunCgroups(owner: first.process.pid).isEmpty)
+            await queue.close()
+        }
+    }
+
+    @Test("SIGTERM drains: no new claim, a run past the grace period is stopped and given back to the queue; exit 0")
+    func drainGivesBack() async throws {
+        try await TestPostgres.withDatabase { url in
+            let tmp = TemporaryDirectory()
+            defer { tmp.remove() }
+            let file = try WorkerProcess.urlFile(url, in: tmp)
+            let queue = try await PostgresJobQueue.open(url: url)
+            let marker = "31.\(Int.random(in: 1000...9999))"
+            let ids = try await queue.enqueue([Self.job("sleep \(marker)"), Self.job("echo later")])
+            let worker = try WorkerProcess.start(urlFile: file, ["--parallelism", "1", "--shutdown-grace", "0.3s"])
+            #expect(try await Self.wait(queue, ids[0], for: [.running])?.state == .running)
+            kill(worker.process.pid, SIGTERM)
+            let result = worker.process.wait(timeout: 30)
+            #expect(result.status == 0, "\(result.standardError)")
+            let record = try await queue.get(ids[0])
+            #expect(record?.state == .queued, "given back to the queue")
+            #expect(try await queue.get(ids[1])?.state == .queued, "nothing new was claimed")
+            #expect(Leftovers.sleepers(marker) == 0)
+            #expect(try await queue.cancel(ids[0]) == .cancelledQueued)
+            await queue.close()
+        }
+    }
+}
