@@ -1,5 +1,6 @@
 import ArgumentParser
 import Corral
+import CorralCommandLine
 import CorralServer
 import Foundation
 import Logging
