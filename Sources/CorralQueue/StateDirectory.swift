@@ -40,6 +40,10 @@ public enum StateDirectory {
         guard lstat(path, &info) == 0 else { throw QueueError("the state directory \(path): \(String(cString: strerror(errno)))") }
         guard (info.st_mode & S_IFMT) == S_IFDIR else { throw QueueError("the state directory \(path) is not a directory") }
         guard info.st_uid == geteuid() else { throw QueueError("the state directory \(path) belongs to uid \(info.st_uid), not to this user") }
-        guard info.st_mode & 0o022 == 0 else { throw QueueError("the state directory \(path) is writable by others (mode \(String(info.st_mode & 0o777, radix: 8)))") }
+        // The queue's file holds every job's spec and report: no one else may even read it
+        // (a program run without isolation, as nobody, would otherwise read other jobs).
+        guard info.st_mode & 0o077 == 0 else {
+            throw QueueError("the state directory \(path) is open to others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0700")
+        }
     }
 }
