@@ -4,10 +4,48 @@ import PostgresNIO
 import Logging
 
 /// The PostgreSQL server the tests use: `CORRAL_TEST_POSTGRES_URL` (`.ci/run` starts one with
-/// Scripts/test-postgres). Tests that need it are skipped, and say so, when it is not set.
+/// Scripts/test-postgres), else, as root, one that Scripts/test-postgres installs (Debian's
+/// package) and starts for this test run and stops at its exit: plain `swift test` needs
+/// nothing set up by hand. Tests that need it are skipped, and say so, when neither works.
 enum TestPostgres {
     static let url: String? = ProcessInfo.processInfo.environment["CORRAL_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
-    static let skipped: Comment = "CORRAL_TEST_POSTGRES_URL is not set: no PostgreSQL to test against (export CORRAL_TEST_POSTGRES_URL=\"$(bash Scripts/test-postgres)\")"
+        ?? startedForThisRun()
+    static let skipped: Comment = "no PostgreSQL to test against: CORRAL_TEST_POSTGRES_URL is not set and Scripts/test-postgres could not start one (it needs root)"
+
+    /// Runs Scripts/test-postgres; when the cluster was not running before, stops it at exit.
+    private static func startedForThisRun() -> String? {
+        guard geteuid() == 0 else { return nil }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Scripts/test-postgres").path
+        let wasRunning = FileManager.default.fileExists(atPath: "/tmp/corral-test-postgres/cluster/postmaster.pid")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script]
+        let output = Pipe()
+        process.standardOutput = output
+        do { try process.run() } catch { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("postgres://") else { return nil }
+        if !wasRunning {
+            stopScript = script
+            atexit {
+                guard let script = TestPostgres.stopScript else { return }
+                let stop = Process()
+                stop.executableURL = URL(fileURLWithPath: "/bin/bash")
+                stop.arguments = [script, "stop"]
+                stop.standardOutput = FileHandle.nullDevice
+                stop.standardError = FileHandle.nullDevice
+                try? stop.run()
+                stop.waitUntilExit()
+            }
+        }
+        return text
+    }
+
+    nonisolated(unsafe) private static var stopScript: String?
 
     /// A database of its own for one test (made, then dropped), and its URL.
     static func withDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
