@@ -172,5 +172,28 @@ struct StepsTests {
         #expect(tests.map(\.verdict) == [.accepted, .wrongAnswer, .accepted], "\(tests.map(\.comment))")
         #expect(tests[1].comment == "asked 5, got 0")
     }
+    @Test("a test's stdin and answer by fileId: read from the runner's file store")
+    func stdinFromTheStore() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try FileStore(directory: directory.path + "/store", maxBytes: 1 << 20)
+        let input = try store.put(Array("21\n".utf8)).id
+        let answer = try store.put(Array("42\n".utf8)).id
+        let json = """
+        {"steps": [{"name": "t", "processes": [{"args": ["/bin/sh", "-c", "read n; echo $((n * 2))"], "limits": {"wallTime": 5}}],
+          "tests": [{"stdin": {"fileId": "\(input)"}, "answer": {"fileId": "\(answer)"}},
+                    {"stdin": {"fileId": "\(input)"}, "answer": {"content": "41\\n"}}]}]}
+        """
+        guard case .steps(let spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
+        let report = try await StepsRunner(jobs: JobRunner(fileStore: store)).run(spec)
+        #expect(report.steps[0].tests.map(\.verdict) == [.accepted, .wrongAnswer], "\(report.steps[0].tests.map(\.comment))")
+        // Without a store the same spec is refused, naming the id.
+        do {
+            _ = try await StepsRunner().run(spec)
+            Issue.record("a fileId ran without a file store")
+        } catch {
+            #expect(error.message.contains("fileId") || error.message.contains("store"), "\(error.message)")
+        }
+    }
 }
 }

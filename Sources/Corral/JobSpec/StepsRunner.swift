@@ -9,9 +9,11 @@ public struct StepsRunner: Sendable {
     /// Where `fileId` sources are opened; nil: a spec naming one is refused when it runs.
     public let store: (any StoredFiles)?
 
+    /// `store`: where a test's `fileId` stdin and answer come from; by default the job
+    /// runner's file store (``JobRunner/fileStore``).
     public init(jobs: JobRunner = JobRunner(), store: (any StoredFiles)? = nil) {
         self.jobs = jobs
-        self.store = store
+        self.store = store ?? jobs.fileStore
     }
 
     /// `stop` (or cancelling the task) stops the running step and the steps after it.
