@@ -49,6 +49,18 @@ public struct ServeProcess: Sendable {
         return (response.status, json, text)
     }
 
+    /// SIGKILL (a crash), then `corral cleanup` with this server's TMPDIR, as an operator would
+    /// run it: a job that was running leaves its tmpfs mounted, which no removal can take away.
+    /// The TMPDIR goes with it; the cleanup's result is returned for tests that check it.
+    @discardableResult
+    public func crash() throws -> Spawn.Result {
+        kill(process.pid, SIGKILL)
+        _ = process.wait(timeout: 20)
+        let cleanup = try Spawn.run(corralBinary, ["cleanup", "--json"], environment: ["TMPDIR=\(tmp.path)", "PATH=/usr/bin:/bin"])
+        tmp.remove()
+        return cleanup
+    }
+
     /// SIGTERM, then the exit status and what it wrote; the TMPDIR goes with it.
     @discardableResult
     public func stop() -> Spawn.Result {

@@ -6,11 +6,9 @@ import Testing
 /// compared through descriptors as a test's would be.
 @Suite("Checkers")
 struct CheckerTests {
-    static let directory: String = {
-        let path = NSTemporaryDirectory() + "corral-checker-tests-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }()
+    /// The files themselves (uniquely named, removed after each check) lie in the temporary
+    /// directory: a directory of their own would outlive the tests.
+    static let directory = String(NSTemporaryDirectory().dropLast(NSTemporaryDirectory().hasSuffix("/") ? 1 : 0))
 
     func check(_ checker: BuiltinChecker, output: [UInt8], answer: [UInt8]) throws -> CheckResult {
         let name = UUID().uuidString
@@ -117,7 +115,8 @@ struct CheckerTests {
         for number in 0..<100 { line += Array("\(number * 7919) \(Double(number) / 3)\n".utf8) }
         var block = [UInt8]()
         while block.count < 1 << 20 { block += line }
-        let outputPath = "\(Self.directory)/big.out", answerPath = "\(Self.directory)/big.ans"
+        let name = "corral-checker-\(UUID().uuidString)"
+        let outputPath = "\(Self.directory)/\(name).out", answerPath = "\(Self.directory)/\(name).ans"
         FileManager.default.createFile(atPath: outputPath, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         for _ in 0..<100 { handle.write(Data(block)) }

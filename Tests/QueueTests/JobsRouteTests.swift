@@ -154,9 +154,9 @@ struct JobsRouteTests {
         let batch = try Self.call(first, "POST", "/v1/jobs/batch", #"{"jobs": [\#((1...10).map { Self.job("echo \($0)") }.joined(separator: ", "))]}"#)
         let ids = try #require(batch.json["ids"] as? [String])
         _ = try Self.wait(first, slow, for: ["running"])
-        kill(first.process.pid, SIGKILL)
-        _ = first.process.wait(timeout: 10)
-        first.tmp.remove()
+        let cleanup = try first.crash()
+        #expect(cleanup.status == 0, "\(cleanup.standardError)")
+        #expect(!((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(first.tmp.path), "a job tmpfs of the killed server is still mounted")
 
         let second = try ServeProcess.start(arguments)
         defer { second.stop() }
