@@ -9,7 +9,7 @@ import Glibc
 /// `corral serve ARGS`, `corral worker ARGS` (and `corral help serve`) exec `corral-server serve ARGS`: same
 /// arguments, same pid, same exit codes.
 enum ServerCommands {
-    static let names: Set<String> = ["serve", "worker"]
+    static let names = ["serve", "worker"]
 
     /// Execs `corral-server` when the arguments name one of its commands; returns otherwise.
     static func handOver(_ arguments: [String]) {

@@ -70,4 +70,14 @@ struct RunFastPathTests {
         #expect(!names.isEmpty)
         #expect(names == RunFastPath.optionNames)
     }
+
+    /// Every name the fast path lists is one it can set (a name in its list but missing from
+    /// its setter would send every line with it to ArgumentParser).
+    @Test(arguments: RunFastPath.optionNames.sorted())
+    func setsEveryOptionItKnows(_ name: String) {
+        let flags: Set = ["--require-cgroup", "--inherit-env", "--quiet", "--isolate"]
+        let value = ["--containment": "process-group", "--network": "host"][name] ?? "1"
+        let words = ["run", name] + (flags.contains(name) ? [] : [value]) + ["--", "/bin/true"]
+        #expect(RunFastPath.parse(words) != nil, "\(words)")
+    }
 }

@@ -12,14 +12,17 @@ enum CgroupSetup {
     private static let sequence = Atomic<UInt64>(1)
 
     static func make(for job: Job, configuration: RunnerConfiguration) -> Outcome {
-        let host = CgroupHost.current
-        let containment: Containment
-        switch configuration.containment {
-        case .processGroup:
+        if configuration.containment == .processGroup {
+            // Decided before the host's cgroups are read: a process-group run needs nothing of them.
             if configuration.requireCgroup {
                 return .failure(SetupFailure(stage: "cgroup", errno: 0, message: "cgroup containment is required but process-group containment was asked for"))
             }
             return fallback(job, warning: nil)
+        }
+        let host = CgroupHost.current
+        let containment: Containment
+        switch configuration.containment {
+        case .processGroup: return fallback(job, warning: nil)
         case .cgroupV2: containment = .cgroupV2
         case .cgroupV1: containment = .cgroupV1
         case .automatic:
