@@ -54,6 +54,9 @@ public enum RunFastPath {
         "--file-store-max": .text(\.fileStoreMax),
         "--stdout-max": .value(\.stdoutMax),
         "--stderr-max": .value(\.stderrMax),
+        "--stdout-on-limit": .value(\.stdoutOnLimit),
+        "--stderr-on-limit": .value(\.stderrOnLimit),
+        "--ignore-signal": .list(\.ignoreSignals),
         "--file": .list(\.files),
         "--collect": .list(\.collect),
     ] }
