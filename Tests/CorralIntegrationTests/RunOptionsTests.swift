@@ -125,6 +125,9 @@ struct RunOptionsTests {
         let aStart = try #require(a.startedAt), aEnd = try #require(a.endedAt)
         let bStart = try #require(b.startedAt), bEnd = try #require(b.endedAt)
         #expect(aEnd < bEnd)
+        // One zero for both, read before either spawn: one reaper thread spawns them one after
+        // the other, so on a shared clock their starts differ (on clocks of their own both would be 0).
+        #expect(aStart > 0 && bStart > 0 && aStart != bStart, "\(aStart) \(bStart)")
         for (start, end, process) in [(aStart, aEnd, a), (bStart, bEnd, b)] {
             #expect(start >= 0 && start < 0.3, "\(process.name) started at \(start)")
             #expect(abs((end - start) - process.report.wallTime) < 0.001, "\(process.name): \(end) - \(start) vs \(process.report.wallTime)")
