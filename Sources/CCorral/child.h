@@ -24,7 +24,8 @@ void corral_child_reset_signals(int error_fd);
 /// Writes "0" into each of request->cgroup_procs_fds.
 void corral_child_join_cgroups(const corral_spawn_request *request, int error_fd);
 
-/// chdir, rlimits, an empty signal mask, the seccomp filter (isolation), execve. Does not return.
+/// chdir, rlimits, the ignored signals, an empty signal mask, the seccomp filter (isolation),
+/// execve. Does not return.
 void corral_child_exec_filtered(const corral_spawn_request *request, int error_fd, const corral_isolation *isolation) __attribute__((noreturn));
 
 /// The calling thread's stack for vfork-style children (made once per thread); NULL with

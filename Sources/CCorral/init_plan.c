@@ -72,6 +72,7 @@ int corral_init_plan_write(const corral_spawn_request *request) {
     uint32_t header[] = { (uint32_t)isolation->new_network, isolation->uid, isolation->gid, (uint32_t)request->rlimit_count,
                           (uint32_t)request->fd_count, (uint32_t)isolation->mount_count, isolation->seccomp_length, argc, envc };
     corral_plan_put(&writer, header, sizeof(header));
+    corral_plan_u64(&writer, request->ignored_signals);
     corral_plan_string(&writer, request->path);
     corral_plan_string(&writer, request->directory);
     corral_plan_string(&writer, isolation->hostname);
@@ -175,8 +176,12 @@ static void corral_init_plan_read(corral_spawn_request *request, corral_isolatio
     if (reader.failed || fd_count > CORRAL_MAX_FDS || mount_count > 4096 || rlimit_count > 64 || argc == 0 || argc > (1u << 20) || envc > (1u << 20)) {
         corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
     }
+    // SIGKILL and SIGSTOP cannot be ignored: a plan that says so was not written by Corral.
+    uint64_t ignored_signals = corral_plan_read_u64(&reader);
+    if (ignored_signals & ((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))) corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
     memset(isolation, 0, sizeof(*isolation));
     memset(request, 0, sizeof(*request));
+    request->ignored_signals = ignored_signals;
     isolation->new_network = (int)header[0];
     isolation->uid = header[1];
     isolation->gid = header[2];

@@ -240,6 +240,20 @@ void corral_child_exec_filtered(const corral_spawn_request *request, int error_f
             corral_child_fail(error_fd, CORRAL_STAGE_RLIMIT, errno, limit->resource);
         }
     }
+    // Every disposition is SIG_DFL here (corral_child_reset_signals, in this process or in
+    // the isolated init it was forked from); the ones asked for become SIG_IGN, which execve
+    // keeps. Set while the mask is still full, so none can arrive half set.
+    for (int signal_number = 1; signal_number <= 64; signal_number++) {
+        if ((request->ignored_signals & (1ULL << (signal_number - 1))) == 0) {
+            continue;
+        }
+        struct sigaction ignore;
+        memset(&ignore, 0, sizeof(ignore));
+        ignore.sa_handler = SIG_IGN;
+        if (sigaction(signal_number, &ignore, NULL) != 0) {
+            corral_child_fail(error_fd, CORRAL_STAGE_SIGNALS, errno, signal_number);
+        }
+    }
     sigset_t empty;
     sigemptyset(&empty);
     if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) {

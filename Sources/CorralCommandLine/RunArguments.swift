@@ -35,6 +35,11 @@ public struct RunArguments: Sendable, Equatable {
     public var fileStoreMax = "1G"
     public var stdoutMax: String?
     public var stderrMax: String?
+    /// What a capture does past its cap: kill (the default) or truncate.
+    public var stdoutOnLimit: String?
+    public var stderrOnLimit: String?
+    /// Signals the program starts with ignored, by name (`SIGPIPE`).
+    public var ignoreSignals: [String] = []
     public var files: [String] = []
     public var collect: [String] = []
     /// The program and its arguments, with the `--` before them when it was given.
@@ -46,6 +51,7 @@ public struct RunArguments: Sendable, Equatable {
          stdin: String?, stdout: String?, stderr: String?, dir: String?, environment: [String], inheritEnvironment: Bool,
          report: String?, quiet: Bool, isolate: Bool, network: Isolation.Network?, user: String?, bind: [String],
          tmpfs: [String], seccomp: String?, seccompPolicy: String?, spec: String?, fileStore: String?, fileStoreMax: String, stdoutMax: String?, stderrMax: String?,
+         stdoutOnLimit: String?, stderrOnLimit: String?, ignoreSignals: [String],
          files: [String], collect: [String], command: [String]) {
         self.limitOptions = limitOptions
         self.containmentOptions = containmentOptions
@@ -70,6 +76,9 @@ public struct RunArguments: Sendable, Equatable {
         self.fileStoreMax = fileStoreMax
         self.stdoutMax = stdoutMax
         self.stderrMax = stderrMax
+        self.stdoutOnLimit = stdoutOnLimit
+        self.stderrOnLimit = stderrOnLimit
+        self.ignoreSignals = ignoreSignals
         self.files = files
         self.collect = collect
         self.command = command
@@ -103,7 +112,9 @@ extension RunArguments {
         if spec != nil {
             if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
             let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),
-                               ("--stdout-max", stdoutMax), ("--stderr-max", stderrMax)].filter { $0.1 != nil }.map(\.0)
+                               ("--stdout-max", stdoutMax), ("--stderr-max", stderrMax), ("--stdout-on-limit", stdoutOnLimit),
+                               ("--stderr-on-limit", stderrOnLimit)].filter { $0.1 != nil }.map(\.0)
+                + (ignoreSignals.isEmpty ? [] : ["--ignore-signal"])
                 + (environment.isEmpty ? [] : ["--env"]) + (inheritEnvironment ? ["--inherit-env"] : [])
                 + (files.isEmpty ? [] : ["--file"]) + (collect.isEmpty ? [] : ["--collect"])
                 + (limitOptions.isEmpty ? [] : ["limit flags"])
@@ -119,6 +130,8 @@ extension RunArguments {
             throw ValidationError("--file: expected NAME=PATH, got '\(entry)'")
         }
         _ = try captureSizes()
+        _ = try captureActions()
+        _ = try ignoredSignals()
         if !isolate && (network != nil || !bind.isEmpty || !tmpfs.isEmpty || seccomp != nil || seccompPolicy != nil) {
             throw ValidationError("--network, --bind, --tmpfs, --seccomp and --seccomp-policy go with --isolate")
         }
@@ -142,6 +155,27 @@ extension RunArguments {
             do { return try LimitValue.parseSize(value) } catch { throw ValidationError("--\(flag): \(error.description)") }
         }
         return (try parse(stdoutMax, "stdout-max"), try parse(stderrMax, "stderr-max"))
+    }
+
+    /// `--stdout-on-limit`, `--stderr-on-limit`: only for a stream that is captured (by its
+    /// `-max`, or by default with `--file` / `--collect`).
+    func captureActions() throws -> (stdout: OutputLimitAction, stderr: OutputLimitAction) {
+        let sizes = try captureSizes()
+        let job = !files.isEmpty || !collect.isEmpty
+        func parse(_ value: String?, _ stream: String, captured: Bool) throws -> OutputLimitAction {
+            guard let value else { return .kill }
+            guard let action = OutputLimitAction(rawValue: value) else {
+                throw ValidationError("--\(stream)-on-limit: expected kill or truncate, got '\(value)'")
+            }
+            guard captured else { throw ValidationError("--\(stream)-on-limit goes with --\(stream)-max (a captured \(stream))") }
+            return action
+        }
+        return (try parse(stdoutOnLimit, "stdout", captured: sizes.stdout != nil || (job && stdout == nil)),
+                try parse(stderrOnLimit, "stderr", captured: sizes.stderr != nil || (job && stderr == nil)))
+    }
+
+    func ignoredSignals() throws -> SignalSet {
+        do { return try SignalSet(names: ignoreSignals) } catch { throw ValidationError("--ignore-signal: \(error.description)") }
     }
 
     func runUser() throws -> RunUser? {
@@ -200,11 +234,12 @@ extension RunArguments {
             environment: variables,
             workingDirectory: dir,
             standardInput: stdin.map { .file($0) } ?? .null,
-            standardOutput: try captureSizes().stdout.map { .capture(max: $0) } ?? stdout.map { .file($0) } ?? .inherit,
-            standardError: try captureSizes().stderr.map { .capture(max: $0) } ?? stderr.map { .file($0) } ?? .inherit,
+            standardOutput: try captureSizes().stdout.map { .capture(max: $0, onLimit: try captureActions().stdout) } ?? stdout.map { .file($0) } ?? .inherit,
+            standardError: try captureSizes().stderr.map { .capture(max: $0, onLimit: try captureActions().stderr) } ?? stderr.map { .file($0) } ?? .inherit,
             limits: try limitOptions.limits(),
             isolation: try isolation(),
-            user: try runUser()
+            user: try runUser(),
+            ignoredSignals: try ignoredSignals()
         )
     }
 
@@ -214,10 +249,10 @@ extension RunArguments {
         let job = try job()
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
-        func stream(_ path: String?, _ max: UInt64?) -> StreamSpec {
-            if let max { return .capture(max: max) }
+        func stream(_ path: String?, _ max: UInt64?, _ onLimit: OutputLimitAction) -> StreamSpec {
+            if let max { return .capture(max: max, onLimit: onLimit) }
             if let path { return .hostFile(absolute(path)) }
-            return .capture(max: StreamSpec.defaultCaptureMax)
+            return .capture(max: StreamSpec.defaultCaptureMax, onLimit: onLimit)
         }
         func inside(_ text: String, _ flag: String) throws -> SpecPath {
             do { return try SpecPath(text) } catch { throw ValidationError("\(flag) \(text): \(error.description)") }
@@ -226,11 +261,12 @@ extension RunArguments {
             throw ValidationError("--dir cannot be combined with --file or --collect: the program runs in a private working directory")
         }
         let sizes = try captureSizes()
+        let actions = try captureActions()
         let process = ProcessSpec(
             name: "main", args: job.arguments, env: job.environment,
             limits: job.limits, stdin: stdin.map { .hostFile(absolute($0)) } ?? .null,
-            stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr), isolation: job.isolation,
-            user: job.user
+            stdout: stream(stdout, sizes.stdout, actions.stdout), stderr: stream(stderr, sizes.stderr, actions.stderr),
+            isolation: job.isolation, user: job.user, ignoreSignals: job.ignoredSignals
         )
         let filesIn = try files.map { entry -> FileSpec in
             let parts = entry.split(separator: "=", maxSplits: 1)

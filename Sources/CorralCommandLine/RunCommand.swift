@@ -80,6 +80,15 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("stderr-max"), parsing: .unconditional, help: ArgumentHelp("Capture stderr into the report, cut at this size.", valueName: "size"))
     var stderrMax: String?
 
+    @Option(name: .customLong("stdout-on-limit"), help: ArgumentHelp("With a captured stdout: kill (the default: past the cap the program is killed, output-limit) or truncate (the capture is cut, the rest read and dropped, and the program goes on).", valueName: "action"))
+    var stdoutOnLimit: String?
+
+    @Option(name: .customLong("stderr-on-limit"), help: ArgumentHelp("With a captured stderr: kill (the default) or truncate.", valueName: "action"))
+    var stderrOnLimit: String?
+
+    @Option(name: .customLong("ignore-signal"), help: ArgumentHelp("Start the program with this signal ignored, e.g. SIGPIPE (repeatable); every other signal starts at its default.", valueName: "SIGNAME"))
+    var ignoreSignals: [String] = []
+
     @Option(name: .customLong("file"), help: ArgumentHelp("Put the host file PATH into the job's working directory as NAME (repeatable); the program runs there.", valueName: "NAME=PATH"))
     var files: [String] = []
 
@@ -115,6 +124,9 @@ public struct RunCommand: AsyncParsableCommand {
             fileStoreMax: fileStoreMax,
             stdoutMax: stdoutMax,
             stderrMax: stderrMax,
+            stdoutOnLimit: stdoutOnLimit,
+            stderrOnLimit: stderrOnLimit,
+            ignoreSignals: ignoreSignals,
             files: files,
             collect: collect,
             command: command

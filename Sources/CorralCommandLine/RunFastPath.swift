@@ -22,10 +22,11 @@ public enum RunFastPath {
         "--cpu-time", "--wall-time", "--memory", "--output", "--open-files", "--stack", "--processes",
         "--address-space", "--containment", "--cgroup-parent", "--user-range", "--stdin", "--stdout", "--stderr",
         "--dir", "--env", "--report", "--network", "--user", "--bind", "--tmpfs", "--seccomp", "--seccomp-policy",
-        "--spec", "--file-store", "--file-store-max", "--stdout-max", "--stderr-max", "--file", "--collect",
+        "--spec", "--file-store", "--file-store-max", "--stdout-max", "--stderr-max", "--stdout-on-limit",
+        "--stderr-on-limit", "--ignore-signal", "--file", "--collect",
     ]
     /// Options that may be given more than once, each adding a value.
-    private static let lists = ["--env", "--bind", "--tmpfs", "--file", "--collect"]
+    private static let lists = ["--env", "--bind", "--tmpfs", "--file", "--collect", "--ignore-signal"]
 
     private static func setFlag(_ name: String, in result: inout RunArguments) -> Bool {
         switch name {
@@ -73,6 +74,9 @@ public enum RunFastPath {
         case "--file-store-max": result.fileStoreMax = value
         case "--stdout-max": result.stdoutMax = value
         case "--stderr-max": result.stderrMax = value
+        case "--stdout-on-limit": result.stdoutOnLimit = value
+        case "--stderr-on-limit": result.stderrOnLimit = value
+        case "--ignore-signal": result.ignoreSignals.append(value)
         case "--file": result.files.append(value)
         case "--collect": result.collect.append(value)
         default: return false

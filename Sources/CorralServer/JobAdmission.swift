@@ -138,7 +138,7 @@ struct JobAdmission: Sendable {
     }
 
     private func capture(_ stream: StreamSpec, _ path: String) throws(SpecError) {
-        if case .capture(let max) = stream, max > ceilings.output {
+        if case .capture(let max, _) = stream, max > ceilings.output {
             throw over("\(path).capture.max", LimitValue.describe(bytes: max), LimitValue.describe(bytes: ceilings.output), "--max-output")
         }
     }

@@ -22,6 +22,8 @@ struct RunFastPathTests {
          "--tmpfs", "/scratch:16M", "--seccomp", "none", "--", "/bin/true"],
         ["--isolate", "--seccomp-policy", "/dev/null", "--", "/bin/true"],
         ["--stdout-max", "1K", "--stderr-max=2K", "--", "/bin/true"],
+        ["--stdout-max", "1K", "--stdout-on-limit", "truncate", "--stderr-max", "1K", "--stderr-on-limit=kill", "--", "/bin/true"],
+        ["--ignore-signal", "SIGPIPE", "--ignore-signal=SIGUSR1", "--", "/bin/true"],
         ["--file", "in.txt=/etc/hostname", "--collect", "out.txt", "--collect", "b", "--", "/bin/cat"],
         ["--spec", "/tmp/job.json"],
         ["--spec", "-", "--report", "/tmp/r.json", "--isolate"],

@@ -29,7 +29,8 @@ struct ReportJSONTests {
         full.stderr = CapturedOutput([0xff, 0xfe, 0x00, 0x41], truncated: false)
         let bare = RunReport(status: .ok, message: "exited with code 0")
         return [
-            JobReport(status: .memoryLimit, processes: [NamedRunReport(name: "p0", report: full), NamedRunReport(name: "second \"one\"", report: bare)],
+            JobReport(status: .memoryLimit, processes: [NamedRunReport(name: "p0", report: full, startedAt: 0.001234, endedAt: 3.001234),
+                                                         NamedRunReport(name: "second \"one\"", report: bare, startedAt: 4e-06, endedAt: nil)],
                       files: [CollectedFile(path: "out.txt", content: CapturedOutput(Array("x".utf8), truncated: false), error: nil),
                               CollectedFile(path: "gone", content: nil, error: "no such file")],
                       workdir: "/tmp/corral-job-abc", wallTime: 0.1 + 0.2),

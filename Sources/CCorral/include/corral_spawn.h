@@ -126,6 +126,9 @@ typedef struct corral_spawn_request {
     pid_t parent_pid;
     /// NULL: no isolation (the vfork-style spawn). Otherwise see corral_isolation.
     const corral_isolation *isolation;
+    /// Signals the program starts with ignored (SIG_IGN): bit N-1 for signal N, as SigIgn in
+    /// /proc/PID/status. Every other signal is at its default. Never SIGKILL or SIGSTOP.
+    uint64_t ignored_signals;
 } corral_spawn_request;
 
 /// What the child reports when its setup fails: the stage, errno, and a detail (the
@@ -150,7 +153,7 @@ typedef struct corral_spawn_result {
 /// is suspended until the child has exec'd or given up, so when this returns the outcome
 /// of the setup is known. In the child: setsid, default signal dispositions, PDEATHSIG,
 /// cgroup joins, every descriptor above 2 marked close-on-exec, the descriptor mapping,
-/// chdir, rlimits, an empty signal mask, execve.
+/// chdir, rlimits, request->ignored_signals set to SIG_IGN, an empty signal mask, execve.
 ///
 /// Returns 0 when a child was created (see result->failure), or an errno value when no
 /// child could be created (pipe, stack or clone failed).

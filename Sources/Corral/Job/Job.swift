@@ -17,6 +17,9 @@ public struct Job: Sendable, Hashable, Codable {
     /// Who the program runs as (``RunUser``): nil is nobody when Corral is root (isolated or
     /// not), and Corral's own user otherwise. Root (uid 0) only when asked for here.
     public var user: RunUser?
+    /// Signals the program starts with ignored (``SignalSet``); every other one starts at its
+    /// default, with an empty mask.
+    public var ignoredSignals: SignalSet = SignalSet()
 
     /// The environment a job gets unless told otherwise: a `PATH` and nothing else.
     public static let defaultEnvironment: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
@@ -30,7 +33,8 @@ public struct Job: Sendable, Hashable, Codable {
         standardError: Output = .inherit,
         limits: Limits = Limits(),
         isolation: Isolation? = nil,
-        user: RunUser? = nil
+        user: RunUser? = nil,
+        ignoredSignals: SignalSet = SignalSet()
     ) {
         self.arguments = arguments
         self.environment = environment
@@ -41,6 +45,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.limits = limits
         self.isolation = isolation
         self.user = user
+        self.ignoredSignals = ignoredSignals
     }
 
     /// Checks what can be checked without starting anything.

@@ -34,7 +34,7 @@ public struct Output: Sendable, Hashable, Codable, CustomStringConvertible {
         case null
         case inherit
         case file(String)
-        case capture(max: UInt64)
+        case capture(max: UInt64, onLimit: OutputLimitAction)
     }
     let storage: Storage
 
@@ -44,16 +44,30 @@ public struct Output: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let inherit = Output(storage: .inherit)
     /// A file, created or truncated. Under an output limit it is cut at exactly the limit.
     public static func file(_ path: String) -> Output { Output(storage: .file(path)) }
-    /// Into the report, cut at exactly `max` bytes. A program that writes more is killed
-    /// (status `output-limit`); Corral reads the pipe as it fills, so nobody blocks on it.
-    public static func capture(max: UInt64) -> Output { Output(storage: .capture(max: max)) }
+    /// Into the report, cut at exactly `max` bytes (`truncated`). A program that writes more
+    /// is killed (status `output-limit`), or with `onLimit: .truncate` goes on while Corral
+    /// reads and drops the rest; Corral reads the pipe as it fills, so nobody blocks on it.
+    public static func capture(max: UInt64, onLimit: OutputLimitAction = .kill) -> Output {
+        Output(storage: .capture(max: max, onLimit: onLimit))
+    }
 
     public var description: String {
         switch storage {
         case .null: "null"
         case .inherit: "inherit"
         case .file(let path): path
-        case .capture(let max): "capture (max \(max) bytes)"
+        case .capture(let max, .kill): "capture (max \(max) bytes)"
+        case .capture(let max, .truncate): "capture (max \(max) bytes, then truncated)"
         }
     }
+}
+
+/// What happens when a captured stream passes its cap.
+public enum OutputLimitAction: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The run is killed; its status is `output-limit` (the default).
+    case kill
+    /// The capture keeps the first bytes and is marked truncated; the rest is read and
+    /// dropped, so the program never blocks on a full pipe and ends on its own: the cap is
+    /// not a verdict.
+    case truncate
 }

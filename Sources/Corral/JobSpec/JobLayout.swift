@@ -235,7 +235,7 @@ final class JobLayout: Sendable {
                     }
                     return .inherit
                 case .hostFile(let path): return .file(path)
-                case .capture(let max): return .capture(max: max)
+                case .capture(let max, let onLimit): return .capture(max: max, onLimit: onLimit)
                 case .pipe(let name): descriptors[target] = pipes.take(name, .write); return .inherit
                 }
             }
@@ -261,7 +261,8 @@ final class JobLayout: Sendable {
             if let dir = process.dir { path += "/" + dir.description }
             let job = Job(arguments: process.args, environment: process.env, workingDirectory: path,
                           standardInput: input, standardOutput: standardOutput, standardError: standardError,
-                          limits: process.limits, isolation: process.isolation, user: process.user)
+                          limits: process.limits, isolation: process.isolation, user: process.user,
+                          ignoredSignals: process.ignoreSignals)
             return PreparedProcess(job: job, descriptors: descriptors, directory: opened)
         } catch {
             Set(owned).union(descriptors.values).forEach { _ = Glibc.close($0) }

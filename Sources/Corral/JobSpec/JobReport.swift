@@ -38,26 +38,42 @@ public struct JobReport: Sendable, Hashable, Codable {
     }
 }
 
-/// A process's report in a job: its name, then every field of ``RunReport``.
+/// A process's report in a job: its name, when it started and ended on the job's clock,
+/// then every field of ``RunReport``.
 public struct NamedRunReport: Sendable, Hashable, Codable {
     public var name: String
+    /// Seconds on the job's clock (CLOCK_MONOTONIC; 0 is the moment the job's processes are
+    /// about to be started, once its directories, files and pipes are ready): when Corral
+    /// began this process's spawn (where its `wallTime` counts from), and when it saw its
+    /// main process end (`startedAt` + `wallTime`). nil when nothing was spawned (a setup
+    /// error before the clone, a job cancelled first). Every process of a job (or of one
+    /// test) is on the same clock, so they tell who stopped first.
+    public var startedAt: Double?
+    public var endedAt: Double?
     public var report: RunReport
 
-    public init(name: String, report: RunReport) {
+    public init(name: String, report: RunReport, startedAt: Double? = nil, endedAt: Double? = nil) {
         self.name = name
         self.report = report
+        self.startedAt = startedAt
+        self.endedAt = endedAt
     }
 
-    enum CodingKeys: String, CodingKey { case name }
+    enum CodingKeys: String, CodingKey { case name, startedAt, endedAt }
 
     public init(from decoder: any Decoder) throws {
-        name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        startedAt = try container.decodeIfPresent(Double.self, forKey: .startedAt)
+        endedAt = try container.decodeIfPresent(Double.self, forKey: .endedAt)
         report = try RunReport(from: decoder)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(endedAt, forKey: .endedAt)
         try report.encode(to: encoder)
     }
 }

@@ -56,6 +56,8 @@ public struct JobRunner: Sendable {
                                   readOnly: readOnly, store: store)
         }
         let runner = self.runner
+        // The job's clock: every process's startedAt and endedAt count from here.
+        let zero = MonotonicClock.now()
         let reports = await withTaskGroup(of: ProcessOutcome.self) { group in
             for (index, prepared) in layout.takeProcesses().enumerated() {
                 group.addTask { await ProcessOutcome.run(index, prepared, runner: runner, stop: stop) }
@@ -82,7 +84,8 @@ public struct JobRunner: Sendable {
             if full, let limit = layout.workdir.limit {
                 report.warnings.append("the job's working directory filled up (limit \(LimitValue.describe(bytes: limit))): a write there failed with ENOSPC")
             }
-            named.append(NamedRunReport(name: process.name, report: report))
+            let span = report.monotonicSpan?.seconds(since: zero)
+            named.append(NamedRunReport(name: process.name, report: report, startedAt: span?.start, endedAt: span?.end))
         }
         // A thread of its own only when there is something to read (a step's test has nothing).
         let files = spec.collect.isEmpty ? [] : await Blocking.run { () -> [CollectedFile] in layout.collect(spec) }

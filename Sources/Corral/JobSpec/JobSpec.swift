@@ -39,11 +39,13 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
     public var isolation: Isolation?
     /// Who the process runs as (``Job/user``); a job spec's JSON cannot say it.
     public var user: RunUser?
+    /// Signals the program starts with ignored (JSON `"ignoreSignals": ["SIGPIPE"]`).
+    public var ignoreSignals: SignalSet
 
     public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: SpecPath? = nil,
                 limits: Limits = Limits(), stdin: StreamSpec = .null, stdout: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax),
                 stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:],
-                isolation: Isolation? = nil, user: RunUser? = nil) {
+                isolation: Isolation? = nil, user: RunUser? = nil, ignoreSignals: SignalSet = SignalSet()) {
         self.name = name
         self.args = args
         self.env = env
@@ -55,6 +57,7 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
         self.fds = fds
         self.isolation = isolation
         self.user = user
+        self.ignoreSignals = ignoreSignals
     }
 }
 
@@ -74,8 +77,9 @@ public enum StreamSpec: Sendable, Hashable, Codable {
     /// An end of a named pipe (`{"pipe": NAME}`): stdin reads, stdout and stderr write.
     case pipe(String)
     /// stdout and stderr only: into the report, cut at `max` bytes (`{"capture": {"max": S}}`,
-    /// or `{"capture": true}` for the default of 1 MiB).
-    case capture(max: UInt64)
+    /// or `{"capture": true}` for the default of 1 MiB); past it the process is killed
+    /// (`output-limit`), or with `"onLimit": "truncate"` goes on (``OutputLimitAction``).
+    case capture(max: UInt64, onLimit: OutputLimitAction = .kill)
 
     public static let defaultCaptureMax: UInt64 = 1 << 20
 }

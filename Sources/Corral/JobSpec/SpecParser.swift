@@ -68,7 +68,8 @@ struct SpecParser {
     // MARK: Processes
 
     func process(_ value: JSONValue, _ path: String, index: Int) throws(SpecError) -> ProcessSpec {
-        let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds", "isolate", "network"])
+        let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds", "isolate", "network",
+                                                                   "ignoreSignals"])
         let name = try object["name"].map { value throws(SpecError) in try processName(value, "\(path).name") } ?? "p\(index)"
         guard let argsValue = object["args"] else { throw SpecError("\(path).args", "missing: a process needs a program") }
         let args = try array(argsValue, "\(path).args").enumerated().map { item throws(SpecError) in
@@ -124,8 +125,9 @@ struct SpecParser {
             guard isolation != nil else { throw SpecError("\(path).network", "goes with \"isolate\": true") }
             isolation?.network = network
         }
+        let ignoreSignals = try object["ignoreSignals"].map { value throws(SpecError) in try ignoredSignals(value, "\(path).ignoreSignals") }
         return ProcessSpec(name: name, args: args, env: env, dir: dir, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr,
-                           fds: fds, isolation: isolation)
+                           fds: fds, isolation: isolation, ignoreSignals: ignoreSignals ?? SignalSet())
     }
 
     private func stream(_ value: JSONValue?, _ path: String, input: Bool) throws(SpecError) -> StreamSpec? {
@@ -153,11 +155,7 @@ struct SpecParser {
                 }
                 return .content(bytes)
             case "pipe": return .pipe(try nonEmptyString(item, "\(path).pipe"))
-            default:
-                if case .bool(true) = item { return .capture(max: StreamSpec.defaultCaptureMax) }
-                let fields = try self.object(item, "\(path).capture", allowed: ["max"])
-                guard let max = fields["max"] else { return .capture(max: StreamSpec.defaultCaptureMax) }
-                return .capture(max: try size(max, "\(path).capture.max"))
+            default: return try capture(item, "\(path).capture")
             }
         default:
             throw SpecError(path, "must be null, a file name, or an object, not \(value.typeName)")

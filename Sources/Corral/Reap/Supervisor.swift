@@ -177,6 +177,7 @@ final class Supervisor: @unchecked Sendable {
             outcome.containment = plan.cgroup?.containment ?? .processGroup
             outcome.warnings = plan.warnings
             outcome.wallNanos = MonotonicClock.now() - start
+            outcome.startInstant = start
             continuation.resume(returning: Verdict.report(for: outcome))
         case .started(let process):
             runs[id] = TrackedRun(id: id, plan: plan, process: process, start: start,

@@ -83,6 +83,7 @@ final class TrackedRun {
         let limits = plan.job.limits.effective
         self.outcome = RunOutcome(limits: plan.job.limits)
         self.outcome.pid = process.pid
+        self.outcome.startInstant = start
         self.cgroup = plan.cgroup
         self.captures = plan.captures
         self.outcome.containment = plan.cgroup?.containment ?? .processGroup
@@ -148,11 +149,11 @@ final class TrackedRun {
         phase == .finished ? [] : captures.filter { !$0.atEnd }.map(\.descriptor)
     }
 
-    /// Reads what the captured streams have; a stream past its cap ends the run.
+    /// Reads what the captured streams have; a stream past its cap ends the run (unless it truncates).
     func drainCaptures() {
         for capture in captures {
             capture.drain()
-            if capture.overflowed && phase == .running { pendingStop = pendingStop ?? .capture }
+            if capture.overLimit && phase == .running { pendingStop = pendingStop ?? .capture }
         }
     }
 
@@ -384,7 +385,7 @@ final class TrackedRun {
         // Every writer is gone: what is left in the pipes is all there will be.
         for capture in captures {
             capture.drain()
-            if capture.overflowed { outcome.captureOverflows.append((capture.stream, capture.max, capture.isRelay)) }
+            if capture.overLimit { outcome.captureOverflows.append((capture.stream, capture.max, capture.isRelay)) }
             if let error = capture.sinkError {
                 outcome.warnings.append("\(capture.stream): writing to the inherited file failed (\(SetupFailure.describe(error))); the rest was dropped")
             }

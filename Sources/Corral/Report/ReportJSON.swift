@@ -94,7 +94,7 @@ public enum ReportJSON {
             raw("],\"processes\":[")
             for (index, process) in report.processes.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                run(process.report, name: process.name)
+                run(process.report, name: process.name, startedAt: process.startedAt, endedAt: process.endedAt)
             }
             raw("]")
             key("status"); string(report.status.rawValue)
@@ -103,10 +103,12 @@ public enum ReportJSON {
             bytes.append(UInt8(ascii: "}"))
         }
 
-        mutating func run(_ report: RunReport, name: String?) {
+        /// `name` given: a process of a job, with its times on the job's clock.
+        mutating func run(_ report: RunReport, name: String?, startedAt: Double? = nil, endedAt: Double? = nil) {
             bytes.append(UInt8(ascii: "{"))
             key("containment", first: true); string(report.containment.rawValue)
             key("cpuTime"); number(report.cpuTime)
+            if name != nil { key("endedAt"); optional(endedAt) { $0.number($1) } }
             key("error"); optional(report.error) { $0.failure($1) }
             key("events")
             bytes.append(UInt8(ascii: "["))
@@ -133,6 +135,7 @@ public enum ReportJSON {
             key("processes"); integer(report.processes)
             key("signal"); optional(report.signal) { $0.integer($1) }
             key("signalName"); optional(report.signalName) { $0.string($1) }
+            if name != nil { key("startedAt"); optional(startedAt) { $0.number($1) } }
             key("status"); string(report.status.rawValue)
             key("stderr"); optional(report.stderr) { $0.captured($1) }
             key("stdout"); optional(report.stdout) { $0.captured($1) }

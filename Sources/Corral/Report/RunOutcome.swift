@@ -27,6 +27,9 @@ struct RunOutcome: Sendable {
     /// The highest CPU total sampled while the run was alive, in microseconds.
     var sampledCPUMicros: Int64 = 0
     var wallNanos: Int64 = 0
+    /// CLOCK_MONOTONIC (ns) just before the clone: where `wallNanos` counts from; nil when
+    /// no spawn was attempted.
+    var startInstant: Int64?
     var memoryPeak: UInt64 = 0
     var processes = 0
     var leftovers = 0

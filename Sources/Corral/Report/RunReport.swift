@@ -42,6 +42,10 @@ public struct RunReport: Sendable, Hashable, Codable {
     /// For `syscall-violation`: the killed program's pid outside its namespace, to find the
     /// kernel's record of the kill by (``SeccompAudit``). Not part of the JSON.
     var violatorPid: Int32?
+    /// CLOCK_MONOTONIC at the spawn and when the main process's end was seen (`wallTime`
+    /// apart), for a job's clock (``NamedRunReport/startedAt``); nil when nothing was
+    /// spawned. Not part of the JSON.
+    var monotonicSpan: MonotonicSpan?
 
     public init(
         status: RunStatus, pid: Int32? = nil, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
@@ -118,5 +122,16 @@ public struct RunReport: Sendable, Hashable, Codable {
         try container.encode(error, forKey: .error)
         try container.encode(stdout, forKey: .stdout)
         try container.encode(stderr, forKey: .stderr)
+    }
+}
+
+/// Two CLOCK_MONOTONIC readings in nanoseconds.
+struct MonotonicSpan: Sendable, Hashable {
+    let start: Int64
+    let end: Int64
+
+    /// Seconds from `zero` to the start and to the end.
+    func seconds(since zero: Int64) -> (start: Double, end: Double) {
+        (Double(start - zero) / 1e9, Double(end - zero) / 1e9)
     }
 }

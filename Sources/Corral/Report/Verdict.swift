@@ -51,6 +51,7 @@ enum Verdict {
             message: ""
         )
         report.isolated = outcome.isolated
+        report.monotonicSpan = outcome.startInstant.map { MonotonicSpan(start: $0, end: $0 + outcome.wallNanos) }
         report.stdout = outcome.standardOutput
         report.stderr = outcome.standardError
         switch outcome.mainEnd {

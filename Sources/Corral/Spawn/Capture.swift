@@ -4,12 +4,15 @@ import Glibc
 
 /// One stream the reaper reads as it fills, from the read end of a pipe: either captured
 /// into the report (the first `max` bytes kept), or relayed to a file Corral inherited
-/// (`sink`) with the first `max` bytes written there. A stream past `max` ends the run.
+/// (`sink`) with the first `max` bytes written there. A stream past `max` ends the run,
+/// unless a capture says `.truncate`: then the rest is read and dropped as it comes.
 final class Capture: @unchecked Sendable {
     /// "stdout", "stderr", or "stdout and stderr" for one relay of both.
     let stream: String
     let descriptor: Int32
     let max: UInt64
+    /// `.truncate`: past `max` the run goes on (the rest is read and dropped); a relay always kills.
+    let onLimit: OutputLimitAction
     /// Where a relayed stream goes (a duplicate Corral owns); nil for a capture.
     let sink: Int32?
     private(set) var data: [UInt8] = []
@@ -19,10 +22,11 @@ final class Capture: @unchecked Sendable {
     /// The first error writing to the sink (errno), after which the rest is dropped.
     private(set) var sinkError: Int32?
 
-    init(stream: String, descriptor: Int32, max: UInt64, sink: Int32? = nil) {
+    init(stream: String, descriptor: Int32, max: UInt64, onLimit: OutputLimitAction = .kill, sink: Int32? = nil) {
         self.stream = stream
         self.descriptor = descriptor
         self.max = max
+        self.onLimit = sink == nil ? onLimit : .kill
         self.sink = sink
     }
 
@@ -32,6 +36,8 @@ final class Capture: @unchecked Sendable {
     }
 
     var overflowed: Bool { total > max }
+    /// Past its cap, and the cap ends the run (`output-limit`).
+    var overLimit: Bool { overflowed && onLimit == .kill }
     var isRelay: Bool { sink != nil }
 
     /// Reads what is there without blocking; keeps (or relays) the first `max` bytes.

@@ -269,11 +269,11 @@ final class SpawnPlan: @unchecked Sendable {
                     }
                 case .failure(let failure): return fail(failure)
                 }
-            case .capture(let max):
+            case .capture(let max, let onLimit):
                 var ends: [Int32] = [-1, -1]
                 if corral_pipe(&ends) != 0 { return fail(systemFailure("pipe for \(name)", errno)) }
                 _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
-                captures.append(Capture(stream: name, descriptor: ends[0], max: max))
+                captures.append(Capture(stream: name, descriptor: ends[0], max: max, onLimit: onLimit))
                 handedOver.append(ends[1])
                 mappings.append(corral_fd_mapping(source: ends[1], target: target))
             }
@@ -360,6 +360,7 @@ final class SpawnPlan: @unchecked Sendable {
         request.switch_user = isolation == nil && geteuid() == 0 && user.uid != 0 ? 1 : 0
         request.uid = user.uid
         request.gid = user.gid
+        request.ignored_signals = job.ignoredSignals.mask
         let joins = cgroup?.joinDescriptors ?? []
         var settings = isolation ?? corral_isolation()
         let isolated = isolation != nil

@@ -117,7 +117,7 @@ enum Spawner {
         let message: String
         switch corral_spawn_stage(rawValue: UInt32(failure.stage)) {
         case CORRAL_STAGE_SETSID: (stage, message) = ("setsid", "setsid: \(reason)")
-        case CORRAL_STAGE_SIGNALS: (stage, message) = ("signals", "resetting signal \(failure.detail): \(reason)")
+        case CORRAL_STAGE_SIGNALS: (stage, message) = ("signals", "setting the disposition of signal \(failure.detail): \(reason)")
         case CORRAL_STAGE_PDEATHSIG: (stage, message) = ("pdeathsig", "prctl(PR_SET_PDEATHSIG): \(reason)")
         case CORRAL_STAGE_CGROUP: (stage, message) = ("cgroup", "joining cgroup \(failure.detail): \(reason)")
         case CORRAL_STAGE_STDIO:
