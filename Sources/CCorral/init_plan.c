@@ -72,6 +72,9 @@ int corral_init_plan_write(const corral_spawn_request *request) {
     uint32_t header[] = { (uint32_t)isolation->new_network, isolation->uid, isolation->gid, (uint32_t)request->rlimit_count,
                           (uint32_t)request->fd_count, (uint32_t)isolation->mount_count, isolation->seccomp_length, argc, envc };
     corral_plan_put(&writer, header, sizeof(header));
+    int cpu_words = request->cpu_mask != NULL && request->cpu_mask_words > 0 ? request->cpu_mask_words : 0;
+    corral_plan_u32(&writer, (uint32_t)cpu_words);
+    for (int index = 0; index < cpu_words; index++) corral_plan_u64(&writer, request->cpu_mask[index]);
     corral_plan_string(&writer, request->path);
     corral_plan_string(&writer, request->directory);
     corral_plan_string(&writer, isolation->hostname);
@@ -175,8 +178,14 @@ static void corral_init_plan_read(corral_spawn_request *request, corral_isolatio
     if (reader.failed || fd_count > CORRAL_MAX_FDS || mount_count > 4096 || rlimit_count > 64 || argc == 0 || argc > (1u << 20) || envc > (1u << 20)) {
         corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
     }
+    uint32_t cpu_words = corral_plan_read_u32(&reader);
+    if (reader.failed || cpu_words > CORRAL_MAX_CPU_MASK_WORDS) corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
     memset(isolation, 0, sizeof(*isolation));
     memset(request, 0, sizeof(*request));
+    uint64_t *cpu_mask = cpu_words ? corral_plan_alloc(cpu_words, sizeof(uint64_t), error_fd) : NULL;
+    for (uint32_t index = 0; index < cpu_words; index++) cpu_mask[index] = corral_plan_read_u64(&reader);
+    request->cpu_mask = cpu_mask;
+    request->cpu_mask_words = (int)cpu_words;
     isolation->new_network = (int)header[0];
     isolation->uid = header[1];
     isolation->gid = header[2];

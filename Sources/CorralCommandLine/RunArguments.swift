@@ -37,6 +37,8 @@ public struct RunArguments: Sendable, Equatable {
     public var stderrMax: String?
     public var files: [String] = []
     public var collect: [String] = []
+    /// `--cpus LIST`: the CPUs the run is pinned to.
+    public var cpus: String?
     /// The program and its arguments, with the `--` before them when it was given.
     public var command: [String] = []
 
@@ -46,7 +48,7 @@ public struct RunArguments: Sendable, Equatable {
          stdin: String?, stdout: String?, stderr: String?, dir: String?, environment: [String], inheritEnvironment: Bool,
          report: String?, quiet: Bool, isolate: Bool, network: Isolation.Network?, user: String?, bind: [String],
          tmpfs: [String], seccomp: String?, seccompPolicy: String?, spec: String?, fileStore: String?, fileStoreMax: String, stdoutMax: String?, stderrMax: String?,
-         files: [String], collect: [String], command: [String]) {
+         files: [String], collect: [String], cpus: String?, command: [String]) {
         self.limitOptions = limitOptions
         self.containmentOptions = containmentOptions
         self.userRangeOption = userRangeOption
@@ -72,6 +74,7 @@ public struct RunArguments: Sendable, Equatable {
         self.stderrMax = stderrMax
         self.files = files
         self.collect = collect
+        self.cpus = cpus
         self.command = command
     }
 }
@@ -100,6 +103,7 @@ extension RunArguments {
             throw ValidationError("unknown option '\(first)' (see corral run --help; the program and its arguments come after --)")
         }
         if fileStore != nil && spec == nil { throw ValidationError("--file-store goes with --spec") }
+        _ = try cpuList()
         if spec != nil {
             if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
             let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),
@@ -134,6 +138,18 @@ extension RunArguments {
             throw ValidationError("--env: expected K=V, got '\(entry)'")
         }
         _ = try limitOptions.limits()
+    }
+
+    /// `--cpus`, parsed and checked against the CPUs that are online and Corral's own.
+    func cpuList() throws -> CPUList? {
+        guard let cpus else { return nil }
+        do throws(CorralError) {
+            let list = try CPUList(cpus)
+            try list.checkAvailable()
+            return list
+        } catch {
+            throw ValidationError("--" + error.message)
+        }
     }
 
     func captureSizes() throws -> (stdout: UInt64?, stderr: UInt64?) {
@@ -204,7 +220,8 @@ extension RunArguments {
             standardError: try captureSizes().stderr.map { .capture(max: $0) } ?? stderr.map { .file($0) } ?? .inherit,
             limits: try limitOptions.limits(),
             isolation: try isolation(),
-            user: try runUser()
+            user: try runUser(),
+            cpus: try cpuList()
         )
     }
 
@@ -230,7 +247,7 @@ extension RunArguments {
             name: "main", args: job.arguments, env: job.environment,
             limits: job.limits, stdin: stdin.map { .hostFile(absolute($0)) } ?? .null,
             stdout: stream(stdout, sizes.stdout), stderr: stream(stderr, sizes.stderr), isolation: job.isolation,
-            user: job.user
+            user: job.user, cpus: job.cpus
         )
         let filesIn = try files.map { entry -> FileSpec in
             let parts = entry.split(separator: "=", maxSplits: 1)

@@ -56,6 +56,7 @@ public enum RunFastPath {
         "--stderr-max": .value(\.stderrMax),
         "--file": .list(\.files),
         "--collect": .list(\.collect),
+        "--cpus": .value(\.cpus),
     ] }
 
     /// The option names this parser knows (for the test that compares them with

@@ -24,6 +24,8 @@ struct RunFastPathTests {
         ["--stdout-max", "1K", "--stderr-max=2K", "--", "/bin/true"],
         ["--file", "in.txt=/etc/hostname", "--collect", "out.txt", "--collect", "b", "--", "/bin/cat"],
         ["--spec", "/tmp/job.json"],
+        ["--cpus", "0", "--", "/bin/true"],
+        ["--cpus=0-1,3", "--spec", "/tmp/job.json"],
         ["--spec", "-", "--report", "/tmp/r.json", "--isolate"],
         ["--stdout", "/tmp/out", "--report", "-", "--", "/bin/true"],
     ]

@@ -17,6 +17,10 @@ public struct Job: Sendable, Hashable, Codable {
     /// Who the program runs as (``RunUser``): nil is nobody when Corral is root (isolated or
     /// not), and Corral's own user otherwise. Root (uid 0) only when asked for here.
     public var user: RunUser?
+    /// The CPUs the run is pinned to (``CPUList``): its processes' affinity, set before
+    /// exec, and with cgroup containment its cpuset, so the program cannot widen it. nil:
+    /// every CPU Corral may use.
+    public var cpus: CPUList?
 
     /// The environment a job gets unless told otherwise: a `PATH` and nothing else.
     public static let defaultEnvironment: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
@@ -30,7 +34,8 @@ public struct Job: Sendable, Hashable, Codable {
         standardError: Output = .inherit,
         limits: Limits = Limits(),
         isolation: Isolation? = nil,
-        user: RunUser? = nil
+        user: RunUser? = nil,
+        cpus: CPUList? = nil
     ) {
         self.arguments = arguments
         self.environment = environment
@@ -41,6 +46,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.limits = limits
         self.isolation = isolation
         self.user = user
+        self.cpus = cpus
     }
 
     /// Checks what can be checked without starting anything.
@@ -60,5 +66,6 @@ public struct Job: Sendable, Hashable, Codable {
             throw CorralError(.invalidJob, "workingDirectory: must be a non-empty path")
         }
         try limits.validate()
+        try cpus?.checkAvailable()
     }
 }

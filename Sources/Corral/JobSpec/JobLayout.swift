@@ -261,7 +261,7 @@ final class JobLayout: Sendable {
             if let dir = process.dir { path += "/" + dir.description }
             let job = Job(arguments: process.args, environment: process.env, workingDirectory: path,
                           standardInput: input, standardOutput: standardOutput, standardError: standardError,
-                          limits: process.limits, isolation: process.isolation, user: process.user)
+                          limits: process.limits, isolation: process.isolation, user: process.user, cpus: process.cpus)
             return PreparedProcess(job: job, descriptors: descriptors, directory: opened)
         } catch {
             Set(owned).union(descriptors.values).forEach { _ = Glibc.close($0) }

@@ -39,11 +39,14 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
     public var isolation: Isolation?
     /// Who the process runs as (``Job/user``); a job spec's JSON cannot say it.
     public var user: RunUser?
+    /// The CPUs it is pinned to (``Job/cpus``): JSON `"cpus": "0-1,3"`, on the process or,
+    /// for every process that names none, on the job (or step).
+    public var cpus: CPUList?
 
     public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: SpecPath? = nil,
                 limits: Limits = Limits(), stdin: StreamSpec = .null, stdout: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax),
                 stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:],
-                isolation: Isolation? = nil, user: RunUser? = nil) {
+                isolation: Isolation? = nil, user: RunUser? = nil, cpus: CPUList? = nil) {
         self.name = name
         self.args = args
         self.env = env
@@ -55,6 +58,7 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
         self.fds = fds
         self.isolation = isolation
         self.user = user
+        self.cpus = cpus
     }
 }
 
