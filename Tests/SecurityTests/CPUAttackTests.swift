@@ -12,12 +12,14 @@ private let cpusetV1 = CgroupCheck.hasV1 && CgroupCheck.cpusetParent != nil
 extension SecurityTests {
 @Suite("CPU pinning", .enabled(if: twoCPUs && cpusetV1, "needs root, CPUs 0 and 1 and the cgroup v1 cpuset hierarchy"))
 struct CPUAttackTests {
-    static let widen = "python3 -c 'import os\ntry:\n os.sched_setaffinity(0, {0, 1})\nexcept OSError as e:\n print(\"refused\", e.errno)\nprint(sorted(os.sched_getaffinity(0)))'"
+    /// Widens its own affinity, then says what it has: as `sched_getaffinity` and /proc see it.
+    static let widen = "import os\ntry:\n os.sched_setaffinity(0, {0, 1})\nexcept OSError as e:\n print('refused', e.errno)\n"
+        + "print(sorted(os.sched_getaffinity(0)))\nprint([l for l in open('/proc/self/status') if l.startswith('Cpus_allowed_list')][0], end='')"
 
     func attack(_ containment: RunnerConfiguration.ContainmentPreference, isolation: Isolation? = nil,
                 user: RunUser? = nil) async throws -> (RunReport, String) {
         let report = try await Runner(configuration: RunnerConfiguration(containment: containment)).run(
-            Job(arguments: ["/bin/sh", "-c", Self.widen + "; grep Cpus_allowed_list /proc/self/status"],
+            Job(arguments: ["/usr/bin/python3", "-c", Self.widen],
                 standardOutput: .capture(max: 1 << 16), standardError: .capture(max: 1 << 16),
                 limits: Limits(wallTime: .seconds(20)), isolation: isolation, user: user, cpus: try CPUList("1")))
         #expect(report.status == .ok, "\(report.message) \(report.stderr?.text ?? "")")

@@ -22,7 +22,7 @@ struct CPUSlotTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let configuration = try pinnedConfiguration()
-        let script = { (me: String, other: String) in
+        let script = { @Sendable (me: String, other: String) in
             "touch \(directory.path)/\(me); i=0; while [ ! -e \(directory.path)/\(other) ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; grep Cpus_allowed_list /proc/self/status"
         }
         try await withServer(configuration) { server in
