@@ -78,6 +78,23 @@ struct CPUPinningTests {
         }
     }
 
+    @Test("a CPU outside the parent cgroup's cpuset: setup-error, never a run that could leave its CPUs",
+          .enabled(if: v1 && CgroupCheck.cpusetParent == "/sys/fs/cgroup/cpuset/corral", "needs Corral in the root of the v1 cpuset hierarchy"))
+    func outsideParent() async throws {
+        let name = "corral-cpus-test-\(getpid())"
+        let hierarchies = ["memory", "pids", "cpuacct", "freezer", "cpuset"].map { "/sys/fs/cgroup/\($0)/\(name)" }
+        defer { for directory in hierarchies.reversed() { rmdir(directory) } }
+        let parent = "/sys/fs/cgroup/cpuset/\(name)"
+        #expect(mkdir(parent, 0o755) == 0)
+        try Data("0".utf8).write(to: URL(fileURLWithPath: parent + "/cpuset.mems"))
+        try Data("0".utf8).write(to: URL(fileURLWithPath: parent + "/cpuset.cpus"))
+        let report = try await Runner(configuration: RunnerConfiguration(containment: .cgroupV1, cgroupParent: "/" + name))
+            .run(Job(arguments: ["/bin/true"], cpus: try CPUList("1")))
+        #expect(report.status == .setupError)
+        #expect(report.message.contains("CPU 1 is not in the cpuset of \(parent) (its CPUs: 0)"), "\(report.message)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix("run-") }) == [], "a run cgroup was left")
+    }
+
     @Test("cgroup v2 without a cpuset controller: a run that asks for CPUs is refused, not run widenable",
           .enabled(if: CgroupCheck.hasV2 && !(CgroupCheck.host.cgroups.v2?.controllers.contains("cpuset") ?? false),
                    "needs a cgroup v2 hierarchy without the cpuset controller"))

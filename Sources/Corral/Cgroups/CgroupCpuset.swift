@@ -16,24 +16,25 @@ enum CgroupCpuset {
     /// one that has none: every directory Corral makes on the way gets its parent's.
     static func makeV1(_ hierarchy: CgroupHost.Hierarchy, parent override: String?, name: String, cpus: CPUList) throws(CgroupError) -> String {
         let parent = CgroupV1Run.parentDirectory(hierarchy, override: override)
-        if !preparedV1Parents.withLock({ $0.contains(parent) }) {
-            try CgroupFS.makeDirectories(parent, below: hierarchy.mount)
-            CgroupParents.register(parent)
-            try fillV1(parent, below: hierarchy.mount + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath))
-            preparedV1Parents.withLock { _ = $0.insert(parent) }
-        }
-        try check(cpus, within: parent + "/cpuset.effective_cpus", parent: parent)
+        let own = hierarchy.mount + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath)
         let directory = parent + "/" + name
         var attempts = 0
-        while mkdir(directory, 0o755) != 0 {
+        while true {
+            if !preparedV1Parents.withLock({ $0.contains(parent) }) {
+                try CgroupFS.makeDirectories(parent, below: hierarchy.mount)
+                CgroupParents.register(parent)
+                try fillV1(parent, below: own)
+                preparedV1Parents.withLock { _ = $0.insert(parent) }
+            }
+            if mkdir(directory, 0o755) == 0 { break }
             let error = errno
             attempts += 1
             // Another Corral process may have removed the idle parent at its exit.
             guard error == ENOENT, attempts < 5 else { throw CgroupFS.failure("mkdir", directory, error) }
-            try CgroupFS.makeDirectories(parent, below: hierarchy.mount)
-            try fillV1(parent, below: hierarchy.mount + (hierarchy.ownPath == "/" ? "" : hierarchy.ownPath))
+            preparedV1Parents.withLock { _ = $0.remove(parent) }
         }
         do throws(CgroupError) {
+            try check(cpus, within: parent + "/cpuset.effective_cpus", parent: parent)
             let mems = (CgroupFS.read(parent + "/cpuset.mems") ?? "").trimmed
             try CgroupFS.write(directory + "/cpuset.mems", mems)
             try CgroupFS.write(directory + "/cpuset.cpus", cpus.description)
