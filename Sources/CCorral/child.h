@@ -11,6 +11,9 @@ void corral_child_fail(int error_fd, int stage, int error, int detail) __attribu
 /// The most descriptors one child can be given (stdio plus pipes).
 #define CORRAL_MAX_FDS 64
 
+/// The most 64-bit words of a CPU mask (CPUs 0 to 8191).
+#define CORRAL_MAX_CPU_MASK_WORDS 128
+
 /// Marks every descriptor from `first` up close-on-exec. Returns 0, or -1 with errno.
 int corral_cloexec_from(int first);
 
@@ -23,6 +26,10 @@ void corral_child_reset_signals(int error_fd);
 
 /// Writes "0" into each of request->cgroup_procs_fds.
 void corral_child_join_cgroups(const corral_spawn_request *request, int error_fd);
+
+/// Pins the calling process to request->cpu_mask, if any (after the cgroup joins: joining a
+/// v1 cpuset resets the affinity to the cpuset's CPUs).
+void corral_child_pin_cpus(const corral_spawn_request *request, int error_fd);
 
 /// chdir, rlimits, the ignored signals, an empty signal mask, the seccomp filter (isolation),
 /// execve. Does not return.

@@ -73,6 +73,9 @@ int corral_init_plan_write(const corral_spawn_request *request) {
                           (uint32_t)request->fd_count, (uint32_t)isolation->mount_count, isolation->seccomp_length, argc, envc };
     corral_plan_put(&writer, header, sizeof(header));
     corral_plan_u64(&writer, request->ignored_signals);
+    int cpu_words = request->cpu_mask != NULL && request->cpu_mask_words > 0 ? request->cpu_mask_words : 0;
+    corral_plan_u32(&writer, (uint32_t)cpu_words);
+    for (int index = 0; index < cpu_words; index++) corral_plan_u64(&writer, request->cpu_mask[index]);
     corral_plan_string(&writer, request->path);
     corral_plan_string(&writer, request->directory);
     corral_plan_string(&writer, isolation->hostname);
@@ -179,9 +182,15 @@ static void corral_init_plan_read(corral_spawn_request *request, corral_isolatio
     // SIGKILL and SIGSTOP cannot be ignored: a plan that says so was not written by Corral.
     uint64_t ignored_signals = corral_plan_read_u64(&reader);
     if (ignored_signals & ((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))) corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
+    uint32_t cpu_words = corral_plan_read_u32(&reader);
+    if (reader.failed || cpu_words > CORRAL_MAX_CPU_MASK_WORDS) corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
     memset(isolation, 0, sizeof(*isolation));
     memset(request, 0, sizeof(*request));
     request->ignored_signals = ignored_signals;
+    uint64_t *cpu_mask = cpu_words ? corral_plan_alloc(cpu_words, sizeof(uint64_t), error_fd) : NULL;
+    for (uint32_t index = 0; index < cpu_words; index++) cpu_mask[index] = corral_plan_read_u64(&reader);
+    request->cpu_mask = cpu_mask;
+    request->cpu_mask_words = (int)cpu_words;
     isolation->new_network = (int)header[0];
     isolation->uid = header[1];
     isolation->gid = header[2];

@@ -54,6 +54,9 @@ static void corral_isolated_program(const corral_spawn_request *request, int err
         sent = send(isolation->status_fd, hello, sizeof(hello), MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     corral_child_descriptors(request, &error_fd);
+    // Inherited from the init already; set again from the plan, so the program's CPUs
+    // never depend on how the init was started.
+    corral_child_pin_cpus(request, error_fd);
 
     // No capability can come back: the bounding set emptied, ambient cleared, securebits
     // locked so that root gets no capabilities and a uid change always drops them.
@@ -216,6 +219,8 @@ void corral_isolated_enter(const corral_spawn_request *request, int error_fd) {
         corral_child_fail(error_fd, CORRAL_STAGE_PDEATHSIG, errno, 0);
     }
     corral_child_join_cgroups(request, error_fd);
+    // The init and, by inheritance, everything it starts: pinned before corral-init's exec.
+    corral_child_pin_cpus(request, error_fd);
 }
 
 /// PID 1 of the run's namespaces: sets them up, starts the program, reaps every orphan

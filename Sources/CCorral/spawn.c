@@ -193,6 +193,19 @@ void corral_child_join_cgroups(const corral_spawn_request *request, int error_fd
     }
 }
 
+void corral_child_pin_cpus(const corral_spawn_request *request, int error_fd) {
+    if (request->cpu_mask == NULL || request->cpu_mask_words <= 0) {
+        return;
+    }
+    if (request->cpu_mask_words > CORRAL_MAX_CPU_MASK_WORDS) {
+        corral_child_fail(error_fd, CORRAL_STAGE_AFFINITY, EINVAL, request->cpu_mask_words);
+    }
+    // The raw call: the kernel takes the mask as it is (bits past its CPUs must be zero).
+    if (syscall(SYS_sched_setaffinity, 0, (size_t)request->cpu_mask_words * sizeof(uint64_t), request->cpu_mask) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_AFFINITY, errno, 0);
+    }
+}
+
 /// A plain run started by root becomes its user (nobody unless asked): no supplementary
 /// groups, the ids (which clears every capability), no_new_privs, and the parent-death
 /// signal again (a change of credentials clears it). Raw system calls: the C library's
@@ -291,6 +304,7 @@ static int corral_child_main(void *argument) {
     if (!context->in_cgroup) {
         corral_child_join_cgroups(request, error_fd);
     }
+    corral_child_pin_cpus(request, error_fd);
     // The working directory comes as a descriptor Corral opened beneath the job's directory
     // (never a path a program could have swapped); entered before the descriptor shuffle,
     // which may reuse its number for one of the program's.

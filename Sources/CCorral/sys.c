@@ -199,3 +199,9 @@ const char *corral_signal_name(int signal_number) {
     }
     return NULL;
 }
+
+int corral_allowed_cpus(uint64_t *mask, int words) {
+    memset(mask, 0, (size_t)words * sizeof(uint64_t));
+    long got = syscall(SYS_sched_getaffinity, 0, (size_t)words * sizeof(uint64_t), mask);
+    return got < 0 ? -1 : 0;
+}

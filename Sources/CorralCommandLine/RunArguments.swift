@@ -42,6 +42,8 @@ public struct RunArguments: Sendable, Equatable {
     public var ignoreSignals: [String] = []
     public var files: [String] = []
     public var collect: [String] = []
+    /// `--cpus LIST`: the CPUs the run is pinned to.
+    public var cpus: String?
     /// The program and its arguments, with the `--` before them when it was given.
     public var command: [String] = []
 
@@ -52,7 +54,7 @@ public struct RunArguments: Sendable, Equatable {
          report: String?, quiet: Bool, isolate: Bool, network: Isolation.Network?, user: String?, bind: [String],
          tmpfs: [String], seccomp: String?, seccompPolicy: String?, spec: String?, fileStore: String?, fileStoreMax: String, stdoutMax: String?, stderrMax: String?,
          stdoutOnLimit: String?, stderrOnLimit: String?, ignoreSignals: [String],
-         files: [String], collect: [String], command: [String]) {
+         files: [String], collect: [String], cpus: String?, command: [String]) {
         self.limitOptions = limitOptions
         self.containmentOptions = containmentOptions
         self.userRangeOption = userRangeOption
@@ -81,6 +83,7 @@ public struct RunArguments: Sendable, Equatable {
         self.ignoreSignals = ignoreSignals
         self.files = files
         self.collect = collect
+        self.cpus = cpus
         self.command = command
     }
 }
@@ -109,6 +112,7 @@ extension RunArguments {
             throw ValidationError("unknown option '\(first)' (see corral run --help; the program and its arguments come after --)")
         }
         if fileStore != nil && spec == nil { throw ValidationError("--file-store goes with --spec") }
+        _ = try cpuList()
         if spec != nil {
             if !programArguments.isEmpty { throw ValidationError("--spec: the program comes from the spec; give no program on the command line") }
             let conflicting = [("--stdin", stdin), ("--stdout", stdout), ("--stderr", stderr), ("--dir", dir),
@@ -147,6 +151,18 @@ extension RunArguments {
             throw ValidationError("--env: expected K=V, got '\(entry)'")
         }
         _ = try limitOptions.limits()
+    }
+
+    /// `--cpus`, parsed and checked against the CPUs that are online and Corral's own.
+    func cpuList() throws -> CPUList? {
+        guard let cpus else { return nil }
+        do throws(CorralError) {
+            let list = try CPUList(cpus)
+            try list.checkAvailable()
+            return list
+        } catch {
+            throw ValidationError("--" + error.message)
+        }
     }
 
     func captureSizes() throws -> (stdout: UInt64?, stderr: UInt64?) {
@@ -239,7 +255,8 @@ extension RunArguments {
             limits: try limitOptions.limits(),
             isolation: try isolation(),
             user: try runUser(),
-            ignoredSignals: try ignoredSignals()
+            ignoredSignals: try ignoredSignals(),
+            cpus: try cpuList()
         )
     }
 
@@ -266,7 +283,7 @@ extension RunArguments {
             name: "main", args: job.arguments, env: job.environment,
             limits: job.limits, stdin: stdin.map { .hostFile(absolute($0)) } ?? .null,
             stdout: stream(stdout, sizes.stdout, actions.stdout), stderr: stream(stderr, sizes.stderr, actions.stderr),
-            isolation: job.isolation, user: job.user, ignoreSignals: job.ignoredSignals
+            isolation: job.isolation, user: job.user, ignoreSignals: job.ignoredSignals, cpus: job.cpus
         )
         let filesIn = try files.map { entry -> FileSpec in
             let parts = entry.split(separator: "=", maxSplits: 1)

@@ -95,6 +95,9 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("collect"), help: ArgumentHelp("Return this file of the working directory in the report (repeatable).", valueName: "NAME"))
     var collect: [String] = []
 
+    @Option(help: ArgumentHelp("Pin the run to these CPUs, e.g. 1 or 0-1,3 (affinity, and with cgroup containment a cpuset the program cannot widen).", valueName: "list"))
+    var cpus: String?
+
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program and its arguments (after --).", valueName: "program"))
     var command: [String] = []
 
@@ -129,6 +132,7 @@ public struct RunCommand: AsyncParsableCommand {
             ignoreSignals: ignoreSignals,
             files: files,
             collect: collect,
+            cpus: cpus,
             command: command
         )
     }

@@ -18,7 +18,12 @@ extension RunArguments {
                 throw ValidationError("--spec: cannot read \(source): \(error)")
             }
             do {
-                switch try JobDocument.parse(data) {
+                var document = try JobDocument.parse(data)
+                if let cpus = try cpuList() {
+                    try document.checkCPUs(within: cpus)
+                    document = document.pinning(cpus)
+                }
+                switch document {
                 case .job(let job): try await runJob(job)
                 case .steps(let steps): try await runSteps(steps)
                 }

@@ -23,7 +23,7 @@ public enum RunFastPath {
         "--address-space", "--containment", "--cgroup-parent", "--user-range", "--stdin", "--stdout", "--stderr",
         "--dir", "--env", "--report", "--network", "--user", "--bind", "--tmpfs", "--seccomp", "--seccomp-policy",
         "--spec", "--file-store", "--file-store-max", "--stdout-max", "--stderr-max", "--stdout-on-limit",
-        "--stderr-on-limit", "--ignore-signal", "--file", "--collect",
+        "--stderr-on-limit", "--ignore-signal", "--file", "--collect", "--cpus",
     ]
     /// Options that may be given more than once, each adding a value.
     private static let lists = ["--env", "--bind", "--tmpfs", "--file", "--collect", "--ignore-signal"]
@@ -79,6 +79,7 @@ public enum RunFastPath {
         case "--ignore-signal": result.ignoreSignals.append(value)
         case "--file": result.files.append(value)
         case "--collect": result.collect.append(value)
+        case "--cpus": result.cpus = value
         default: return false
         }
         return true

@@ -85,7 +85,7 @@ public struct CorralServer: Sendable {
         self.notices = notices
         bodyBudget = BodyBudget(capacity: configuration.maxBodiesInFlight) { metrics.bodyBytes($0) }
         connections = ConnectionCounter(limit: configuration.maxConnections)
-        dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue) { metrics.update($0) }
+        dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue, cpus: configuration.cpus) { metrics.update($0) }
     }
 
     /// The Hummingbird application: its routes, bound as configured. `onListening` gets the
@@ -195,7 +195,7 @@ public struct CorralServer: Sendable {
 
     func admission() -> JobAdmission {
         JobAdmission(ceilings: configuration.ceilings, defaults: configuration.defaults, isolation: isolation,
-                     hostFiles: hostFiles, allowHostNetwork: configuration.allowHostNetwork)
+                     hostFiles: hostFiles, allowHostNetwork: configuration.allowHostNetwork, cpus: configuration.cpus)
     }
 
     func jobRunner() -> JobRunner {

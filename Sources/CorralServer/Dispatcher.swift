@@ -3,7 +3,8 @@ import Synchronization
 
 /// Admits jobs: at most `parallelism` run at once, at most `queueLimit` more wait (first come,
 /// first served), the rest are refused. It knows every job in flight, so that a shutdown can
-/// refuse the waiting ones and, after the grace period, cancel the running ones.
+/// refuse the waiting ones and, after the grace period, cancel the running ones. Each
+/// running job holds one of the slots 0..<parallelism (a slot's CPU, with `--cpus`).
 final class Dispatcher: Sendable {
     enum Refusal: Error, Sendable {
         /// Every slot and every place in the queue is taken; retry after about this many seconds.
@@ -18,11 +19,13 @@ final class Dispatcher: Sendable {
 
     private struct Waiter {
         let id: UInt64
-        let continuation: CheckedContinuation<Void, any Error>
+        let continuation: CheckedContinuation<Int, any Error>
     }
 
     private struct State {
         var running = 0
+        /// Slots no job holds; the lowest is taken first.
+        var freeSlots: [Int] = []
         var waiting: [Waiter] = []
         /// The running jobs' stops, for a shutdown.
         var stops: [UInt64: RunStop] = [:]
@@ -39,13 +42,19 @@ final class Dispatcher: Sendable {
 
     let parallelism: Int
     let queueLimit: Int
-    private let state = Mutex(State())
+    /// With `--cpus`: slot k's CPU is `slotCPUs[k]`; nil: runs are not pinned.
+    let slotCPUs: [CPUList]?
+    private let state: Mutex<State>
     private let onChange: @Sendable (Counts) -> Void
 
-    init(parallelism: Int, queueLimit: Int, onChange: @escaping @Sendable (Counts) -> Void = { _ in }) {
+    init(parallelism: Int, queueLimit: Int, cpus: CPUList? = nil, onChange: @escaping @Sendable (Counts) -> Void = { _ in }) {
+        slotCPUs = cpus.map { list in list.cpus.prefix(parallelism).compactMap { try? CPUList(cpus: [$0]) } }
         self.parallelism = parallelism
         self.queueLimit = queueLimit
         self.onChange = onChange
+        var initial = State()
+        initial.freeSlots = Array((0..<max(parallelism, 0)).reversed())
+        state = Mutex(initial)
     }
 
     /// What the dispatcher remembers of tickets: all zero when no job waits or runs.
@@ -79,12 +88,18 @@ final class Dispatcher: Sendable {
     /// cancelled or the ticket withdrawn while it waits. A shutdown stops the job through
     /// `stop` (``cancelRunning()``).
     func run<T: Sendable>(_ ticket: Ticket, stop: RunStop, _ job: () async -> T) async throws -> T {
+        try await run(ticket, stop: stop, inSlot: { _ in await job() })
+    }
+
+    /// The same; `job` is told the slot it holds (0..<parallelism), which no other job
+    /// holds while it runs.
+    func run<T: Sendable>(_ ticket: Ticket, stop: RunStop, inSlot job: (Int) async -> T) async throws -> T {
         let id = ticket.id
-        try await acquire(id)
+        let slot = try await acquire(id)
         let started = ContinuousClock.now
         state.withLock { $0.stops[id] = stop }
-        let value = await job()
-        release(id, seconds: (ContinuousClock.now - started) / .seconds(1))
+        let value = await job(slot)
+        release(id, slot: slot, seconds: (ContinuousClock.now - started) / .seconds(1))
         return value
     }
 
@@ -103,19 +118,19 @@ final class Dispatcher: Sendable {
         waiter?.continuation.resume(throwing: CancellationError())
     }
 
-    private func acquire(_ id: UInt64) async throws {
-        enum Decision { case run, wait, cancelled, refuse(Refusal) }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+    private func acquire(_ id: UInt64) async throws -> Int {
+        enum Decision { case run(Int), wait, cancelled, refuse(Refusal) }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
                 let decision: Decision = state.withLock { state in
                     state.issued.remove(id)
                     let withdrawn = state.withdrawn.remove(id) != nil
                     if state.shuttingDown { return .refuse(.shuttingDown) }
                     if Task.isCancelled || withdrawn { return .cancelled }
-                    if state.running < parallelism {
+                    if state.running < parallelism, let slot = state.freeSlots.popLast() {
                         state.running += 1
                         onChange(Counts(running: state.running, queued: state.waiting.count))
-                        return .run
+                        return .run(slot)
                     }
                     if state.waiting.count < queueLimit {
                         state.waiting.append(Waiter(id: id, continuation: continuation))
@@ -126,7 +141,7 @@ final class Dispatcher: Sendable {
                     return .refuse(.overloaded(retryAfter: max(1, Int((ahead * state.averageSeconds).rounded(.up)))))
                 }
                 switch decision {
-                case .run: continuation.resume()
+                case .run(let slot): continuation.resume(returning: slot)
                 case .wait: break
                 case .cancelled: continuation.resume(throwing: CancellationError())
                 case .refuse(let refusal):
@@ -144,16 +159,29 @@ final class Dispatcher: Sendable {
         }
     }
 
-    private func release(_ id: UInt64, seconds: Double) {
+    private func release(_ id: UInt64, slot: Int, seconds: Double) {
         let next = state.withLock { state -> Waiter? in
             state.stops[id] = nil
             state.averageSeconds = 0.8 * state.averageSeconds + 0.2 * seconds
             defer { onChange(Counts(running: state.running, queued: state.waiting.count)) }
             if !state.waiting.isEmpty { return state.waiting.removeFirst() } // the slot passes on
             state.running -= 1
+            state.freeSlots.append(slot)
+            state.freeSlots.sort(by: >)
             return nil
         }
-        next?.continuation.resume()
+        next?.continuation.resume(returning: slot)
+    }
+
+    /// The job as it runs in `slot`: every process that names no CPUs pinned to the slot's.
+    func pinned(_ document: JobDocument, slot: Int) -> JobDocument {
+        guard let slotCPUs, slotCPUs.indices.contains(slot) else { return document }
+        return document.pinning(slotCPUs[slot])
+    }
+
+    func pinned(_ spec: JobSpec, slot: Int) -> JobSpec {
+        guard let slotCPUs, slotCPUs.indices.contains(slot) else { return spec }
+        return spec.pinning(slotCPUs[slot])
     }
 
     /// From now on refuse new jobs, and refuse every waiting one.

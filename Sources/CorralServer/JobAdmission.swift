@@ -14,6 +14,8 @@ struct JobAdmission: Sendable {
     var hostFiles: [String] = []
     /// Whether a job may ask for the host's network (`--allow-host-network`).
     var allowHostNetwork = false
+    /// `--cpus`: the CPUs a job may name (each process's `cpus` within them).
+    var cpus: CPUList?
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
         try admit(JobSpec.parse(body, isolationRequired: isolation != nil))
@@ -67,6 +69,9 @@ struct JobAdmission: Sendable {
                 throw SpecError("\(path).network", "this server gives no job the host's network (it was not started with --allow-host-network)")
             }
             spec.processes[index].limits = try limits(spec.processes[index].limits, "\(path).limits")
+            if let allowed = cpus, let asked = spec.processes[index].cpus, !asked.isSubset(of: allowed) {
+                throw SpecError("\(path).cpus", "\"\(asked)\" is not within this server's CPUs (--cpus \(allowed))")
+            }
             try capture(spec.processes[index].stdout, "\(path).stdout")
             try capture(spec.processes[index].stderr, "\(path).stderr")
             if let isolation {

@@ -162,13 +162,14 @@ final class QueueWorker: Sendable {
         while true {
             let ticket = dispatcher.ticket()
             do {
-                let result: Result<JobReport, CorralError> = try await dispatcher.run(ticket, stop: stop) {
+                let dispatcher = self.dispatcher
+                let result: Result<JobReport, CorralError> = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
                     do throws(CorralError) {
-                        return .success(try await runner.run(spec, stop: stop))
+                        return .success(try await runner.run(dispatcher.pinned(spec, slot: slot), stop: stop))
                     } catch {
                         return .failure(error)
                     }
-                }
+                })
                 switch result {
                 case .success(let report):
                     if report.status == .cancelled && isDraining { return .giveBack }

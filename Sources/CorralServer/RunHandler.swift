@@ -41,16 +41,17 @@ struct RunHandler: Sendable {
         var clientGone = false
         defer { _ = watcher.remove(watching) }
         do {
-            outcome = try await dispatcher.run(ticket, stop: stop) {
+            let dispatcher = self.dispatcher
+            outcome = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
                 do throws(CorralError) {
-                    switch document {
+                    switch dispatcher.pinned(document, slot: slot) {
                     case .job(let spec): return .success(.job(try await runner.run(spec, stop: stop)))
                     case .steps(let steps): return .success(.steps(try await StepsRunner(jobs: runner).run(steps, stop: stop)))
                     }
                 } catch {
                     return .failure(error)
                 }
-            }
+            })
             clientGone = watcher.remove(watching)
         } catch Dispatcher.Refusal.overloaded(let retryAfter) {
             metrics.rejected(.overloaded)

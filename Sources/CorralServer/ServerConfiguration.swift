@@ -78,6 +78,9 @@ public struct ServerConfiguration: Sendable {
     public var callbackSecret: [UInt8]?
     /// The delay before a callback's first retry; each next one doubles.
     public var callbackRetryDelay: Duration
+    /// `--cpus`: slot k of `parallelism` runs on the k-th of these CPUs, and a job may name
+    /// only CPUs among them. nil: runs are not pinned unless their job says so.
+    public var cpus: CPUList? = nil
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
@@ -128,6 +131,12 @@ public struct ServerConfiguration: Sendable {
     /// Refuses a configuration that cannot be served safely or at all.
     public func validate() throws(ServerError) {
         guard parallelism >= 1 else { throw ServerError("--parallelism must be at least 1") }
+        if let cpus {
+            guard parallelism <= cpus.cpus.count else {
+                throw ServerError("--parallelism \(parallelism) needs a CPU of its own for each slot, and --cpus \(cpus) has \(cpus.cpus.count)")
+            }
+            do throws(CorralError) { try cpus.checkAvailable() } catch { throw ServerError("--" + error.message) }
+        }
         guard queue >= 0 else { throw ServerError("--queue must be 0 or more") }
         guard maxBody >= 1 else { throw ServerError("--max-body must be at least 1 byte") }
         guard maxBodiesInFlight >= maxBody else {

@@ -128,6 +128,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: Logger.Level = .info
 
+    @Option(help: ArgumentHelp("Pin each slot to a CPU of its own from this list (e.g. 0-3): slot k runs on the k-th CPU; --parallelism defaults to their number and may not exceed it. A job's own cpus must be within the list.", valueName: "list"))
+    var cpus: String?
+
     @OptionGroup var containmentOptions: ContainmentOptions
 
     @OptionGroup var userRangeOption: UserRangeOption
@@ -144,9 +147,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard ["default", "none"].contains(seccomp) else { throw ValidationError("--seccomp: expected default or none, got '\(seccomp)'") }
         let maxBody = try parse(self.maxBody, "max-body", LimitValue.parseSize)
-        return ServerConfiguration(
+        var cpuList: CPUList?
+        if let cpus {
+            do throws(CorralError) { cpuList = try CPUList(cpus) } catch { throw ValidationError("--" + error.message) }
+        }
+        var configuration = ServerConfiguration(
             host: host, port: port, token: try resolvedToken(),
-            parallelism: parallelism ?? ProcessInfo.processInfo.activeProcessorCount, queue: queue,
+            parallelism: parallelism ?? cpuList?.cpus.count ?? ProcessInfo.processInfo.activeProcessorCount, queue: queue,
             maxBody: Int(clamping: maxBody),
             maxBodiesInFlight: Int(clamping: try parse(maxBodiesInFlight, "max-bodies-in-flight", LimitValue.parseSize)),
             maxConnections: maxConnections,
@@ -187,6 +194,8 @@ struct ServeCommand: AsyncParsableCommand {
             },
             callbackRetryDelay: try parse(callbackRetryDelay, "callback-retry-delay", LimitValue.parseDuration)
         )
+        configuration.cpus = cpuList
+        return configuration
     }
 
     /// `--token-file`, `--token` (with a warning: other processes can read it), or

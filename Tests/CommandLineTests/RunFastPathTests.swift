@@ -26,6 +26,8 @@ struct RunFastPathTests {
         ["--ignore-signal", "SIGPIPE", "--ignore-signal=SIGUSR1", "--", "/bin/true"],
         ["--file", "in.txt=/etc/hostname", "--collect", "out.txt", "--collect", "b", "--", "/bin/cat"],
         ["--spec", "/tmp/job.json"],
+        ["--cpus", "0", "--", "/bin/true"],
+        ["--cpus=0", "--spec", "/tmp/job.json"],
         ["--spec", "-", "--report", "/tmp/r.json", "--isolate"],
         ["--stdout", "/tmp/out", "--report", "-", "--", "/bin/true"],
     ]

@@ -27,8 +27,25 @@ public enum CgroupCheck {
     public static var parentDirectories: [String] {
         var result = host.cgroups.v1.map { $0.mount + ($0.ownCgroup == "/" ? "" : $0.ownCgroup) + "/corral" }
         if let v2 = host.cgroups.v2 { result.append(v2.mount + (v2.ownCgroup == "/" ? "" : v2.ownCgroup) + "/corral") }
+        if let cpuset = cpusetParent { result.append(cpuset) }
         return result
     }
+
+    /// The parent of run cgroups in the v1 cpuset hierarchy (runs that ask for CPUs have a
+    /// directory of their own there), when that hierarchy is mounted.
+    public static let cpusetParent: String? = {
+        guard let cgroups = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+              let line = cgroups.split(separator: "\n").first(where: { $0.split(separator: ":").dropFirst().first?.split(separator: ",").contains("cpuset") == true }),
+              let own = line.split(separator: ":", maxSplits: 2).last,
+              let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        for entry in mounts.split(separator: "\n") {
+            let fields = entry.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), fields.count > dash + 3, fields.count > 4,
+                  fields[dash + 1] == "cgroup", fields[3] == "/", fields[dash + 3].split(separator: ",").contains("cpuset") else { continue }
+            return String(fields[4]) + (own == "/" ? "" : String(own)) + "/corral"
+        }
+        return nil
+    }()
 
     /// Run cgroups of this process that still hold a process, or a memory/v2 cgroup of a
     /// finished run that was not removed (pids, cpuacct and freezer sets are pooled empty).

@@ -1,4 +1,5 @@
 import Corral
+import Foundation
 @testable import CorralServer
 import Testing
 
@@ -46,5 +47,27 @@ struct DispatcherTests {
         await #expect(throws: Dispatcher.Refusal.self) { try await dispatcher.run(late, stop: RunStop()) { 0 } }
         dispatcher.withdraw(late)
         #expect(dispatcher.bookkeeping == (0, 0, 0, 0))
+    }
+
+    @Test("each running job holds a slot no other holds; a freed slot passes to the next job; --cpus pins by slot")
+    func slots() async throws {
+        let dispatcher = Dispatcher(parallelism: 2, queueLimit: 2, cpus: try CPUList("0-1"))
+        let (holding, release) = AsyncStream.makeStream(of: Void.self)
+        let first = dispatcher.ticket(), second = dispatcher.ticket(), third = dispatcher.ticket()
+        let a = Task { try await dispatcher.run(first, stop: RunStop(), inSlot: { slot in for await _ in holding {}; return slot }) }
+        while dispatcher.counts.running < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        let b = Task { try await dispatcher.run(second, stop: RunStop(), inSlot: { slot in slot }) }
+        let slotB = try await b.value
+        // b is done: its slot is free again, and the next job takes it while a still holds the other.
+        let c = Task { try await dispatcher.run(third, stop: RunStop(), inSlot: { slot in slot }) }
+        let slotC = try await c.value
+        release.finish()
+        let slotA = try await a.value
+        #expect(slotA == 0)
+        #expect(slotB == 1)
+        #expect(slotC == 1)
+        let spec = try JobSpec.parse(Data(#"{"processes": [{"args": ["a"]}, {"args": ["b"], "cpus": "0"}]}"#.utf8))
+        #expect(dispatcher.pinned(spec, slot: 1).processes.map(\.cpus) == [try CPUList("1"), try CPUList("0")])
+        #expect(Dispatcher(parallelism: 2, queueLimit: 0).pinned(spec, slot: 1).processes.map(\.cpus) == [nil, try CPUList("0")])
     }
 }

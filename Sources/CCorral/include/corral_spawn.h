@@ -24,6 +24,7 @@ typedef enum corral_spawn_stage {
     CORRAL_STAGE_INIT_START = 15, /* starting corral-init: detail 1 too many descriptors, 2 dup, 3 dup2, 4 close_range, 5 execveat */
     CORRAL_STAGE_INIT_PLAN = 16, /* corral-init reading its plan: detail 1 fstat, 2 malformed, 3 allocation, 4 mmap, 5 close */
     CORRAL_STAGE_PRIVILEGES = 12, /* detail: 1 setgroups, 2 setresgid, 3 setresuid, 4 capabilities, 5 securebits, 6 no_new_privs */
+    CORRAL_STAGE_AFFINITY = 17, /* sched_setaffinity to the run's CPUs */
 } corral_spawn_stage;
 
 /// One entry of an isolated run's filesystem, made below the new root before pivot_root.
@@ -122,6 +123,11 @@ typedef struct corral_spawn_request {
     /// Open `cgroup.procs` descriptors the child writes "0" into (joins) before exec.
     const int *cgroup_procs_fds;
     int cgroup_procs_count;
+    /// The CPUs the child is pinned to (sched_setaffinity after the cgroup joins, before
+    /// exec): `cpu_mask_words` 64-bit words, CPU n is bit n % 64 of word n / 64. NULL (0
+    /// words) leaves the affinity as it is.
+    const uint64_t *cpu_mask;
+    int cpu_mask_words;
     /// The parent's pid: the child checks it is still its parent after PR_SET_PDEATHSIG.
     pid_t parent_pid;
     /// NULL: no isolation (the vfork-style spawn). Otherwise see corral_isolation.

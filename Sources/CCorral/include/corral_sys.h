@@ -102,4 +102,8 @@ pid_t corral_gettid(void);
 /// The name of a signal ("SIGKILL"), or NULL when it has none.
 const char *corral_signal_name(int signal_number);
 
+/// sched_getaffinity(0) of the calling thread into `mask` (`words` 64-bit words, CPU n is
+/// bit n % 64 of word n / 64). Returns 0, or -1 with errno.
+int corral_allowed_cpus(uint64_t *mask, int words);
+
 #endif

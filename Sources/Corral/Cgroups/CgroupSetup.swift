@@ -43,14 +43,15 @@ enum CgroupSetup {
         do {
             switch containment {
             case .cgroupV1:
-                return .cgroup(try CgroupV1Run.acquire(host: host, parent: configuration.cgroupParent, name: name, limits: limits))
+                return .cgroup(try CgroupV1Run.acquire(host: host, parent: configuration.cgroupParent, name: name, limits: limits, cpus: job.cpus))
             default:
-                return .cgroup(try CgroupV2Run.create(host: host, parent: configuration.cgroupParent, name: name(), limits: limits))
+                return .cgroup(try CgroupV2Run.create(host: host, parent: configuration.cgroupParent, name: name(), limits: limits, cpus: job.cpus))
             }
         } catch {
             // A parent asked for by name that cannot be used is an error, not a quiet
             // change to process-group mode (where --memory would be RLIMIT_AS).
-            if configuration.containment != .automatic || configuration.cgroupParent != nil {
+            // Nor is a cpuset that cannot be had for a run that asked for CPUs.
+            if configuration.containment != .automatic || configuration.cgroupParent != nil || job.cpus != nil {
                 return .failure(SetupFailure(stage: "cgroup", errno: 0, message: "\(containment.rawValue): \(error.message)"))
             }
             return unusable(job, configuration, error.message)

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A run's cgroups on v1: a directory in each of the memory, pids, cpuacct and freezer
-/// hierarchies.
+/// hierarchies, and in the cpuset hierarchy when the run asks for CPUs.
 ///
 /// The memory cgroup is new for every run, so its limit, peak and OOM count are the run's
 /// alone (pages a run leaves in the page cache stay charged to its cgroup, and reclaiming
@@ -19,6 +19,8 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     private let memoryDirectory: String
     private let memoryProcs: CgroupFile
     private let shared: SharedSet
+    /// The run's own cpuset (``CgroupCpuset``), when it asked for CPUs.
+    private let cpuset: (directory: String, procs: CgroupFile)?
     let joinDescriptors: [Int32]
 
     /// The pids, cpuacct and freezer cgroups of a run, reusable once empty.
@@ -78,12 +80,15 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     private static let preparedParents = Mutex<Set<String>>([])
     private static let sharedControllers = ["pids", "cpuacct", "freezer"]
 
-    private init(name: String, memoryDirectory: String, memoryProcs: CgroupFile, shared: SharedSet) {
+    private init(name: String, memoryDirectory: String, memoryProcs: CgroupFile, shared: SharedSet,
+                 cpuset: (directory: String, procs: CgroupFile)?) {
         self.name = name
         self.memoryDirectory = memoryDirectory
         self.memoryProcs = memoryProcs
         self.shared = shared
-        joinDescriptors = [memoryProcs.descriptor] + shared.procsFiles.map(\.descriptor)
+        self.cpuset = cpuset
+        // The cpuset last: joining it sets the affinity, which the child then sets itself.
+        joinDescriptors = [memoryProcs.descriptor] + shared.procsFiles.map(\.descriptor) + (cpuset.map { [$0.procs.descriptor] } ?? [])
     }
 
     /// The parent directory of the runs in one hierarchy: `PARENT` (relative to the
@@ -94,12 +99,14 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     }
 
     /// The cgroups for one run, with its limits written.
-    static func acquire(host: CgroupHost, parent override: String?, name: () -> String, limits: Limits) throws(CgroupError) -> CgroupV1Run {
+    static func acquire(host: CgroupHost, parent override: String?, name: () -> String, limits: Limits,
+                        cpus: CPUList? = nil) throws(CgroupError) -> CgroupV1Run {
         let key = override ?? ""
         guard let memory = host.v1["memory"] else { throw CgroupError("no cgroup v1 memory hierarchy is mounted") }
         let runName = name()
         let memoryDirectory = try makeRunDirectory(memory, override: override, name: runName)
         var shared: SharedSet?
+        var cpusetDirectory: String?
         do throws(CgroupError) {
             if let bytes = limits.memory {
                 try CgroupFS.write(memoryDirectory + "/memory.limit_in_bytes", String(bytes))
@@ -117,8 +124,17 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
                 try shared!.pidsMax.write(limits.processes.map { String($0) } ?? "max")
                 shared!.currentProcessLimit = limits.processes
             }
-            return CgroupV1Run(name: runName, memoryDirectory: memoryDirectory, memoryProcs: procs, shared: shared!)
+            var cpuset: (directory: String, procs: CgroupFile)?
+            if let cpus {
+                guard let hierarchy = host.v1["cpuset"] else {
+                    throw CgroupError("no cgroup v1 cpuset hierarchy is mounted, so the program could widen its CPUs; cpus needs one with cgroup containment")
+                }
+                cpusetDirectory = try CgroupCpuset.makeV1(hierarchy, parent: override, name: runName, cpus: cpus)
+                cpuset = (cpusetDirectory!, try CgroupFile(cpusetDirectory! + "/cgroup.procs", writable: true))
+            }
+            return CgroupV1Run(name: runName, memoryDirectory: memoryDirectory, memoryProcs: procs, shared: shared!, cpuset: cpuset)
         } catch {
+            if let cpusetDirectory { CgroupFS.removeDirectory(cpusetDirectory) }
             shared?.destroy()
             CgroupFS.removeDirectory(memoryDirectory)
             throw error
@@ -217,6 +233,7 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
     /// it too.
     func remove() {
         CgroupTree.remove(memoryDirectory)
+        if let cpuset { CgroupTree.remove(cpuset.directory) }
         if !recycle() { shared.destroy() }
     }
 
@@ -242,5 +259,5 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
 }
 
 extension CgroupV1Run {
-    var directories: [String] { [memoryDirectory] + shared.directories.values.sorted() }
+    var directories: [String] { [memoryDirectory] + shared.directories.values.sorted() + (cpuset.map { [$0.directory] } ?? []) }
 }

@@ -30,7 +30,8 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         return relative.hasPrefix("/") ? relative : "/" + relative
     }
 
-    static func create(host: CgroupHost, parent override: String?, name: String, limits: Limits) throws(CgroupError) -> CgroupV2Run {
+    static func create(host: CgroupHost, parent override: String?, name: String, limits: Limits,
+                       cpus: CPUList? = nil) throws(CgroupError) -> CgroupV2Run {
         guard let unified = host.unified else { throw CgroupError("no cgroup v2 hierarchy is mounted") }
         let offered = offeredControllers(unified, overridden: override != nil)
         if limits.memory != nil && !offered.contains("memory") {
@@ -39,18 +40,24 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
         if limits.processes != nil && !offered.contains("pids") {
             throw CgroupError("the cgroup v2 hierarchy at \(unified.mount) has no pids controller here")
         }
+        if cpus != nil && !offered.contains("cpuset") {
+            throw CgroupError("the cgroup v2 hierarchy at \(unified.mount) has no cpuset controller here, so the program could widen its CPUs; cpus needs one with cgroup containment")
+        }
         let relativeParent = parentRelative(unified, override: override)
         let parent = unified.mount + relativeParent
         let directory = parent + "/" + name
         var attempts = 0
         while true {
-            try prepare(parent: parent, unified: unified, overridden: override != nil)
+            try prepare(parent: parent, unified: unified, overridden: override != nil, cpuset: cpus != nil)
             if mkdir(directory, 0o755) == 0 { break }
             let error = errno
             attempts += 1
             // Another Corral process may have removed the idle parent at its exit.
             guard error == ENOENT, attempts < 5 else { throw CgroupFS.failure("mkdir", directory, error) }
-            preparedParents.withLock { _ = $0.remove(parent) }
+            preparedParents.withLock {
+                $0.remove(parent)
+                $0.remove(parent + "\ncpuset")
+            }
         }
         do throws(CgroupError) {
             if let bytes = limits.memory {
@@ -62,6 +69,9 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
             }
             if let processes = limits.processes {
                 try CgroupFS.write(directory + "/pids.max", String(processes))
+            }
+            if let cpus {
+                try CgroupCpuset.writeV2(directory, cpus: cpus)
             }
             // A fresh directory for every run: after `cgroup.kill` the kernel kills every
             // later clone into the same directory at once.
@@ -91,13 +101,15 @@ final class CgroupV2Run: RunCgroup, @unchecked Sendable {
     /// Creates the parent and enables the memory and pids controllers for its children
     /// (``CgroupV2Delegation``). By default they are the ones Corral's own cgroup offers;
     /// below a `--cgroup-parent`, all the hierarchy has, and a parent that cannot have them
-    /// is an error that says what is missing where.
-    private static func prepare(parent: String, unified: CgroupHost.Unified, overridden: Bool) throws(CgroupError) {
-        if preparedParents.withLock({ $0.contains(parent) }) { return }
-        let wanted = ["memory", "pids"].filter { offeredControllers(unified, overridden: overridden).contains($0) }
+    /// is an error that says what is missing where. The cpuset controller only once a run
+    /// asks for CPUs.
+    private static func prepare(parent: String, unified: CgroupHost.Unified, overridden: Bool, cpuset: Bool) throws(CgroupError) {
+        let key = cpuset ? parent + "\ncpuset" : parent
+        if preparedParents.withLock({ $0.contains(key) }) { return }
+        let wanted = ["memory", "pids"].filter { offeredControllers(unified, overridden: overridden).contains($0) } + (cpuset ? ["cpuset"] : [])
         let own = unified.mount + (unified.ownPath == "/" ? "" : unified.ownPath)
         let created = try CgroupV2Delegation.prepare(parent: parent, mount: unified.mount, own: own, wanted: wanted)
-        preparedParents.withLock { _ = $0.insert(parent) }
+        preparedParents.withLock { _ = $0.insert(key) }
         for directory in created { CgroupParents.register(directory) }
         CgroupParents.register(parent)
     }

@@ -53,7 +53,8 @@ public enum StaleCgroups {
     }
 
     private static func cleanV1(host: CgroupHost, parent: String?, into summary: inout CleanupSummary, removeParents: Bool) {
-        let parents = CgroupHost.v1Controllers.compactMap { controller in
+        // The cpuset hierarchy too: runs that asked for CPUs have a directory there.
+        let parents = (CgroupHost.v1Controllers + ["cpuset"]).compactMap { controller in
             host.v1[controller].map { (controller, CgroupV1Run.parentDirectory($0, override: parent)) }
         }
         var names: Set<String> = []

@@ -20,6 +20,10 @@ public struct Job: Sendable, Hashable, Codable {
     /// Signals the program starts with ignored (``SignalSet``); every other one starts at its
     /// default, with an empty mask.
     public var ignoredSignals: SignalSet = SignalSet()
+    /// The CPUs the run is pinned to (``CPUList``): its processes' affinity, set before
+    /// exec, and with cgroup containment its cpuset, so the program cannot widen it. nil:
+    /// every CPU Corral may use.
+    public var cpus: CPUList?
 
     /// The environment a job gets unless told otherwise: a `PATH` and nothing else.
     public static let defaultEnvironment: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
@@ -34,7 +38,8 @@ public struct Job: Sendable, Hashable, Codable {
         limits: Limits = Limits(),
         isolation: Isolation? = nil,
         user: RunUser? = nil,
-        ignoredSignals: SignalSet = SignalSet()
+        ignoredSignals: SignalSet = SignalSet(),
+        cpus: CPUList? = nil
     ) {
         self.arguments = arguments
         self.environment = environment
@@ -46,6 +51,7 @@ public struct Job: Sendable, Hashable, Codable {
         self.isolation = isolation
         self.user = user
         self.ignoredSignals = ignoredSignals
+        self.cpus = cpus
     }
 
     /// Checks what can be checked without starting anything.
@@ -65,5 +71,6 @@ public struct Job: Sendable, Hashable, Codable {
             throw CorralError(.invalidJob, "workingDirectory: must be a non-empty path")
         }
         try limits.validate()
+        try cpus?.checkAvailable()
     }
 }

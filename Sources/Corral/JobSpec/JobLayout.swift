@@ -262,7 +262,7 @@ final class JobLayout: Sendable {
             let job = Job(arguments: process.args, environment: process.env, workingDirectory: path,
                           standardInput: input, standardOutput: standardOutput, standardError: standardError,
                           limits: process.limits, isolation: process.isolation, user: process.user,
-                          ignoredSignals: process.ignoreSignals)
+                          ignoredSignals: process.ignoreSignals, cpus: process.cpus)
             return PreparedProcess(job: job, descriptors: descriptors, directory: opened)
         } catch {
             Set(owned).union(descriptors.values).forEach { _ = Glibc.close($0) }

@@ -41,11 +41,14 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
     public var user: RunUser?
     /// Signals the program starts with ignored (JSON `"ignoreSignals": ["SIGPIPE"]`).
     public var ignoreSignals: SignalSet
+    /// The CPUs it is pinned to (``Job/cpus``): JSON `"cpus": "0-1,3"`, on the process or,
+    /// for every process that names none, on the job (or step).
+    public var cpus: CPUList?
 
     public init(name: String, args: [String], env: [String: String] = Job.defaultEnvironment, dir: SpecPath? = nil,
                 limits: Limits = Limits(), stdin: StreamSpec = .null, stdout: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax),
                 stderr: StreamSpec = .capture(max: StreamSpec.defaultCaptureMax), fds: [Int32: PipeEndSpec] = [:],
-                isolation: Isolation? = nil, user: RunUser? = nil, ignoreSignals: SignalSet = SignalSet()) {
+                isolation: Isolation? = nil, user: RunUser? = nil, ignoreSignals: SignalSet = SignalSet(), cpus: CPUList? = nil) {
         self.name = name
         self.args = args
         self.env = env
@@ -58,6 +61,7 @@ public struct ProcessSpec: Sendable, Hashable, Codable {
         self.isolation = isolation
         self.user = user
         self.ignoreSignals = ignoreSignals
+        self.cpus = cpus
     }
 }
 

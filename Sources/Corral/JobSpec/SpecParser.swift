@@ -30,13 +30,17 @@ struct SpecParser {
     var isolationRequired = false
 
     func job(_ root: JSONValue) throws(SpecError) -> JobSpec {
-        let object = try self.object(root, "", allowed: ["processes", "pipes", "files", "collect", "workdir"])
+        let object = try self.object(root, "", allowed: ["processes", "pipes", "files", "collect", "workdir", "cpus"])
         guard let processesValue = object["processes"] else { throw SpecError("processes", "missing") }
         let processValues = try array(processesValue, "processes")
         guard !processValues.isEmpty else { throw SpecError("processes", "must hold at least one process") }
         var processes: [ProcessSpec] = []
         for (index, value) in processValues.enumerated() {
             processes.append(try process(value, "processes[\(index)]", index: index))
+        }
+        if let value = object["cpus"] {
+            let cpus = try cpuList(value, "cpus")
+            for index in processes.indices where processes[index].cpus == nil { processes[index].cpus = cpus }
         }
         var names: [String: Int] = [:]
         for (index, process) in processes.enumerated() {
@@ -69,7 +73,7 @@ struct SpecParser {
 
     func process(_ value: JSONValue, _ path: String, index: Int) throws(SpecError) -> ProcessSpec {
         let object = try self.object(value, path, allowed: ["name", "args", "env", "dir", "limits", "stdin", "stdout", "stderr", "fds", "isolate", "network",
-                                                                   "ignoreSignals"])
+                                                                   "ignoreSignals", "cpus"])
         let name = try object["name"].map { value throws(SpecError) in try processName(value, "\(path).name") } ?? "p\(index)"
         guard let argsValue = object["args"] else { throw SpecError("\(path).args", "missing: a process needs a program") }
         let args = try array(argsValue, "\(path).args").enumerated().map { item throws(SpecError) in
@@ -126,8 +130,21 @@ struct SpecParser {
             isolation?.network = network
         }
         let ignoreSignals = try object["ignoreSignals"].map { value throws(SpecError) in try ignoredSignals(value, "\(path).ignoreSignals") }
+        let cpus = try object["cpus"].map { value throws(SpecError) in try cpuList(value, "\(path).cpus") }
         return ProcessSpec(name: name, args: args, env: env, dir: dir, limits: limits, stdin: stdin, stdout: stdout, stderr: stderr,
-                           fds: fds, isolation: isolation, ignoreSignals: ignoreSignals ?? SignalSet())
+                           fds: fds, isolation: isolation, ignoreSignals: ignoreSignals ?? SignalSet(), cpus: cpus)
+    }
+
+    /// A CPU list (``CPUList``) whose CPUs are online and Corral's to use.
+    func cpuList(_ value: JSONValue, _ path: String) throws(SpecError) -> CPUList {
+        let text = try string(value, path)
+        do throws(CorralError) {
+            let cpus = try CPUList(text)
+            try cpus.checkAvailable()
+            return cpus
+        } catch {
+            throw SpecError(path, error.message.hasPrefix("cpus: ") ? String(error.message.dropFirst(6)) : error.message)
+        }
     }
 
     private func stream(_ value: JSONValue?, _ path: String, input: Bool) throws(SpecError) -> StreamSpec? {

@@ -31,7 +31,7 @@ extension JobDocument {
 struct StepsParser {
     let base: SpecParser
     static let stepKeys: Set<String> = ["name", "continueOnFailure", "tests", "stopOnFirstFailure", "checker", "interactor"]
-    static let jobKeys: Set<String> = ["processes", "pipes", "files", "collect"]
+    static let jobKeys: Set<String> = ["processes", "pipes", "files", "collect", "cpus"]
 
     func steps(_ root: JSONValue) throws(SpecError) -> StepsSpec {
         let object = try base.object(root, "", allowed: ["steps"])

@@ -15,6 +15,8 @@ final class SpawnPlan: @unchecked Sendable {
     private let directory: UnsafeMutablePointer<CChar>?
     private let rlimits: UnsafeMutablePointer<corral_rlimit>
     private let rlimitCount: Int
+    /// The affinity mask of ``Job/cpus`` (empty: not pinned).
+    private let cpuMask: [UInt64]
     /// The child's descriptors: (source in Corral, target in the child).
     let mappings: [corral_fd_mapping]
     /// Regular files Corral opened for stdout and stderr, checked against the output limit.
@@ -79,6 +81,7 @@ final class SpawnPlan: @unchecked Sendable {
         rlimitCount = limits.count
         rlimits = .allocate(capacity: max(1, limits.count))
         rlimits.initialize(from: limits, count: limits.count)
+        cpuMask = job.cpus?.mask ?? []
     }
 
     deinit {
@@ -367,6 +370,9 @@ final class SpawnPlan: @unchecked Sendable {
         let mounts = filesystem?.mounts ?? []
         let root = filesystem.map { strdup($0.staging)! }
         defer { free(root) }
+        return cpuMask.withUnsafeBufferPointer { maskBuffer in
+        request.cpu_mask = maskBuffer.isEmpty ? nil : maskBuffer.baseAddress
+        request.cpu_mask_words = Int32(maskBuffer.count)
         return joins.withUnsafeBufferPointer { joinBuffer in
             mappings.withUnsafeBufferPointer { mappingBuffer in
                 mounts.withUnsafeBufferPointer { mountBuffer in
@@ -383,6 +389,7 @@ final class SpawnPlan: @unchecked Sendable {
                 }
                 }
             }
+        }
         }
     }
 

@@ -160,6 +160,8 @@ enum Spawner {
                 why = "the directory was replaced or removed after Corral opened it (\(reason)); nothing was mounted"
             }
             (stage, message) = ("filesystem", "\(step): \(why)")
+        case CORRAL_STAGE_AFFINITY:
+            (stage, message) = ("cpus", "sched_setaffinity to CPUs \(plan.job.cpus?.description ?? "?"): \(reason)")
         case CORRAL_STAGE_SECCOMP: (stage, message) = ("seccomp", "installing the seccomp filter: \(reason)")
         case CORRAL_STAGE_INIT_START:
             let step = [1: "too many descriptors for corral-init", 2: "moving its descriptors", 3: "placing its descriptors",
