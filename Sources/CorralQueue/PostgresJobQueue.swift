@@ -230,6 +230,26 @@ public final class PostgresJobQueue: JobQueue {
             """).count
     }
 
+    public func unfinished() async throws(QueueError) -> [UnfinishedJob] {
+        var jobs: [UnfinishedJob] = []
+        for row in try await rows("SELECT id, spec FROM corral_jobs WHERE state IN ('queued', 'running') ORDER BY seq") {
+            jobs.append(UnfinishedJob(id: try decode(row, "id", as: String.self),
+                                      spec: Data(try decode(row, "spec", as: ByteBuffer.self).readableBytesView)))
+        }
+        return jobs
+    }
+
+    public func states(_ ids: [String]) async throws(QueueError) -> [String: JobState] {
+        guard !ids.isEmpty else { return [:] }
+        var states: [String: JobState] = [:]
+        for row in try await rows("SELECT id, state FROM corral_jobs WHERE id = ANY(\(ids))") {
+            if let state = JobState(rawValue: try decode(row, "state", as: String.self)) {
+                states[try decode(row, "id", as: String.self)] = state
+            }
+        }
+        return states
+    }
+
     public func counts() async throws(QueueError) -> [JobState: Int] {
         var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
         for row in try await rows("SELECT state, count(*) AS n FROM corral_jobs GROUP BY state") {

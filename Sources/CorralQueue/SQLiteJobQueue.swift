@@ -175,6 +175,28 @@ public final class SQLiteJobQueue: JobQueue {
                         [.integer(Int(Self.now() - age.milliseconds))]).count
     }
 
+    public func unfinished() async throws(QueueError) -> [UnfinishedJob] {
+        try await query("SELECT id, spec FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq").compactMap { row in
+            guard let id = row.column("id")?.string, let spec = row.column("spec")?.blob else { return nil }
+            return UnfinishedJob(id: id, spec: Data(spec.readableBytesView))
+        }
+    }
+
+    public func states(_ ids: [String]) async throws(QueueError) -> [String: JobState] {
+        var states: [String: JobState] = [:]
+        // In slices: SQLite takes at most 32766 bound values in one statement.
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let slice = ids[start..<min(start + 500, ids.count)]
+            let marks = Array(repeating: "?", count: slice.count).joined(separator: ", ")
+            for row in try await query("SELECT id, state FROM jobs WHERE id IN (\(marks))", slice.map { .text($0) }) {
+                if let id = row.column("id")?.string, let state = row.column("state")?.string.flatMap(JobState.init(rawValue:)) {
+                    states[id] = state
+                }
+            }
+        }
+        return states
+    }
+
     public func counts() async throws(QueueError) -> [JobState: Int] {
         var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
         for row in try await query("SELECT state, count(*) AS n FROM jobs GROUP BY state") {

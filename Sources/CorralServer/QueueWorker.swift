@@ -30,6 +30,8 @@ final class QueueWorker: Sendable {
     let logger: Logger
     /// Where finished jobs' reports are POSTed (nil: callbacks off).
     let callbacks: CallbackSender?
+    /// What the file store holds for queued jobs: a job's holds go once it is done.
+    let fileHolds: QueuedFileHolds?
 
     private struct State {
         var draining = false
@@ -39,8 +41,9 @@ final class QueueWorker: Sendable {
     private let state = Mutex(State())
 
     init(queue: any JobQueue, settings: Settings, dispatcher: Dispatcher, admission: JobAdmission, runner: JobRunner,
-         metrics: ServerMetrics, logger: Logger, callbacks: CallbackSender? = nil) {
+         metrics: ServerMetrics, logger: Logger, callbacks: CallbackSender? = nil, fileHolds: QueuedFileHolds? = nil) {
         self.callbacks = callbacks
+        self.fileHolds = fileHolds
         self.queue = queue
         self.settings = settings
         self.dispatcher = dispatcher
@@ -125,6 +128,7 @@ final class QueueWorker: Sendable {
                 _ = try await queue.release(job.lease)
             case .report(let report, let made):
                 if try await queue.complete(job.lease, report: report) {
+                    fileHolds?.release(job.lease.id)
                     if let made { metrics.record(made) }
                     if logger.logLevel <= .info {
                         var metadata = made.map { RunHandler.metadata(job.lease.id, $0) } ?? ["status": "error"]
