@@ -112,6 +112,8 @@ public protocol JobQueue: Sendable {
     func states(_ ids: [String]) async throws(QueueError) -> [String: JobState]
     /// Jobs in each state.
     func counts() async throws(QueueError) -> [JobState: Int]
+    /// Signalled when a job may have been queued (see ``WorkSignal``).
+    var workSignal: WorkSignal { get }
     /// Closes the connection; no call after it.
     func close() async
 }

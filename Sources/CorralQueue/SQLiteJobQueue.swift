@@ -17,6 +17,8 @@ public final class SQLiteJobQueue: JobQueue {
     private let connection: SQLiteConnection
     /// The open lock file, held until close.
     private let lockDescriptor: Int32
+    /// One process owns the queue: its own enqueues are every signal there is.
+    public let workSignal = WorkSignal()
 
     private init(connection: SQLiteConnection, lockDescriptor: Int32) {
         self.connection = connection
@@ -107,6 +109,7 @@ public final class SQLiteJobQueue: JobQueue {
         let rows = Array(repeating: "(?, 'queued', ?, ?, ?)", count: jobs.count).joined(separator: ", ")
         // One statement: all the jobs or none.
         _ = try await query("INSERT INTO jobs (id, state, spec, callback, enqueued_at) VALUES \(rows)", binds)
+        workSignal.signal()
         return ids
     }
 
@@ -141,10 +144,12 @@ public final class SQLiteJobQueue: JobQueue {
     }
 
     public func release(_ lease: Lease) async throws(QueueError) -> Bool {
-        try await !query("""
+        let released = try await !query("""
             UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, worker = NULL
             WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING seq
             """, [.text(lease.id), .text(lease.token)]).isEmpty
+        if released { workSignal.signal() }
+        return released
     }
 
     public func cancel(_ id: String) async throws(QueueError) -> CancelOutcome {

@@ -138,7 +138,7 @@ struct CallbackSender: Sendable {
     private static func exchangePlain(_ addresses: [[UInt8]], port: Int, request bytes: [UInt8]) -> Swift.Result<[UInt8], CallbackTLSFailure> {
         var connected: Int32?
         for address in addresses {
-            if let fd = connect(address, port: port) { connected = fd; break }
+            if let fd = Self.connect(address, port: port) { connected = fd; break }
         }
         guard let fd = connected else { return .failure(CallbackTLSFailure(message: "cannot connect: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }

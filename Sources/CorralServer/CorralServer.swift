@@ -88,7 +88,7 @@ public struct CorralServer: Sendable {
             fileStore = nil
         }
         fileHolds = fileStore.map { QueuedFileHolds(store: $0) }
-        callbackTLS = configuration.callbackAllow.isEmpty ? nil : try CallbackTLS.context(caFile: configuration.callbackCA)
+        callbackTLS = try configuration.callbackAllow.isEmpty ? nil : CallbackTLS.context(caFile: configuration.callbackCA)
         self.notices = notices
         bodyBudget = BodyBudget(capacity: configuration.maxBodiesInFlight) { metrics.bodyBytes($0) }
         connections = ConnectionCounter(limit: configuration.maxConnections)
@@ -285,7 +285,8 @@ struct Serving<App: ApplicationProtocol>: Service {
             if let worker {
                 group.addTask { await worker.run() }
             }
-            if let (holds, queue) = fileHolds {
+            if let fileHolds {
+                let (holds, queue) = fileHolds
                 let dispatcher = self.dispatcher
                 group.addTask {
                     await holds.run(queue, every: .seconds(5), logger: logger) { dispatcher.isShuttingDown }

@@ -90,8 +90,9 @@ final class QueuedFileHolds: Sendable {
         let held = jobs
         guard !held.isEmpty else { return }
         let states = try await queue.states(held)
-        for job in held where ![.queued, .running].contains(states[job]) {
-            release(job)
+        for job in held {
+            let state = states[job]
+            if state != .queued && state != .running { release(job) }
         }
     }
 

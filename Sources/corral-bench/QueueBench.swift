@@ -30,6 +30,7 @@ enum QueueBench {
 
             let urlFile = tmp + "/url"
             FileManager.default.createFile(atPath: urlFile, contents: Data(url.utf8), attributes: [.posixPermissions: 0o600])
+            let latency = try await idleLatency(postgres, urlFile: urlFile, rounds: min(max(jobs / 4, 50), 300))
             var rates: [(String, Double)] = []
             for workers in [1, 2, 4] {
                 rates.append(("\(workers) worker\(workers == 1 ? "" : "s")", try await workerRate(postgres, urlFile: urlFile, workers: workers, jobs: jobs)))
@@ -40,7 +41,8 @@ enum QueueBench {
                 String(format: "{\"p50Millis\": %.3f, \"p99Millis\": %.3f}", Summary.percentile(samples.sorted(), 0.5), Summary.percentile(samples.sorted(), 0.99))
             }
             let rateItems = rates.map { String(format: "{\"runner\": \"%@\", \"jobsPerSecond\": %.1f}", $0.0, $0.1) }
-            return "{\"queue\": {\"jobs\": \(jobs), \"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"sqlite\": \(figure(sqliteOverhead))}, "
+            return "{\"queue\": {\"jobs\": \(jobs), \"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"sqlite\": \(figure(sqliteOverhead)), "
+                + "\"postgresIdleWorker\": \(figure(latency))}, "
                 + "\"rates\": [\(rateItems.joined(separator: ", "))]}}"
         } catch {
             Console.error("corral-bench: the queue benchmark failed: \(error)\n")
@@ -58,6 +60,33 @@ enum QueueBench {
             guard let job = try await queue.claim(worker: "bench", lease: .seconds(30)) else { throw QueueError("nothing to claim") }
             _ = try await queue.complete(job.lease, report: Data("{}".utf8))
             samples.append((ContinuousClock.now - start) / .milliseconds(1))
+        }
+        return samples
+    }
+
+    /// Milliseconds a job spends outside its own run when one idle `corral worker` takes it:
+    /// from the enqueue until its report is readable, less the job's own wall time (what the
+    /// worker waited before claiming, the claim, admission, the report and its write), one
+    /// job at a time, `rounds` times. The report is looked for every 0.5 ms.
+    static func idleLatency(_ queue: any JobQueue, urlFile: String, rounds: Int) async throws -> [Double] {
+        _ = try await queue.expire(finishedBefore: .nanoseconds(1))
+        let (worker, _) = try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--file-store", "none", "--log-level", "error"], ready: "worker ready")
+        defer { worker.terminate(); worker.waitUntilExit() }
+        let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
+        var samples: [Double] = []
+        for round in 0..<(rounds + 5) {
+            // Idle first, as a worker between jobs is.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
+            let begin = ContinuousClock.now
+            guard let id = try await queue.enqueue([NewJob(spec: spec)]).first else { throw QueueError("no id") }
+            var report: Data?
+            while report == nil {
+                if let record = try await queue.get(id), record.state == .done { report = record.report } else { try await Task.sleep(for: .microseconds(500)) }
+            }
+            let elapsed = (ContinuousClock.now - begin) / .milliseconds(1)
+            let object = (try? JSONSerialization.jsonObject(with: report ?? Data())) as? [String: Any]
+            guard let wall = object?["wallTime"] as? Double else { throw QueueError("a report without wallTime: \(String(decoding: report ?? Data(), as: UTF8.self))") }
+            if round >= 5 { samples.append(elapsed - wall * 1000) }
         }
         return samples
     }
@@ -88,7 +117,7 @@ enum QueueBench {
     static func workerRate(_ queue: any JobQueue, urlFile: String, workers: Int, jobs: Int) async throws -> Double {
         _ = try await queue.expire(finishedBefore: .nanoseconds(1))
         let started = try (0..<workers).map { _ in
-            try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--log-level", "error"], ready: "worker ready")
+            try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--file-store", "none", "--log-level", "error"], ready: "worker ready")
         }
         let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
         let begin = ContinuousClock.now
@@ -100,7 +129,7 @@ enum QueueBench {
     }
 
     static func serveRate(jobs: Int, stateDirectory: String) throws -> Double {
-        let (process, said) = try start(["serve", "--port", "0", "--state-dir", stateDirectory, "--log-level", "error"], ready: "listening on")
+        let (process, said) = try start(["serve", "--port", "0", "--state-dir", stateDirectory, "--file-store", "none", "--log-level", "error"], ready: "listening on")
         defer { process.terminate(); process.waitUntilExit() }
         guard let port = said.split(separator: ":").last.flatMap({ Int($0.prefix(while: \.isNumber)) }) else { throw QueueError("no port in \(said)") }
         let connection = HTTPConnection(port: port)

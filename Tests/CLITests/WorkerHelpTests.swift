@@ -6,10 +6,12 @@ import Testing
 /// serve's HTTP flags, which it refuses; `corral serve` still shows both.
 @Suite("corral worker's flags")
 struct WorkerHelpTests {
-    static let httpOnly = ["--host", "--port", "--token", "--token-file", "--queue ", "--max-body", "--max-bodies-in-flight",
-                           "--max-connections", "--idle-timeout", "--body-timeout", "--state-dir", "--accept-only"]
-    static let shared = ["--parallelism", "--max-cpu-time", "--default-memory", "--file-store", "--no-isolate", "--seccomp",
-                         "--shutdown-grace", "--lease", "--result-ttl", "--callback-allow", "--callback-ca", "--log-level", "--queue-file"]
+    // As the help prints them, with their value's name: "--host" alone is a prefix of "--host-files".
+    static let httpOnly = ["--host <", "--port <", "--token <", "--token-file <", "--queue <", "--max-body <", "--max-bodies-in-flight <",
+                           "--max-connections <", "--idle-timeout <", "--body-timeout <", "--state-dir <", "--accept-only"]
+    static let shared = ["--parallelism <", "--max-cpu-time <", "--default-memory <", "--file-store <", "--no-isolate", "--seccomp <",
+                         "--shutdown-grace <", "--lease <", "--result-ttl <", "--callback-allow <", "--callback-ca <", "--log-level <",
+                         "--queue-file <", "--host-files <"]
 
     @Test("corral worker --help: the job flags, none of serve's HTTP flags")
     func workerHelp() throws {

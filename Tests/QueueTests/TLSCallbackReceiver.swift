@@ -93,7 +93,8 @@ final class TLSCallbackReceiver: Sendable {
             guard self.data.count >= end + 4 + length else { return }
             log.add(CallbackReceiver.Received(headers: headers, body: Data(self.data[(end + 4)..<(end + 4 + length)])))
             let answer = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in channel.close(promise: nil) }
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
