@@ -103,8 +103,13 @@ struct JobsHandler: Sendable {
             callback = url
         }
         let jobs = specs.map { NewJob(spec: $0, callback: callback) }
-        let ids = try await call({ () async throws(QueueError) in try await queue.enqueue(jobs) })
-        fileHolds?.attach(held, to: ids)
+        let enqueue = { () async throws -> [String] in try await call({ () async throws(QueueError) in try await queue.enqueue(jobs) }) }
+        let ids: [String]
+        if let fileHolds, held.contains(where: { $0 != nil }) {
+            ids = try await fileHolds.attaching(held, enqueue: enqueue)
+        } else {
+            ids = try await enqueue()
+        }
         queued = true
         return ids
     }

@@ -16,7 +16,14 @@ import Synchronization
 /// accepted, and only the queue knows when it is done.
 final class QueuedFileHolds: Sendable {
     let store: FileStore
-    private let leases = Mutex<[String: FileLease]>([:])
+    private struct State {
+        var leases: [String: FileLease] = [:]
+        /// Enqueues in flight (``attaching(_:enqueue:)``), and the jobs released meanwhile
+        /// that held nothing yet.
+        var enqueuing = 0
+        var releasedEarly: Set<String> = []
+    }
+    private let state = Mutex(State())
 
     init(store: FileStore) {
         self.store = store
@@ -41,23 +48,44 @@ final class QueuedFileHolds: Sendable {
         }
     }
 
-    /// The holds taken by ``hold(_:)`` now belong to these queued jobs.
-    func attach(_ held: [FileLease?], to jobs: [String]) {
-        leases.withLock { leases in
-            for (lease, job) in zip(held, jobs) {
-                if let lease { leases[job] = lease }
+    /// Runs `enqueue` (which queues the jobs whose holds are `held`, in order, and answers
+    /// their ids); the holds then belong to those jobs. A job may be claimed, run and done
+    /// before `enqueue` even returns: its ``release(_:)`` then comes first, and is kept until
+    /// here, so that its hold is dropped rather than kept forever.
+    func attaching(_ held: [FileLease?], enqueue: () async throws -> [String]) async throws -> [String] {
+        state.withLock { $0.enqueuing += 1 }
+        defer {
+            state.withLock { state in
+                state.enqueuing -= 1
+                if state.enqueuing == 0 { state.releasedEarly.removeAll() }
             }
         }
+        let ids = try await enqueue()
+        let early = state.withLock { state in
+            var early: [FileLease] = []
+            for (lease, job) in zip(held, ids) {
+                guard let lease else { continue }
+                if state.releasedEarly.remove(job) != nil { early.append(lease) } else { state.leases[job] = lease }
+            }
+            return early
+        }
+        for lease in early { lease.release() }
+        return ids
     }
 
     /// The job is done, cancelled or gone: its files may be evicted again.
     func release(_ job: String) {
-        leases.withLock { $0.removeValue(forKey: job) }?.release()
+        let lease = state.withLock { state in
+            let lease = state.leases.removeValue(forKey: job)
+            if lease == nil && state.enqueuing > 0 { state.releasedEarly.insert(job) }
+            return lease
+        }
+        lease?.release()
     }
 
     /// The jobs holding files now.
     var jobs: [String] {
-        leases.withLock { Array($0.keys) }
+        state.withLock { Array($0.leases.keys) }
     }
 
     /// After a restart: holds again the files of every queued or running job. A file already
@@ -77,7 +105,7 @@ final class QueuedFileHolds: Sendable {
             let ids = spec.storedFiles.map(\.id).filter { store.size(of: $0) != nil }
             missing += spec.storedFiles.count - ids.count
             guard !ids.isEmpty, let lease = try? store.acquire(ids) else { continue }
-            leases.withLock { $0[job.id] = lease }
+            state.withLock { $0.leases[job.id] = lease }
         }
         if missing > 0 {
             logger.warning("queued jobs name stored files that are no longer in the store", metadata: ["files": "\(missing)"])
