@@ -54,7 +54,7 @@ struct CallbackSender: Sendable {
         let signature = signature(body)
         var delay = firstDelay
         for attempt in 1...Self.attempts {
-            let (result, detail) = await attempt(target, jobID: jobID, body: body, signature: signature)
+            let (result, detail) = await self.attempt(target, jobID: jobID, body: body, signature: signature)
             metrics.callback(result)
             switch result {
             case .delivered:
