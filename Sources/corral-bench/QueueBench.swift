@@ -122,7 +122,11 @@ enum QueueBench {
         let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
         let begin = ContinuousClock.now
         _ = try await queue.enqueue(Array(repeating: NewJob(spec: spec), count: jobs))
-        while try await (queue.counts()[.done] ?? 0) < jobs { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(600)
+        while try await (queue.counts()[.done] ?? 0) < jobs {
+            guard ContinuousClock.now < deadline else { throw QueueError("\(workers) workers did not finish \(jobs) jobs in 10 minutes") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let seconds = (ContinuousClock.now - begin) / .seconds(1)
         for (process, _) in started { process.terminate(); process.waitUntilExit() }
         return Double(jobs) / seconds
@@ -137,9 +141,13 @@ enum QueueBench {
         let begin = ContinuousClock.now
         let answer = try connection.request("POST", "/v1/jobs/batch", headers: [("Content-Type", "application/json")], body: Array(body.utf8))
         guard answer.status == 202 else { throw QueueError("the batch was refused: \(answer.status)") }
+        let deadline = ContinuousClock.now + .seconds(600)
         while true {
+            guard ContinuousClock.now < deadline else { throw QueueError("corral serve did not finish \(jobs) jobs in 10 minutes") }
             let metrics = String(decoding: try connection.request("GET", "/metrics").body, as: UTF8.self)
-            if metrics.contains("corral_jobs{state=\"done\"} \(jobs)\n") { break }
+            // A gauge: "corral_jobs{state="done"} 40.0".
+            let done = metrics.split(separator: "\n").first { $0.hasPrefix("corral_jobs{state=\"done\"} ") }
+            if let done, let value = Double(done.split(separator: " ").last ?? ""), Int(value) >= jobs { break }
             usleep(5_000)
         }
         return Double(jobs) / ((ContinuousClock.now - begin) / .seconds(1))
