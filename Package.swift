@@ -47,6 +47,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // HTTPS callbacks (already in the graph through postgres-nio).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The child side of the spawn (async-signal-safe only) and thin wrappers over
@@ -75,6 +77,7 @@ let package = Package(
                 "CorralQueue",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -145,6 +148,8 @@ let package = Package(
             "CorralQueue", "CorralServer", "Corral", "CorralTestSupport", "LoopbackHTTP",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "CorralIntegrationTests", dependencies: ["Corral", "CorralTestSupport"]),
         // The CLI tests start the `corral` and `corral-server` binaries (`swift test` builds every

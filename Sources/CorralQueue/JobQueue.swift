@@ -55,6 +55,16 @@ public enum CancelOutcome: Sendable, Equatable {
     case notFound
 }
 
+/// A job not finished yet (queued or running), as ``JobQueue/unfinished()`` lists it.
+public struct UnfinishedJob: Sendable, Equatable {
+    public let id: String
+    public let spec: Data
+    public init(id: String, spec: Data) {
+        self.id = id
+        self.spec = spec
+    }
+}
+
 /// A new job: its spec, and where to POST its report when it is done.
 public struct NewJob: Sendable {
     public let spec: Data
@@ -94,8 +104,16 @@ public protocol JobQueue: Sendable {
     func get(_ id: String) async throws(QueueError) -> JobRecord?
     /// Removes finished and cancelled jobs that finished more than `age` ago; how many.
     func expire(finishedBefore age: Duration) async throws(QueueError) -> Int
+    /// Every queued or running job, oldest first (a server rebuilds from them, at start, what
+    /// it holds for its queued jobs).
+    func unfinished() async throws(QueueError) -> [UnfinishedJob]
+    /// The states of the jobs `ids` that are still in the queue (an expired or unknown id is
+    /// absent from the answer).
+    func states(_ ids: [String]) async throws(QueueError) -> [String: JobState]
     /// Jobs in each state.
     func counts() async throws(QueueError) -> [JobState: Int]
+    /// Signalled when a job may have been queued (see ``WorkSignal``).
+    var workSignal: WorkSignal { get }
     /// Closes the connection; no call after it.
     func close() async
 }

@@ -11,12 +11,38 @@ import PostgresNIO
 public final class PostgresJobQueue: JobQueue {
     private let client: PostgresClient
     private let running: Task<Void, Never>
+    private let listening: Task<Void, Never>
     private let logger: Logger
+    /// Fed by `LISTEN corral_jobs`: every enqueue (and job given back), from any machine,
+    /// `NOTIFY`s it in the same statement.
+    public let workSignal: WorkSignal
+
+    static let channel = "corral_jobs"
 
     private init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
         running = Task { await client.run() }
+        let signal = WorkSignal()
+        workSignal = signal
+        // One connection of the pool listens for as long as the queue is open, and listens
+        // again after a lost connection (then wakes the workers: a job may have come meanwhile).
+        listening = Task {
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            signal.signal()
+                            for try await _ in notifications { signal.signal() }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.debug("LISTEN \(Self.channel) failed; again in 1 s", metadata: ["error": .string(Self.describe(error))])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`, `?sslmode=disable`,
@@ -147,9 +173,13 @@ public final class PostgresJobQueue: JobQueue {
             binds.append(job.callback)
             values.append("($\(index * 3 + 1), 'queued', $\(index * 3 + 2), $\(index * 3 + 3))")
         }
-        // One statement: all the jobs or none, in this order (seq).
-        _ = try await rows(PostgresQuery(unsafeSQL: "INSERT INTO corral_jobs (id, state, spec, callback) VALUES \(values.joined(separator: ", "))",
-                                         binds: binds))
+        // One statement: all the jobs or none, in this order (seq); the workers listening are
+        // notified when it commits.
+        _ = try await rows(PostgresQuery(unsafeSQL: """
+            WITH inserted AS (INSERT INTO corral_jobs (id, state, spec, callback) VALUES \(values.joined(separator: ", ")) RETURNING seq)
+            SELECT pg_notify('\(Self.channel)', '') FROM (SELECT 1 FROM inserted LIMIT 1) AS one
+            """, binds: binds))
+        workSignal.signal()
         return ids
     }
 
@@ -195,8 +225,11 @@ public final class PostgresJobQueue: JobQueue {
 
     public func release(_ lease: Lease) async throws(QueueError) -> Bool {
         try await !rows("""
-            UPDATE corral_jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, worker = NULL
-            WHERE id = \(lease.id) AND lease_token = \(lease.token) AND state = 'running' RETURNING seq
+            WITH released AS (
+                UPDATE corral_jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, worker = NULL
+                WHERE id = \(lease.id) AND lease_token = \(lease.token) AND state = 'running' RETURNING seq
+            )
+            SELECT pg_notify('corral_jobs', '') FROM released
             """).isEmpty
     }
 
@@ -230,6 +263,26 @@ public final class PostgresJobQueue: JobQueue {
             """).count
     }
 
+    public func unfinished() async throws(QueueError) -> [UnfinishedJob] {
+        var jobs: [UnfinishedJob] = []
+        for row in try await rows("SELECT id, spec FROM corral_jobs WHERE state IN ('queued', 'running') ORDER BY seq") {
+            jobs.append(UnfinishedJob(id: try decode(row, "id", as: String.self),
+                                      spec: Data(try decode(row, "spec", as: ByteBuffer.self).readableBytesView)))
+        }
+        return jobs
+    }
+
+    public func states(_ ids: [String]) async throws(QueueError) -> [String: JobState] {
+        guard !ids.isEmpty else { return [:] }
+        var states: [String: JobState] = [:]
+        for row in try await rows("SELECT id, state FROM corral_jobs WHERE id = ANY(\(ids))") {
+            if let state = JobState(rawValue: try decode(row, "state", as: String.self)) {
+                states[try decode(row, "id", as: String.self)] = state
+            }
+        }
+        return states
+    }
+
     public func counts() async throws(QueueError) -> [JobState: Int] {
         var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
         for row in try await rows("SELECT state, count(*) AS n FROM corral_jobs GROUP BY state") {
@@ -241,6 +294,7 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     public func close() async {
+        listening.cancel()
         running.cancel()
         _ = await running.value
     }

@@ -17,6 +17,8 @@ public final class SQLiteJobQueue: JobQueue {
     private let connection: SQLiteConnection
     /// The open lock file, held until close.
     private let lockDescriptor: Int32
+    /// One process owns the queue: its own enqueues are every signal there is.
+    public let workSignal = WorkSignal()
 
     private init(connection: SQLiteConnection, lockDescriptor: Int32) {
         self.connection = connection
@@ -107,6 +109,7 @@ public final class SQLiteJobQueue: JobQueue {
         let rows = Array(repeating: "(?, 'queued', ?, ?, ?)", count: jobs.count).joined(separator: ", ")
         // One statement: all the jobs or none.
         _ = try await query("INSERT INTO jobs (id, state, spec, callback, enqueued_at) VALUES \(rows)", binds)
+        workSignal.signal()
         return ids
     }
 
@@ -141,10 +144,12 @@ public final class SQLiteJobQueue: JobQueue {
     }
 
     public func release(_ lease: Lease) async throws(QueueError) -> Bool {
-        try await !query("""
+        let released = try await !query("""
             UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, worker = NULL
             WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING seq
             """, [.text(lease.id), .text(lease.token)]).isEmpty
+        if released { workSignal.signal() }
+        return released
     }
 
     public func cancel(_ id: String) async throws(QueueError) -> CancelOutcome {
@@ -173,6 +178,28 @@ public final class SQLiteJobQueue: JobQueue {
     public func expire(finishedBefore age: Duration) async throws(QueueError) -> Int {
         try await query("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? RETURNING seq",
                         [.integer(Int(Self.now() - age.milliseconds))]).count
+    }
+
+    public func unfinished() async throws(QueueError) -> [UnfinishedJob] {
+        try await query("SELECT id, spec FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq").compactMap { row in
+            guard let id = row.column("id")?.string, let spec = row.column("spec")?.blob else { return nil }
+            return UnfinishedJob(id: id, spec: Data(spec.readableBytesView))
+        }
+    }
+
+    public func states(_ ids: [String]) async throws(QueueError) -> [String: JobState] {
+        var states: [String: JobState] = [:]
+        // In slices: SQLite takes at most 32766 bound values in one statement.
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let slice = ids[start..<min(start + 500, ids.count)]
+            let marks = Array(repeating: "?", count: slice.count).joined(separator: ", ")
+            for row in try await query("SELECT id, state FROM jobs WHERE id IN (\(marks))", slice.map { .text($0) }) {
+                if let id = row.column("id")?.string, let state = row.column("state")?.string.flatMap(JobState.init(rawValue:)) {
+                    states[id] = state
+                }
+            }
+        }
+        return states
     }
 
     public func counts() async throws(QueueError) -> [JobState: Int] {

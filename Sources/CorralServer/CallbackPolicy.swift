@@ -35,6 +35,8 @@ struct CallbackPolicy: Sendable {
         let path: String
         /// The host is an address literal (then it is the only address tried).
         let literal: [UInt8]?
+        /// `https://`: TLS with the certificate verified for the host.
+        let secure: Bool
     }
 
     let hosts: Set<String>
@@ -95,18 +97,20 @@ struct CallbackPolicy: Sendable {
         "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128",
     ].compactMap(network)
 
-    /// At enqueue: an `http://HOST[:PORT]/PATH` URL whose host an entry names.
+    /// At enqueue: an `http://` or `https://HOST[:PORT]/PATH` URL whose host an entry names.
     func check(_ url: String) throws(CallbackRefusal) -> Target {
         guard isEnabled else {
             throw CallbackRefusal("callbacks are off on this server (it was started without --callback-allow)")
         }
         guard url.utf8.count <= 2048, let components = URLComponents(string: url) else { throw CallbackRefusal("callback: not a URL") }
-        guard components.scheme?.lowercased() == "http" else {
-            throw CallbackRefusal("callback: only http:// URLs are called (the report is signed, not encrypted)")
+        let scheme = components.scheme?.lowercased()
+        guard scheme == "http" || scheme == "https" else {
+            throw CallbackRefusal("callback: only http:// and https:// URLs are called")
         }
+        let secure = scheme == "https"
         guard components.user == nil, components.password == nil else { throw CallbackRefusal("callback: no user or password in the URL") }
         guard let host = components.host?.lowercased(), !host.isEmpty else { throw CallbackRefusal("callback: no host") }
-        let port = components.port ?? 80
+        let port = components.port ?? (secure ? 443 : 80)
         guard (1...65535).contains(port) else { throw CallbackRefusal("callback: bad port") }
         var path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
         if let query = components.percentEncodedQuery { path += "?" + query }
@@ -114,12 +118,12 @@ struct CallbackPolicy: Sendable {
             guard permits(literal, named: false) else {
                 throw CallbackRefusal("callback: \(host) is not an address this server may call (--callback-allow)")
             }
-            return Target(host: host, port: port, path: path, literal: literal)
+            return Target(host: host, port: port, path: path, literal: literal, secure: secure)
         }
         guard hosts.contains(host) else {
             throw CallbackRefusal("callback: \(host) is not a host this server may call (--callback-allow)")
         }
-        return Target(host: host, port: port, path: path, literal: nil)
+        return Target(host: host, port: port, path: path, literal: nil, secure: secure)
     }
 
     /// Whether `address` may be called: inside a network entry, or reached through an allowed

@@ -2,11 +2,13 @@ import Crypto
 import Foundation
 import Logging
 import NIOPosix
+import NIOSSL
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// POSTs a finished job's report to its callback URL: signed (`X-Corral-Signature:
+/// POSTs a finished job's report to its callback URL (`http://`, or `https://` with the
+/// certificate verified, see ``CallbackTLS``): signed (`X-Corral-Signature:
 /// sha256=HEX`, the HMAC-SHA256 of the body with `--callback-secret-file`'s secret), to an
 /// address ``CallbackPolicy`` permits once the name is resolved (the connection goes to that
 /// address), redirects never followed, retried with doubling delays (6 attempts in all), each
@@ -31,6 +33,8 @@ struct CallbackSender: Sendable {
     let secret: [UInt8]
     /// The delay before the first retry; each next one doubles.
     let firstDelay: Duration
+    /// The TLS client context of `https://` callbacks (verification on; `--callback-ca`).
+    let tls: NIOSSLContext?
     let metrics: ServerMetrics
     let logger: Logger
 
@@ -50,8 +54,7 @@ struct CallbackSender: Sendable {
         let signature = signature(body)
         var delay = firstDelay
         for attempt in 1...Self.attempts {
-            let (result, detail) = (try? await NIOThreadPool.singleton.runIfActive { self.post(target, jobID: jobID, body: body, signature: signature) })
-                ?? (.failed, "the thread pool is not running")
+            let (result, detail) = await self.attempt(target, jobID: jobID, body: body, signature: signature)
             metrics.callback(result)
             switch result {
             case .delivered:
@@ -70,31 +73,80 @@ struct CallbackSender: Sendable {
         }
     }
 
-    /// One attempt (blocking).
-    private func post(_ target: CallbackPolicy.Target, jobID: String, body: Data, signature: String) -> (Result, String) {
-        let addresses: [[UInt8]]
-        if let literal = target.literal {
-            addresses = [literal]
-        } else {
-            addresses = Self.resolve(target.host)
-            guard !addresses.isEmpty else { return (.failed, "\(target.host) does not resolve") }
+    /// One attempt: the name resolved and every address checked (on the thread pool), then
+    /// the request over plain TCP (blocking, on the thread pool) or TLS (NIO, ``CallbackTLS``).
+    private func attempt(_ target: CallbackPolicy.Target, jobID: String, body: Data, signature: String) async -> (Result, String) {
+        let pool = NIOThreadPool.singleton
+        guard let checked = try? await pool.runIfActive({ self.addresses(of: target) }) else {
+            return (.failed, "the thread pool is not running")
         }
-        // Every address the name has must be allowed: a name that also points inside cannot
-        // be used to reach it.
-        guard addresses.allSatisfy({ policy.permits($0, named: target.literal == nil) }) else {
-            return (.refused, "\(target.host) resolves to an address this server may not call")
+        let addresses: [[UInt8]]
+        switch checked {
+        case .success(let list): addresses = list
+        case .failure(let refusal): return (refusal.result, refusal.detail)
         }
         let hostHeader = target.host.contains(":") && !target.host.hasPrefix("[") ? "[\(target.host)]" : target.host
         var request = "POST \(target.path) HTTP/1.1\r\nHost: \(hostHeader):\(target.port)\r\nContent-Type: application/json\r\n"
         request += "Content-Length: \(body.count)\r\nX-Corral-Signature: \(signature)\r\nX-Corral-Job-Id: \(jobID)\r\nConnection: close\r\n\r\n"
         let bytes = Array(request.utf8) + Array(body)
-        guard let fd = Self.connect(addresses[0], port: target.port) else { return (.failed, "cannot connect: \(String(cString: strerror(errno)))") }
+        let answer: [UInt8]
+        if target.secure {
+            guard let tls else { return (.refused, "https callbacks are not set up on this server") }
+            switch await CallbackTLS.exchange(addresses: addresses, port: target.port, host: target.host, literal: target.literal != nil,
+                                              request: bytes, context: tls) {
+            case .success(let got): answer = got
+            case .failure(let failure): return (.failed, failure.message)
+            }
+        } else {
+            guard let got = try? await pool.runIfActive({ Self.exchangePlain(addresses, port: target.port, request: bytes) }) else {
+                return (.failed, "the thread pool is not running")
+            }
+            switch got {
+            case .success(let bytes): answer = bytes
+            case .failure(let failure): return (.failed, failure.message)
+            }
+        }
+        let line = String(decoding: answer.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
+        let parts = line.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else { return (.failed, "no HTTP answer") }
+        switch status {
+        case 200..<300: return (.delivered, "")
+        case 300..<400: return (.refused, "answered \(status): redirects are not followed")
+        default: return (.failed, "answered \(status)")
+        }
+    }
+
+    struct Refusal: Error {
+        let result: Result
+        let detail: String
+    }
+
+    /// The addresses to connect to (blocking: resolves the name); refused when one of them is
+    /// not allowed: a name that also points inside cannot be used to reach it.
+    private func addresses(of target: CallbackPolicy.Target) -> Swift.Result<[[UInt8]], Refusal> {
+        if let literal = target.literal { return .success([literal]) }
+        let addresses = Self.resolve(target.host)
+        guard !addresses.isEmpty else { return .failure(Refusal(result: .failed, detail: "\(target.host) does not resolve")) }
+        guard addresses.allSatisfy({ policy.permits($0, named: true) }) else {
+            return .failure(Refusal(result: .refused, detail: "\(target.host) resolves to an address this server may not call"))
+        }
+        return .success(addresses)
+    }
+
+    /// Plain TCP (blocking): the request to the first checked address that takes the
+    /// connection; the answer's first bytes.
+    private static func exchangePlain(_ addresses: [[UInt8]], port: Int, request bytes: [UInt8]) -> Swift.Result<[UInt8], CallbackTLSFailure> {
+        var connected: Int32?
+        for address in addresses {
+            if let fd = Self.connect(address, port: port) { connected = fd; break }
+        }
+        guard let fd = connected else { return .failure(CallbackTLSFailure(message: "cannot connect: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
         var sent = 0
         while sent < bytes.count {
             let wrote = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
             if wrote < 0 && errno == EINTR { continue }
-            guard wrote > 0 else { return (.failed, "send: \(String(cString: strerror(errno)))") }
+            guard wrote > 0 else { return .failure(CallbackTLSFailure(message: "send: \(String(cString: strerror(errno)))")) }
             sent += wrote
         }
         var answer: [UInt8] = []
@@ -105,14 +157,7 @@ struct CallbackSender: Sendable {
             guard got > 0 else { break }
             answer += chunk[..<got]
         }
-        let line = String(decoding: answer.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else { return (.failed, "no HTTP answer") }
-        switch status {
-        case 200..<300: return (.delivered, "")
-        case 300..<400: return (.refused, "answered \(status): redirects are not followed")
-        default: return (.failed, "answered \(status)")
-        }
+        return .success(answer)
     }
 
     static func resolve(_ host: String) -> [[UInt8]] {

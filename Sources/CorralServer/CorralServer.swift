@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -39,6 +40,10 @@ public struct CorralServer: Sendable {
     /// The file store (`/v1/files`, `files[].fileId`, `collect[].store`); nil without
     /// ``ServerConfiguration/fileStore``.
     public let fileStore: FileStore?
+    /// What the store holds for the queued jobs that name its files.
+    let fileHolds: QueuedFileHolds?
+    /// The TLS context of `https://` callbacks (nil: callbacks off).
+    let callbackTLS: NIOSSLContext?
 
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         try configuration.validate()
@@ -82,6 +87,8 @@ public struct CorralServer: Sendable {
         } else {
             fileStore = nil
         }
+        fileHolds = fileStore.map { QueuedFileHolds(store: $0) }
+        callbackTLS = try configuration.callbackAllow.isEmpty ? nil : CallbackTLS.context(caFile: configuration.callbackCA)
         self.notices = notices
         bodyBudget = BodyBudget(capacity: configuration.maxBodiesInFlight) { metrics.bodyBytes($0) }
         connections = ConnectionCounter(limit: configuration.maxConnections)
@@ -117,9 +124,11 @@ public struct CorralServer: Sendable {
     public func run(onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) async throws {
         for notice in notices { logger.warning("\(notice)") }
         let queue = try await openQueue()
+        // Before the first upload or claim: the queued jobs' files are held again.
+        await fileHolds?.restore(from: queue, logger: logger)
         let worker = configuration.acceptOnly ? nil : queueWorker(queue)
         let service = Serving(application: application(onListening: onListening, jobs: (queue, worker)), dispatcher: dispatcher,
-                              worker: worker, grace: configuration.shutdownGrace, logger: logger)
+                              worker: worker, fileHolds: fileHolds.map { ($0, queue) }, grace: configuration.shutdownGrace, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -159,7 +168,7 @@ public struct CorralServer: Sendable {
         QueueWorker(queue: queue, settings: .init(lanes: configuration.parallelism, lease: configuration.lease,
                                                   resultTTL: configuration.resultTTL),
                     dispatcher: dispatcher, admission: admission(), runner: jobRunner(), metrics: metrics, logger: logger,
-                    callbacks: callbackSender())
+                    callbacks: callbackSender(), fileHolds: fileHolds)
     }
 
     /// The policy of `--callback-allow` (checked valid by ``ServerConfiguration/validate()``).
@@ -170,7 +179,7 @@ public struct CorralServer: Sendable {
     func callbackSender() -> CallbackSender? {
         let policy = callbackPolicy()
         guard policy.isEnabled, let secret = configuration.callbackSecret else { return nil }
-        return CallbackSender(policy: policy, secret: secret, firstDelay: configuration.callbackRetryDelay,
+        return CallbackSender(policy: policy, secret: secret, firstDelay: configuration.callbackRetryDelay, tls: callbackTLS,
                               metrics: metrics, logger: logger)
     }
 
@@ -215,7 +224,8 @@ public struct CorralServer: Sendable {
                                  dispatcher: dispatcher, watcher: ClientWatcher(dispatcher: dispatcher), runner: jobRunner(),
                                  metrics: metrics)
         if let jobs {
-            JobsHandler(reader: handler, queue: jobs.queue, worker: jobs.worker, callbacks: callbackPolicy(), metrics: metrics).add(to: router)
+            JobsHandler(reader: handler, queue: jobs.queue, worker: jobs.worker, callbacks: callbackPolicy(), metrics: metrics,
+                        fileHolds: fileHolds).add(to: router)
         }
         let queue = jobs?.queue
         router.post("/v1/run") { request, context in
@@ -263,6 +273,9 @@ struct Serving<App: ApplicationProtocol>: Service {
     /// The local worker of the durable queue: it stops claiming at shutdown, and the jobs it
     /// runs past the grace period go back to the queue.
     let worker: QueueWorker?
+    /// The holds of the queued jobs' stored files, kept true against the queue (jobs another
+    /// worker of a shared queue finished).
+    let fileHolds: (QueuedFileHolds, any JobQueue)?
     let grace: Duration
     let logger: Logger
 
@@ -271,6 +284,13 @@ struct Serving<App: ApplicationProtocol>: Service {
             group.addTask { try await application.run() }
             if let worker {
                 group.addTask { await worker.run() }
+            }
+            if let fileHolds {
+                let (holds, queue) = fileHolds
+                let dispatcher = self.dispatcher
+                group.addTask {
+                    await holds.run(queue, every: .seconds(5), logger: logger) { dispatcher.isShuttingDown }
+                }
             }
             group.addTask {
                 try await gracefulShutdown()

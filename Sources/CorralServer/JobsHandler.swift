@@ -17,6 +17,8 @@ struct JobsHandler: Sendable {
     /// its name resolved, when the report is sent.
     let callbacks: CallbackPolicy
     let metrics: ServerMetrics
+    /// What the file store holds for queued jobs (nil: the server has no store).
+    let fileHolds: QueuedFileHolds?
 
     func add(to router: Router<ServerRequestContext>) {
         router.post("/v1/jobs") { request, context in
@@ -44,6 +46,7 @@ struct JobsHandler: Sendable {
                 throw APIError(.conflict, "job \(id) is \(state.rawValue) already")
             case .cancelledQueued, .cancelledRunning:
                 worker?.stopLocal(id)
+                fileHolds?.release(id)
                 return try Self.json(["id": id, "state": JobState.cancelled.rawValue])
             }
         }
@@ -67,14 +70,26 @@ struct JobsHandler: Sendable {
             }
         }
         // Every spec is checked before any is queued, with /v1/run's errors (a batch's paths
-        // start with jobs[N]).
-        for (index, spec) in specs.enumerated() {
+        // start with jobs[N]), and the stored files it names are held from now on.
+        var held: [FileLease?] = []
+        // Released unless the jobs were queued (then they belong to them).
+        var queued = false
+        defer { if !queued { held.forEach { $0?.release() } } }
+        for (index, body) in specs.enumerated() {
+            let prefix = batch ? "jobs[\(index)]" : ""
+            let spec: JobSpec
             do throws(SpecError) {
-                _ = try reader.admission.admit(spec)
+                spec = try reader.admission.admit(body)
             } catch {
                 metrics.rejected(.badRequest)
-                let path = batch ? "jobs[\(index)]" + (error.path.isEmpty ? "" : "." + error.path) : error.path
-                throw APIError(.badRequest, error.message, path: path.isEmpty ? nil : path)
+                throw APIError(.badRequest, error.message, path: Self.path(prefix, error.path))
+            }
+            guard let fileHolds else { continue }
+            do throws(QueuedFileHolds.Missing) {
+                held.append(try fileHolds.hold(spec))
+            } catch {
+                metrics.rejected(.badRequest)
+                throw APIError(.badRequest, error.message, path: Self.path(prefix, "files[\(error.index)].fileId"))
             }
         }
         var callback: String?
@@ -88,7 +103,20 @@ struct JobsHandler: Sendable {
             callback = url
         }
         let jobs = specs.map { NewJob(spec: $0, callback: callback) }
-        return try await call({ () async throws(QueueError) in try await queue.enqueue(jobs) })
+        let enqueue = { () async throws -> [String] in try await call({ () async throws(QueueError) in try await queue.enqueue(jobs) }) }
+        let ids: [String]
+        if let fileHolds, held.contains(where: { $0 != nil }) {
+            ids = try await fileHolds.attaching(held, enqueue: enqueue)
+        } else {
+            ids = try await enqueue()
+        }
+        queued = true
+        return ids
+    }
+
+    private static func path(_ prefix: String, _ path: String) -> String? {
+        let joined = prefix.isEmpty ? path : path.isEmpty ? prefix : prefix + "." + path
+        return joined.isEmpty ? nil : joined
     }
 
     /// A queue failure is the server's (500), said without the engine's address.

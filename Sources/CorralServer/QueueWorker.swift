@@ -15,7 +15,9 @@ final class QueueWorker: Sendable {
     struct Settings: Sendable {
         var lanes: Int
         var lease: Duration = .seconds(30)
-        var poll: Duration = .milliseconds(50)
+        /// How long an idle lane waits for the queue's ``WorkSignal`` before it looks again
+        /// anyway (for a lease that ran out, which nobody signals).
+        var poll: Duration = .milliseconds(500)
         /// Finished jobs are removed this long after they finished.
         var resultTTL: Duration = .seconds(86_400)
         var name = "\(ProcessInfo.processInfo.hostName):\(getpid())"
@@ -30,6 +32,8 @@ final class QueueWorker: Sendable {
     let logger: Logger
     /// Where finished jobs' reports are POSTed (nil: callbacks off).
     let callbacks: CallbackSender?
+    /// What the file store holds for queued jobs: a job's holds go once it is done.
+    let fileHolds: QueuedFileHolds?
 
     private struct State {
         var draining = false
@@ -39,8 +43,9 @@ final class QueueWorker: Sendable {
     private let state = Mutex(State())
 
     init(queue: any JobQueue, settings: Settings, dispatcher: Dispatcher, admission: JobAdmission, runner: JobRunner,
-         metrics: ServerMetrics, logger: Logger, callbacks: CallbackSender? = nil) {
+         metrics: ServerMetrics, logger: Logger, callbacks: CallbackSender? = nil, fileHolds: QueuedFileHolds? = nil) {
         self.callbacks = callbacks
+        self.fileHolds = fileHolds
         self.queue = queue
         self.settings = settings
         self.dispatcher = dispatcher
@@ -66,6 +71,8 @@ final class QueueWorker: Sendable {
     /// those past the grace period, and each is given back to the queue).
     func beginDrain() {
         state.withLock { $0.draining = true }
+        // Idle lanes see it now, not at their next look.
+        queue.workSignal.signal()
     }
 
     /// Stops the run of job `id` here, if it runs here (its cancel was written already).
@@ -75,6 +82,8 @@ final class QueueWorker: Sendable {
 
     private func lane() async {
         while !isDraining && !Task.isCancelled {
+            // Read before the claim: a job queued after it wakes the wait below at once.
+            let generation = queue.workSignal.generation
             let claimed: ClaimedJob?
             do {
                 claimed = try await queue.claim(worker: settings.name, lease: settings.lease)
@@ -84,7 +93,7 @@ final class QueueWorker: Sendable {
                 continue
             }
             guard let claimed else {
-                try? await Task.sleep(for: settings.poll)
+                await queue.workSignal.wait(since: generation, upTo: settings.poll)
                 continue
             }
             if claimed.tookOverExpiredLease { metrics.leaseExpired() }
@@ -125,6 +134,7 @@ final class QueueWorker: Sendable {
                 _ = try await queue.release(job.lease)
             case .report(let report, let made):
                 if try await queue.complete(job.lease, report: report) {
+                    fileHolds?.release(job.lease.id)
                     if let made { metrics.record(made) }
                     if logger.logLevel <= .info {
                         var metadata = made.map { RunHandler.metadata(job.lease.id, $0) } ?? ["status": "error"]

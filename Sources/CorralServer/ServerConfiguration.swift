@@ -81,6 +81,9 @@ public struct ServerConfiguration: Sendable {
     /// `--cpus`: slot k of `parallelism` runs on the k-th of these CPUs, and a job may name
     /// only CPUs among them. nil: runs are not pinned unless their job says so.
     public var cpus: CPUList? = nil
+    /// PEM certificates (a private CA) trusted for `https://` callbacks besides the system's
+    /// trust store (`--callback-ca`).
+    public var callbackCA: String?
 
     public init(host: String = "127.0.0.1", port: Int = 5050, token: String? = nil,
                 parallelism: Int = ProcessInfo.processInfo.activeProcessorCount, queue: Int = 64,
@@ -91,7 +94,8 @@ public struct ServerConfiguration: Sendable {
                 hostFiles: [String] = [], workdirLimit: UInt64? = 1 << 30, fileStore: FileStoreSettings? = nil,
                 stateDirectory: String? = nil, resultTTL: Duration = .seconds(86_400), lease: Duration = .seconds(30),
                 queueURL: String? = nil, acceptOnly: Bool = false,
-                callbackAllow: [String] = [], callbackSecret: [UInt8]? = nil, callbackRetryDelay: Duration = .seconds(1)) {
+                callbackAllow: [String] = [], callbackSecret: [UInt8]? = nil, callbackRetryDelay: Duration = .seconds(1), callbackCA: String? = nil) {
+        self.callbackCA = callbackCA
         self.callbackAllow = callbackAllow
         self.callbackSecret = callbackSecret
         self.callbackRetryDelay = callbackRetryDelay
@@ -164,6 +168,7 @@ public struct ServerConfiguration: Sendable {
             _ = try CallbackPolicy(allow: callbackAllow)
             guard callbackSecret?.isEmpty == false else { throw ServerError("--callback-allow needs --callback-secret-file (callbacks are signed)") }
         }
+        if callbackCA != nil && callbackAllow.isEmpty { throw ServerError("--callback-ca goes with --callback-allow") }
         guard callbackRetryDelay > .zero else { throw ServerError("--callback-retry-delay must be greater than zero") }
         if acceptOnly && queueURL == nil {
             throw ServerError("--accept-only needs a shared queue (--queue-file or CORRAL_QUEUE_URL): nothing would run the jobs")

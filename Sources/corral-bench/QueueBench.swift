@@ -30,6 +30,7 @@ enum QueueBench {
 
             let urlFile = tmp + "/url"
             FileManager.default.createFile(atPath: urlFile, contents: Data(url.utf8), attributes: [.posixPermissions: 0o600])
+            let latency = try await idleLatency(postgres, urlFile: urlFile, rounds: min(max(jobs / 4, 50), 300))
             var rates: [(String, Double)] = []
             for workers in [1, 2, 4] {
                 rates.append(("\(workers) worker\(workers == 1 ? "" : "s")", try await workerRate(postgres, urlFile: urlFile, workers: workers, jobs: jobs)))
@@ -40,7 +41,8 @@ enum QueueBench {
                 String(format: "{\"p50Millis\": %.3f, \"p99Millis\": %.3f}", Summary.percentile(samples.sorted(), 0.5), Summary.percentile(samples.sorted(), 0.99))
             }
             let rateItems = rates.map { String(format: "{\"runner\": \"%@\", \"jobsPerSecond\": %.1f}", $0.0, $0.1) }
-            return "{\"queue\": {\"jobs\": \(jobs), \"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"sqlite\": \(figure(sqliteOverhead))}, "
+            return "{\"queue\": {\"jobs\": \(jobs), \"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"sqlite\": \(figure(sqliteOverhead)), "
+                + "\"postgresIdleWorker\": \(figure(latency))}, "
                 + "\"rates\": [\(rateItems.joined(separator: ", "))]}}"
         } catch {
             Console.error("corral-bench: the queue benchmark failed: \(error)\n")
@@ -58,6 +60,33 @@ enum QueueBench {
             guard let job = try await queue.claim(worker: "bench", lease: .seconds(30)) else { throw QueueError("nothing to claim") }
             _ = try await queue.complete(job.lease, report: Data("{}".utf8))
             samples.append((ContinuousClock.now - start) / .milliseconds(1))
+        }
+        return samples
+    }
+
+    /// Milliseconds a job spends outside its own run when one idle `corral worker` takes it:
+    /// from the enqueue until its report is readable, less the job's own wall time (what the
+    /// worker waited before claiming, the claim, admission, the report and its write), one
+    /// job at a time, `rounds` times. The report is looked for every 0.5 ms.
+    static func idleLatency(_ queue: any JobQueue, urlFile: String, rounds: Int) async throws -> [Double] {
+        _ = try await queue.expire(finishedBefore: .nanoseconds(1))
+        let (worker, _) = try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--file-store", "none", "--log-level", "error"], ready: "worker ready")
+        defer { worker.terminate(); worker.waitUntilExit() }
+        let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
+        var samples: [Double] = []
+        for round in 0..<(rounds + 5) {
+            // Idle first, as a worker between jobs is.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
+            let begin = ContinuousClock.now
+            guard let id = try await queue.enqueue([NewJob(spec: spec)]).first else { throw QueueError("no id") }
+            var report: Data?
+            while report == nil {
+                if let record = try await queue.get(id), record.state == .done { report = record.report } else { try await Task.sleep(for: .microseconds(500)) }
+            }
+            let elapsed = (ContinuousClock.now - begin) / .milliseconds(1)
+            let object = (try? JSONSerialization.jsonObject(with: report ?? Data())) as? [String: Any]
+            guard let wall = object?["wallTime"] as? Double else { throw QueueError("a report without wallTime: \(String(decoding: report ?? Data(), as: UTF8.self))") }
+            if round >= 5 { samples.append(elapsed - wall * 1000) }
         }
         return samples
     }
@@ -88,19 +117,23 @@ enum QueueBench {
     static func workerRate(_ queue: any JobQueue, urlFile: String, workers: Int, jobs: Int) async throws -> Double {
         _ = try await queue.expire(finishedBefore: .nanoseconds(1))
         let started = try (0..<workers).map { _ in
-            try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--log-level", "error"], ready: "worker ready")
+            try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--file-store", "none", "--log-level", "error"], ready: "worker ready")
         }
         let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
         let begin = ContinuousClock.now
         _ = try await queue.enqueue(Array(repeating: NewJob(spec: spec), count: jobs))
-        while try await (queue.counts()[.done] ?? 0) < jobs { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(600)
+        while try await (queue.counts()[.done] ?? 0) < jobs {
+            guard ContinuousClock.now < deadline else { throw QueueError("\(workers) workers did not finish \(jobs) jobs in 10 minutes") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let seconds = (ContinuousClock.now - begin) / .seconds(1)
         for (process, _) in started { process.terminate(); process.waitUntilExit() }
         return Double(jobs) / seconds
     }
 
     static func serveRate(jobs: Int, stateDirectory: String) throws -> Double {
-        let (process, said) = try start(["serve", "--port", "0", "--state-dir", stateDirectory, "--log-level", "error"], ready: "listening on")
+        let (process, said) = try start(["serve", "--port", "0", "--state-dir", stateDirectory, "--file-store", "none", "--log-level", "error"], ready: "listening on")
         defer { process.terminate(); process.waitUntilExit() }
         guard let port = said.split(separator: ":").last.flatMap({ Int($0.prefix(while: \.isNumber)) }) else { throw QueueError("no port in \(said)") }
         let connection = HTTPConnection(port: port)
@@ -108,9 +141,13 @@ enum QueueBench {
         let begin = ContinuousClock.now
         let answer = try connection.request("POST", "/v1/jobs/batch", headers: [("Content-Type", "application/json")], body: Array(body.utf8))
         guard answer.status == 202 else { throw QueueError("the batch was refused: \(answer.status)") }
+        let deadline = ContinuousClock.now + .seconds(600)
         while true {
+            guard ContinuousClock.now < deadline else { throw QueueError("corral serve did not finish \(jobs) jobs in 10 minutes") }
             let metrics = String(decoding: try connection.request("GET", "/metrics").body, as: UTF8.self)
-            if metrics.contains("corral_jobs{state=\"done\"} \(jobs)\n") { break }
+            // A gauge: "corral_jobs{state="done"} 40.0".
+            let done = metrics.split(separator: "\n").first { $0.hasPrefix("corral_jobs{state=\"done\"} ") }
+            if let done, let value = Double(done.split(separator: " ").last ?? ""), Int(value) >= jobs { break }
             usleep(5_000)
         }
         return Double(jobs) / ((ContinuousClock.now - begin) / .seconds(1))

@@ -14,23 +14,23 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
         Takes jobs with SELECT … FOR UPDATE SKIP LOCKED, holds a lease renewed by heartbeats, \
         writes each report once. Admits each job under its own flags (ceilings, defaults, \
-        isolation: the job flags of corral serve; its HTTP flags are unused). Prints \
+        isolation: the job flags of corral serve, not its HTTP ones). Prints \
         "corral: worker ready" once the queue is open. SIGTERM or SIGINT: claims nothing more, \
         running jobs get --shutdown-grace, then are killed and given back to the queue; exit 0.
         """
     )
 
     /// The job flags of `corral serve` (ceilings, defaults, isolation, containment, lease,
-    /// --queue-file).
-    @OptionGroup var serve: ServeCommand
+    /// --queue-file); none of its HTTP flags.
+    @OptionGroup var job: JobOptions
 
     func run() async throws {
-        var configuration = try serve.serverConfiguration()
-        guard let url = try serve.queueOption.url() else {
+        var configuration = try job.configuration()
+        guard let url = try job.queueOption.url() else {
             throw ValidationError("a worker needs a shared queue: --queue-file FILE or CORRAL_QUEUE_URL (postgres://…)")
         }
         configuration.queueURL = url
-        let level = serve.logLevel
+        let level = job.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
