@@ -77,6 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-job-processes"), help: ArgumentHelp("Most entries in a job's processes (they run at once, in one slot).", valueName: "n"))
     var maxJobProcesses = 16
 
+    @Option(name: .customLong("max-tests"), help: ArgumentHelp("Most tests in one step of a job of steps (each a run, one after another, in one slot).", valueName: "n"))
+    var maxTests = StepsSpec.defaultMaxTestsPerStep
+
     @Option(name: .customLong("default-cpu-time"), help: ArgumentHelp("CPU time of a process whose job does not say.", valueName: "duration"))
     var defaultCpuTime = "10s"
     @Option(name: .customLong("default-wall-time"), help: ArgumentHelp("Wall time of a process whose job does not say (default: 2 × its CPU time + 1 s, at most --max-wall-time).", valueName: "duration"))
@@ -158,7 +161,8 @@ struct ServeCommand: AsyncParsableCommand {
                 memory: try parse(maxMemory, "max-memory", LimitValue.parseSize),
                 output: try parse(maxOutput, "max-output", LimitValue.parseSize),
                 processes: try parse(maxProcesses, "max-processes", LimitValue.parseCount),
-                jobProcesses: maxJobProcesses),
+                jobProcesses: maxJobProcesses,
+                stepTests: maxTests),
             defaults: JobDefaults(
                 cpuTime: try parse(defaultCpuTime, "default-cpu-time", LimitValue.parseDuration),
                 wallTime: try defaultWallTime.map { try parse($0, "default-wall-time", LimitValue.parseDuration) },

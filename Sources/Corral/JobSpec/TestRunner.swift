@@ -14,13 +14,31 @@ struct TestRunner: Sendable {
 
     func run() async throws(CorralError) -> StepReport {
         let started = MonotonicClock.now()
-        var tests: [TestReport] = []
-        for (index, test) in step.tests.enumerated() {
-            if stop?.isStopped == true || Task.isCancelled { break }
-            let report = try await run(test, field: "steps: \(step.name): tests[\(index)]")
-            tests.append(report)
-            if report.verdict != .accepted && step.stopOnFirstFailure { break }
+        // The test files' directory and the processes' working directory: made once for the
+        // step (a tmpfs each under a size limit), emptied after each test, removed at its end.
+        let limit = jobs.workdirLimit
+        let (directory, workdir) = try await Blocking.run { () throws(CorralError) -> (TestDirectory, Workdir) in
+            let directory = try TestDirectory.create(limit: limit)
+            do throws(CorralError) {
+                return (directory, try Workdir.create(limit: limit))
+            } catch {
+                directory.remove()
+                throw error
+            }
         }
+        var tests: [TestReport] = []
+        do throws(CorralError) {
+            for (index, test) in step.tests.enumerated() {
+                if stop?.isStopped == true || Task.isCancelled { break }
+                let report = try await run(test, in: directory, workdir: workdir, field: "steps: \(step.name): tests[\(index)]")
+                tests.append(report)
+                if report.verdict != .accepted && step.stopOnFirstFailure { break }
+            }
+        } catch {
+            await Blocking.run { directory.remove(); workdir.remove() }
+            throw error
+        }
+        await Blocking.run { directory.remove(); workdir.remove() }
         let failure = tests.first { $0.verdict != .accepted }
         let summary = TestSummary(tests: step.tests.count, run: tests.count, passed: tests.filter { $0.verdict == .accepted }.count,
                                   firstFailure: failure.map { .init(step: step.name, test: $0.name, verdict: $0.verdict) })
@@ -28,36 +46,28 @@ struct TestRunner: Sendable {
                           tests: tests, summary: summary, wallTime: Double(MonotonicClock.now() - started) / 1e9)
     }
 
-    private func run(_ test: TestSpec, field: String) async throws(CorralError) -> TestReport {
+    private func run(_ test: TestSpec, in directory: TestDirectory, workdir: Workdir, field: String) async throws(CorralError) -> TestReport {
         let started = MonotonicClock.now()
         let sources = self.sources
-        let limit = jobs.workdirLimit
+        var builtin = false
+        if case .builtin = step.checker { builtin = true }
+        let tested = step.job.processes[0]
+        let user = RunUser.of(Job(arguments: tested.args, isolation: tested.isolation, user: tested.user))
+        let use = TestFiles.Use(interactive: step.interactor != nil, builtinChecker: builtin,
+                                storeDescriptorAllowed: geteuid() == 0 && user.uid != 0)
         // The test's files and the tested process's descriptors, in one hop off the pool.
-        let interactive = step.interactor != nil
-        let (files, injected) = try await Blocking.run { () throws(CorralError) -> (TestFiles, [Int: [Int32: Int32]]) in
-            let files = try TestFiles.prepare(test, sources: sources, limit: limit, field: field)
-            guard !interactive else { return (files, [:]) }
-            do throws(CorralError) {
-                let input = try files.open(TestFiles.input, O_RDONLY)
-                let output: Int32
-                do throws(CorralError) { output = try files.open(TestFiles.output, O_WRONLY) } catch {
-                    _ = Glibc.close(input)
-                    throw error
-                }
-                return (files, [0: [0: input, 1: output]])
-            } catch {
-                files.remove()
-                throw error
-            }
+        var files = try await Blocking.run { () throws(CorralError) -> TestFiles in
+            try TestFiles.prepare(test, in: directory, use: use, sources: sources, field: field)
         }
-        var finished = try await judge(test, files, injected)
+        let injected = files.takeProgramDescriptors()
+        var finished = try await judge(test, files, injected.isEmpty ? [:] : [0: injected], workdir: workdir)
         finished.wallTime = Double(MonotonicClock.now() - started) / 1e9
         return finished
     }
 
     /// Runs the test and decides its verdict; the test's files are removed here, whatever
     /// happens (once: a second close could hit a descriptor another thread has since opened).
-    private func judge(_ test: TestSpec, _ files: TestFiles, _ injected: [Int: [Int32: Int32]]) async throws(CorralError) -> TestReport {
+    private func judge(_ test: TestSpec, _ files: TestFiles, _ injected: [Int: [Int32: Int32]], workdir: Workdir) async throws(CorralError) -> TestReport {
         var spec = step.job
         var readOnly: [SpecPath] = []
         if let interactor = step.interactor {
@@ -67,7 +77,7 @@ struct TestRunner: Sendable {
         let job: JobReport, layout: JobLayout
         do throws(CorralError) {
             (job, layout) = try await jobs.runKeepingLayout(spec, stop: stop, sources: files.sources(adding: sources),
-                                                            injected: injected, readOnly: readOnly)
+                                                            injected: injected, readOnly: readOnly, workdir: workdir)
         } catch {
             await Blocking.run { files.remove() }
             throw error
@@ -98,7 +108,7 @@ struct TestRunner: Sendable {
             }
             let output = try files.open(TestFiles.output, O_RDONLY)
             defer { _ = Glibc.close(output) }
-            let answer = try files.open(TestFiles.answer, O_RDONLY)
+            let answer = try files.openAnswer()
             defer { _ = Glibc.close(answer) }
             let result = builtin.check(output: output, answer: answer)
             return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
