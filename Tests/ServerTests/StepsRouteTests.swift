@@ -81,7 +81,7 @@ struct StepsRouteTests {
 
     @Test("a step over the server's --max-tests is refused with 400 naming the flag; at the ceiling it runs")
     func testsCeiling() async throws {
-        func steps(_ count: Int) -> String {
+        @Sendable func steps(_ count: Int) -> String {
             let tests = Array(repeating: #"{"stdin": {"content": ""}}"#, count: count).joined(separator: ", ")
             return #"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"]}], "checker": "exact", "tests": [\#(tests)]}]}"#
         }

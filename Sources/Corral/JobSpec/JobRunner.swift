@@ -57,6 +57,12 @@ public struct JobRunner: Sendable {
             try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange, sources: sources, injected: injected,
                                   readOnly: readOnly, store: store, workdir: workdir)
         }
+        return try await runPrepared(spec, layout: layout, started: started, stop: stop)
+    }
+
+    /// Runs the processes of a layout already prepared (``JobLayout/prepare``; the caller holds
+    /// the stored files its spec names) and hands it back open, as ``runKeepingLayout``.
+    func runPrepared(_ spec: JobSpec, layout: JobLayout, started: Int64, stop: RunStop?) async throws(CorralError) -> (JobReport, JobLayout) {
         let runner = self.runner
         let reports = await withTaskGroup(of: ProcessOutcome.self) { group in
             for (index, prepared) in layout.takeProcesses().enumerated() {
