@@ -13,15 +13,19 @@ public struct Ceilings: Sendable, Hashable {
     public var processes: UInt64
     /// Entries of a job's `processes` (each a run of its own, all at once, in one slot).
     public var jobProcesses: Int
+    /// Tests of one step of a job of steps (each a run, one after another, in one slot).
+    public var stepTests: Int
 
     public init(cpuTime: Duration = .seconds(60), wallTime: Duration = .seconds(300), memory: UInt64 = 8 << 30,
-                output: UInt64 = 64 << 20, processes: UInt64 = 1024, jobProcesses: Int = 16) {
+                output: UInt64 = 64 << 20, processes: UInt64 = 1024, jobProcesses: Int = 16,
+                stepTests: Int = StepsSpec.defaultMaxTestsPerStep) {
         self.cpuTime = cpuTime
         self.wallTime = wallTime
         self.memory = memory
         self.output = output
         self.processes = processes
         self.jobProcesses = jobProcesses
+        self.stepTests = stepTests
     }
 
     func validate() throws(ServerError) {
@@ -31,6 +35,7 @@ public struct Ceilings: Sendable, Hashable {
         guard output > 0 else { throw ServerError("--max-output must be greater than zero") }
         guard processes > 0 else { throw ServerError("--max-processes must be greater than zero") }
         guard jobProcesses > 0 else { throw ServerError("--max-job-processes must be greater than zero") }
+        guard stepTests > 0 else { throw ServerError("--max-tests must be greater than zero") }
     }
 }
 

@@ -24,11 +24,15 @@ struct JobAdmission: Sendable {
     /// A job or a job of steps: every step's job, and every custom checker as a job of one
     /// process, admitted as a job is (paths prefixed with the step's, e.g. `steps[1].processes[0]...`).
     func admitDocument(_ body: Data) throws(SpecError) -> JobDocument {
-        switch try JobDocument.parse(body, isolationRequired: isolation != nil) {
+        // The body is bounded (--max-body); the tests' ceiling is this server's, named below.
+        switch try JobDocument.parse(body, isolationRequired: isolation != nil, maxTestsPerStep: .max) {
         case .job(let spec): return .job(try admit(spec))
         case .steps(var steps):
             for index in steps.steps.indices {
                 let path = "steps[\(index)]"
+                if steps.steps[index].tests.count > ceilings.stepTests {
+                    throw over("\(path).tests", "\(steps.steps[index].tests.count) tests", "\(ceilings.stepTests)", "--max-tests")
+                }
                 let job = steps.steps[index].job
                 steps.steps[index].job = try prefixed(path) { () throws(SpecError) in try admit(job) }
                 if case .custom(var checker) = steps.steps[index].checker {

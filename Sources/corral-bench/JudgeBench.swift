@@ -1,88 +1,111 @@
 import Corral
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// A job of one step with N tests against N separate library jobs with the same runs
-/// (`/bin/cat` on one line, compared with `lines`): the job's overhead over the sum of its
-/// runs, and over the N separate jobs. And the built-in checkers' throughput on a large file.
+/// Issue 15's judge figure: one job of one step with N tests (`/bin/cat` on one line, the
+/// `exact` checker) against N separate jobs of the same run (stdin content, stdout captured
+/// and compared by the caller), interleaved repeat by repeat, plain and (as root) isolated.
+/// Besides the walls: the sum of the test runs' own wall times inside the job (each run's
+/// report, from its spawn to its end), and N bare `Runner.run` calls of the same program
+/// (what a run costs its caller, cgroup setup and removal included).
 enum JudgeBench {
     struct Result: Sendable {
+        var mode: String
         var tests: Int
+        var repeats: Int
         /// Medians over the repeats, in ms.
         var jobWall: Double
         var sumOfTestRuns: Double
         var separateJobs: Double
-        var overheadOverRuns: Double { jobWall / sumOfTestRuns - 1 }
-        var overheadOverSeparate: Double { jobWall / separateJobs - 1 }
+        var bareRuns: Double
+        /// Medians of the per-repeat ratios (each repeat's figures were measured side by side).
+        var jobOverSeparate: Double
+        var overheadOverRuns: Double
+        var overheadOverBareRuns: Double
+
         var text: String {
-            String(format: "judge job, %d tests: %.1f ms (the sum of its test runs %.1f ms: overhead %+.1f %%); %d separate jobs of the same run: %.1f ms (the job %+.1f %%)",
-                   tests, jobWall, sumOfTestRuns, overheadOverRuns * 100, tests, separateJobs, overheadOverSeparate * 100)
+            String(format: "judge %@, %d tests (median of %d interleaved repeats): job %.1f ms; %d separate jobs %.1f ms (job/separate %.3f); "
+                   + "sum of the job's test runs %.1f ms (overhead %+.1f %%); %d bare Runner.run %.1f ms (job over them %+.1f %%)",
+                   mode, tests, repeats, jobWall, tests, separateJobs, jobOverSeparate, sumOfTestRuns, overheadOverRuns * 100,
+                   tests, bareRuns, overheadOverBareRuns * 100)
+        }
+
+        var json: String {
+            func f(_ value: Double) -> String { String(format: "%.3f", value) }
+            return "{\"mode\": \"\(mode)\", \"tests\": \(tests), \"repeats\": \(repeats), \"jobMillis\": \(f(jobWall)), "
+                + "\"separateJobsMillis\": \(f(separateJobs)), \"sumOfTestRunsMillis\": \(f(sumOfTestRuns)), \"bareRunsMillis\": \(f(bareRuns)), "
+                + "\"jobOverSeparate\": \(f(jobOverSeparate)), \"overheadOverRuns\": \(f(overheadOverRuns)), "
+                + "\"overheadOverBareRuns\": \(f(overheadOverBareRuns))}"
         }
     }
 
-    static func measure(tests: Int, repeats: Int = 5) async -> Result? {
-        let process = ProcessSpec(name: "p0", args: ["/bin/cat"])
+    /// The modes measured: plain (cgroup where the host allows it) and, as root, isolated.
+    static var modes: [(String, Isolation?)] {
+        geteuid() == 0 ? [("plain", nil), ("isolated", Isolation())] : [("plain", nil)]
+    }
+
+    static func measure(tests: Int, repeats: Int, mode: String, isolation: Isolation?) async -> Result? {
+        let process = ProcessSpec(name: "p0", args: ["/bin/cat"], isolation: isolation)
+        let lines = (0..<tests).map { Array("\($0 * 7919)\n".utf8) }
         let step = StepSpec(name: "test", job: JobSpec(processes: [process]),
-                            tests: (0..<tests).map { TestSpec(name: String($0 + 1), input: .content(Array("\($0)\n".utf8)), answer: .content(Array("\($0)\n".utf8))) })
+                            tests: lines.indices.map { TestSpec(name: String($0 + 1), input: .content(lines[$0]), answer: .content(lines[$0])) },
+                            checker: .builtin(.exact))
         let steps = StepsSpec(steps: [step])
-        var single = process
-        single.stdin = .content(Array("1\n".utf8))
-        let separate = JobSpec(processes: [single])
         let runner = StepsRunner()
-        var jobWalls: [Double] = [], runSums: [Double] = [], separateWalls: [Double] = []
-        for repeatIndex in 0..<(repeats + 1) {
-            let started = monotonicNanos()
-            guard let report = try? await runner.run(steps), report.ok else { return nil }
-            let jobWall = Double(monotonicNanos() - started) / 1e6
-            // A test run's own time: from its spawn to its end, as the report measures it.
-            let runSum = report.steps[0].tests.reduce(0) { $0 + $1.processes[0].report.wallTime } * 1e3
-            let separateStarted = monotonicNanos()
-            for _ in 0..<tests {
-                guard let job = try? await runner.jobs.run(separate), job.status == .ok else { return nil }
-            }
-            let separateWall = Double(monotonicNanos() - separateStarted) / 1e6
-            if repeatIndex == 0 { continue } // warm-up
-            jobWalls.append(jobWall)
-            runSums.append(runSum)
-            separateWalls.append(separateWall)
-        }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        return Result(tests: tests, jobWall: median(jobWalls), sumOfTestRuns: median(runSums), separateJobs: median(separateWalls))
-    }
+        let bare = Runner()
 
-    /// MB/s of each built-in checker comparing a file of `megabytes` with a copy of itself.
-    static func checkers(megabytes: Int) -> [(String, Double)] {
-        let directory = NSTemporaryDirectory() + "corral-bench-checkers-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        var line = [UInt8]()
-        for number in 0..<100 { line += Array("\(number * 7919) \(Double(number) / 7) word\(number)\n".utf8) }
-        var block = [UInt8]()
-        while block.count < 1 << 20 { block += line }
-        let output = "\(directory)/output", answer = "\(directory)/answer"
-        FileManager.default.createFile(atPath: output, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: output) else { return [] }
-        for _ in 0..<megabytes { handle.write(Data(block)) }
-        try? handle.close()
-        try? FileManager.default.copyItem(atPath: output, toPath: answer)
-        let bytes = Double(block.count * megabytes)
-        var results: [(String, Double)] = []
-        for checker in [BuiltinChecker.exact, .lines, .tokens, .float(absolute: 1e-6, relative: 1e-6)] {
-            var best = 0.0
-            for _ in 0..<3 {
-                let a = open(output, O_RDONLY), b = open(answer, O_RDONLY)
-                let started = monotonicNanos()
-                let result = checker.check(output: a, answer: b)
-                let seconds = Double(monotonicNanos() - started) / 1e9
-                close(a)
-                close(b)
-                guard result.verdict == .accepted else { return [] }
-                best = max(best, bytes / seconds / 1e6)
-            }
-            results.append((checker.name, best))
+        func job() async -> (wall: Double, runs: Double)? {
+            let started = monotonicNanos()
+            guard let report = try? await runner.run(steps), report.ok, report.summary.passed == tests else { return nil }
+            let wall = Double(monotonicNanos() - started) / 1e6
+            return (wall, report.steps[0].tests.reduce(0) { $0 + $1.processes[0].report.wallTime } * 1e3)
         }
-        return results
+        func separate() async -> Double? {
+            let started = monotonicNanos()
+            for line in lines {
+                var single = process
+                single.stdin = .content(line)
+                guard let job = try? await runner.jobs.run(JobSpec(processes: [single])), job.status == .ok,
+                      job.processes[0].report.stdout?.bytes == line.count else { return nil }
+            }
+            return Double(monotonicNanos() - started) / 1e6
+        }
+        func bareRuns() async -> Double? {
+            let started = monotonicNanos()
+            for line in lines {
+                let run = Job(arguments: ["/bin/cat"], standardInput: .content(bytes: line), standardOutput: .capture(max: 1 << 20),
+                              standardError: .capture(max: 1 << 20), isolation: isolation)
+                guard let report = try? await bare.run(run), report.status == .ok else { return nil }
+            }
+            return Double(monotonicNanos() - started) / 1e6
+        }
+
+        var jobs: [Double] = [], sums: [Double] = [], separates: [Double] = [], bares: [Double] = []
+        var ratios: [Double] = [], overheads: [Double] = [], overBare: [Double] = []
+        for repeatIndex in 0..<(repeats + 1) {
+            // Alternate the order, so that a drift of the machine favours neither.
+            var measuredJob: (wall: Double, runs: Double)?, measuredSeparate: Double?, measuredBare: Double?
+            if repeatIndex % 2 == 0 {
+                measuredJob = await job()
+                measuredSeparate = await separate()
+                measuredBare = await bareRuns()
+            } else {
+                measuredBare = await bareRuns()
+                measuredSeparate = await separate()
+                measuredJob = await job()
+            }
+            guard let measuredJob, let measuredSeparate, let measuredBare else { return nil }
+            if repeatIndex == 0 { continue } // warm-up
+            jobs.append(measuredJob.wall)
+            sums.append(measuredJob.runs)
+            separates.append(measuredSeparate)
+            bares.append(measuredBare)
+            ratios.append(measuredJob.wall / measuredSeparate)
+            overheads.append(measuredJob.wall / measuredJob.runs - 1)
+            overBare.append(measuredJob.wall / measuredBare - 1)
+        }
+        func median(_ values: [Double]) -> Double { Summary(values).median }
+        return Result(mode: mode, tests: tests, repeats: repeats, jobWall: median(jobs), sumOfTestRuns: median(sums),
+                      separateJobs: median(separates), bareRuns: median(bares), jobOverSeparate: median(ratios),
+                      overheadOverRuns: median(overheads), overheadOverBareRuns: median(overBare))
     }
 }

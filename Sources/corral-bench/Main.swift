@@ -65,6 +65,8 @@ struct CorralBench {
         if options.storeRuns > 0 {
             result.store = await StoreBench.measure(runs: options.storeRuns)
             if result.store == nil { Console.error("corral-bench: the stored-file benchmark failed\n") }
+            result.storedTestInput = await StoreBench.measureTestInput(jobs: max(4, options.storeRuns / 20))
+            if result.storedTestInput == nil { Console.error("corral-bench: the stored test input benchmark failed\n") }
         }
 
         if options.wholeProcessRuns > 0 {
@@ -83,14 +85,25 @@ struct CorralBench {
         let json = options.json
         let judgeOut = { (text: String) in if json { Console.error(text) } else { Console.out(text) } }
         if options.judgeTests > 0 {
-            if let judge = await JudgeBench.measure(tests: options.judgeTests) {
-                judgeOut(judge.text + "\n")
-            } else {
-                Console.error("corral-bench: the judge job failed\n")
+            for (mode, isolation) in JudgeBench.modes {
+                if let judge = await JudgeBench.measure(tests: options.judgeTests, repeats: options.judgeRepeats, mode: mode, isolation: isolation) {
+                    judgeOut(judge.text + "\n" + "{\"judge\": \(judge.json)}\n")
+                } else {
+                    Console.error("corral-bench: the judge job (\(mode)) failed\n")
+                }
+            }
+        }
+        if options.judgeHTTPTests > 0 {
+            for isolated in geteuid() == 0 ? [false, true] : [false] {
+                if let judge = await JudgeHTTPBench.measure(tests: options.judgeHTTPTests, repeats: options.judgeRepeats, isolated: isolated) {
+                    judgeOut(judge.text + "\n" + "{\"judgeHTTP\": \(judge.json)}\n")
+                } else {
+                    Console.error("corral-bench: the judge job over HTTP (\(isolated ? "isolated" : "not isolated")) failed\n")
+                }
             }
         }
         if options.checkerMegabytes > 0 {
-            for (name, rate) in JudgeBench.checkers(megabytes: options.checkerMegabytes) {
+            for (name, rate) in CheckerBench.checkers(megabytes: options.checkerMegabytes) {
                 judgeOut("checker \(name): \(Int(rate)) MB/s over \(options.checkerMegabytes) MiB\n")
             }
         }

@@ -11,13 +11,15 @@ struct Options: Sendable {
     /// Runs of the accounting measurement (Corral's own CPU over a CPU-bound run); 0 skips it.
     var accountingRuns = 0
     var judgeTests = 100
+    var judgeRepeats = 7
+    var judgeHTTPTests = 100
     var checkerMegabytes = 256
     var storeRuns = 300
     /// `--queue N`: only the queue's benchmark, with N jobs (0: the others).
     var queueJobs = 0
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--checkers M] [--store N] [--queue N]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--judge-http N] [--judge-repeats N] [--checkers M] [--store N] [--queue N]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
@@ -36,8 +38,12 @@ struct Options: Sendable {
           --accounting N  also: N runs of a spinner killed at 0.5 s of CPU, in process-group
                        and cgroup mode: Corral's own CPU per run (getrusage of the bench
                        process) against the run's, and how far past the limit it was killed
-          --judge N    tests of a judge job against N separate jobs of the same run
+          --judge N    tests of a judge job against N separate jobs of the same run,
+                       plain and (as root) isolated (default 100; 0 skips it)
+          --judge-http N  the same through `corral serve`'s HTTP API: one request of N
+                       tests against N requests, not isolated and (as root) isolated
                        (default 100; 0 skips it)
+          --judge-repeats N  interleaved repeats of the judge measurements (default 7)
           --checkers M megabytes each built-in checker compares (default 256; 0 skips it)
           --store N    runs of a job with and without a stored 10 MiB input (default 300;
                        0 skips it)
@@ -82,6 +88,10 @@ struct Options: Sendable {
                 options.accountingRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--judge":
                 options.judgeTests = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--judge-http":
+                options.judgeHTTPTests = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--judge-repeats":
+                options.judgeRepeats = try count(name, inlineValue ?? iterator.next(), minimum: 1)
             case "--checkers":
                 options.checkerMegabytes = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--store":

@@ -50,6 +50,7 @@ struct BenchResult: Sendable {
     var differences: [(name: String, summary: Summary)] = []
     var accounting: [AccountingBench.Result] = []
     var store: StoreBenchResult?
+    var storedTestInput: StoredTestInputResult?
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -76,7 +77,8 @@ struct BenchResult: Sendable {
                 "{\"name\": \(quoted($0.name)), \"medianMicros\": \(fixed($0.summary.median, 1)), "
                     + "\"p10Micros\": \(fixed($0.summary.p10, 1)), \"p90Micros\": \(fixed($0.summary.p90, 1))}"
             }.joined(separator: ", ") + "]")
-            + (store.map { ", \"store\": \($0.json)" } ?? "") + "}\n"
+            + (store.map { ", \"store\": \($0.json)" } ?? "")
+            + (storedTestInput.map { ", \"storedTestInput\": \($0.json)" } ?? "") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
@@ -101,6 +103,7 @@ struct BenchResult: Sendable {
         lines += server.map(\.table)
         if let wholeProcess { lines.append(wholeProcess.table) }
         if let store { lines.append(store.table) }
+        if let storedTestInput { lines.append(storedTestInput.table) }
         return lines.joined(separator: "\n") + "\n"
     }
 

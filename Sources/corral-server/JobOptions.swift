@@ -42,6 +42,9 @@ struct JobOptions: ParsableArguments {
     @Option(name: .customLong("max-job-processes"), help: ArgumentHelp("Most entries in a job's processes (they run at once, in one slot).", valueName: "n"))
     var maxJobProcesses = 16
 
+    @Option(name: .customLong("max-tests"), help: ArgumentHelp("Most tests in one step of a job of steps (each a run, one after another, in one slot).", valueName: "n"))
+    var maxTests = StepsSpec.defaultMaxTestsPerStep
+
     @Option(name: .customLong("default-cpu-time"), help: ArgumentHelp("CPU time of a process whose job does not say.", valueName: "duration"))
     var defaultCpuTime = "10s"
 
@@ -118,7 +121,8 @@ struct JobOptions: ParsableArguments {
                 memory: try Self.parse(maxMemory, "max-memory", LimitValue.parseSize),
                 output: try Self.parse(maxOutput, "max-output", LimitValue.parseSize),
                 processes: try Self.parse(maxProcesses, "max-processes", LimitValue.parseCount),
-                jobProcesses: maxJobProcesses),
+                jobProcesses: maxJobProcesses,
+                stepTests: maxTests),
             defaults: JobDefaults(
                 cpuTime: try Self.parse(defaultCpuTime, "default-cpu-time", LimitValue.parseDuration),
                 wallTime: try defaultWallTime.map { try Self.parse($0, "default-wall-time", LimitValue.parseDuration) },

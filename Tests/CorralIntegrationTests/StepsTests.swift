@@ -172,6 +172,38 @@ struct StepsTests {
         #expect(tests.map(\.verdict) == [.accepted, .wrongAnswer, .accepted], "\(tests.map(\.comment))")
         #expect(tests[1].comment == "asked 5, got 0")
     }
+    @Test("nothing one test's program leaves (files, directories, modes) is seen by the next test's",
+          arguments: [false, true])
+    func testsSeeNothingOfEachOther(isolate: Bool) async throws {
+        // Each test lists its directory (must be empty), then leaves files, a directory, a
+        // file it made unreadable and a directory it locked (chmod 000) behind.
+        let script = "ls -A; echo left > leftover; mkdir -p d/e; echo x > d/e/f; echo y > locked; chmod 000 locked; chmod 000 d"
+        let tests = (1...4).map { _ in #"{"stdin": {"content": "x\n"}, "answer": {"content": ""}}"# }.joined(separator: ", ")
+        let report = try await runSteps("""
+        {"steps": [{"name": "t", "processes": [{"args": ["/bin/sh", "-c", \(jsonLiteral(script))], "isolate": \(isolate), "limits": {"wallTime": 10}}],
+          "checker": "exact", "tests": [\(tests)]}]}
+        """)
+        #expect(report.steps[0].tests.map(\.verdict) == Array(repeating: .accepted, count: 4), "\(report.steps[0].tests.map(\.comment))")
+        #expect(report.steps[0].tests.allSatisfy { $0.processes[0].report.status == .ok })
+    }
+
+    @Test("a step with more tests than the parser's maximum is refused, naming the step's tests")
+    func testsCeiling() throws {
+        func steps(_ count: Int) -> Data {
+            let tests = Array(repeating: #"{"stdin": {"content": ""}}"#, count: count).joined(separator: ", ")
+            return Data(#"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"]}], "tests": [\#(tests)]}]}"#.utf8)
+        }
+        let maximum = StepsSpec.defaultMaxTestsPerStep
+        #expect(maximum == 1000)
+        guard case .steps(let spec) = try JobDocument.parse(steps(maximum)) else { throw FixtureError("not a job of steps") }
+        #expect(spec.steps[0].tests.count == maximum)
+        #expect { try JobDocument.parse(steps(maximum + 1)) } throws: { error in
+            guard let error = error as? SpecError else { return false }
+            return error.path == "steps[0].tests" && error.message.contains("1001 tests") && error.message.contains("1000")
+        }
+        #expect { try JobDocument.parse(steps(3), maxTestsPerStep: 2) } throws: { ($0 as? SpecError)?.path == "steps[0].tests" }
+    }
+
     @Test("a test's stdin and answer by fileId: read from the runner's file store")
     func stdinFromTheStore() async throws {
         let directory = TemporaryDirectory()

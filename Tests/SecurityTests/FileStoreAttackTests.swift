@@ -112,6 +112,37 @@ struct FileStoreAttackTests {
         }
     }
 
+    @Test("a test's stdin by fileId is the store's own file, read-only: no write, append, chmod or truncate through /proc/self/fd/0, no listing of the store",
+          .enabled(if: isRoot, Comment(rawValue: needsRoot)), arguments: [false, true])
+    func programAttacksStoredStdin(isolate: Bool) async throws {
+        try await withStore { store, path in
+            let content = "the store's bytes\n"
+            let stored = try store.put(Array(content.utf8))
+            let storeFile = path + "/data/" + stored.id.hex
+            var before = stat()
+            #expect(stat(storeFile, &before) == 0)
+            // Each line it prints past the inode is an attack that worked; `cat` then reads stdin from its start.
+            let attack = "stat -L -c %i /proc/self/fd/0; echo pwned > /proc/self/fd/0 && echo wrote; echo pwned >> /proc/self/fd/0 && echo appended; "
+                + "chmod 666 /proc/self/fd/0 && echo chmodded; truncate -s 0 /proc/self/fd/0 && echo truncated; "
+                + "ls \"$(dirname \"$(readlink /proc/self/fd/0)\")\" && echo listed; cat"
+            let answer = "\(before.st_ino)\n" + content
+            let test = #"{"stdin": {"fileId": "\#(stored.id)"}, "answer": {"content": \#(jsonString(answer))}}"#
+            let json = """
+            {"steps": [{"name": "t", "processes": [{"args": \(shell(attack)), "isolate": \(isolate), "limits": {"wallTime": 10}}],
+              "checker": "exact", "tests": [\(test), \(test)]}]}
+            """
+            guard case .steps(let spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
+            let report = try await StepsRunner(jobs: JobRunner(fileStore: store)).run(spec)
+            let tests = report.steps[0].tests
+            #expect(tests.map(\.verdict) == [.accepted, .accepted], "\(tests.map(\.comment)) \(tests.map { $0.processes[0].report.stderr?.text ?? "" })")
+            let onDisk = try String(contentsOfFile: storeFile, encoding: .utf8)
+            #expect(onDisk == content)
+            var after = stat()
+            #expect(stat(storeFile, &after) == 0)
+            #expect(after.st_mode & 0o7777 == 0o444 && after.st_uid == 0 && after.st_size == before.st_size)
+        }
+    }
+
     @Test("an isolated program finds no path to the store, and cannot read another stored file through its own",
           .enabled(if: isRoot, Comment(rawValue: needsRoot)))
     func isolatedProgramLooksForTheStore() async throws {

@@ -78,4 +78,21 @@ struct StepsRouteTests {
             }
         }
     }
+
+    @Test("a step over the server's --max-tests is refused with 400 naming the flag; at the ceiling it runs")
+    func testsCeiling() async throws {
+        @Sendable func steps(_ count: Int) -> String {
+            let tests = Array(repeating: #"{"stdin": {"content": ""}}"#, count: count).joined(separator: ", ")
+            return #"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"]}], "checker": "exact", "tests": [\#(tests)]}]}"#
+        }
+        try await withServer(testConfiguration { $0.ceilings.stepTests = 3 }) { server in
+            let over = try await server.post(json: steps(4))
+            #expect(over.status == 400, "\(over.text)")
+            #expect(over.json["path"] as? String == "steps[0].tests", "\(over.text)")
+            #expect(over.text.contains("4 tests") && over.text.contains("--max-tests"), "\(over.text)")
+            let at = try await server.post(json: steps(3))
+            #expect(at.status == 200, "\(at.text)")
+            #expect(at.text.contains(#""passed":3"#), "\(at.text)")
+        }
+    }
 }

@@ -28,10 +28,14 @@ final class JobLayout: Sendable {
     private let names: [String]
     /// Where `collect` entries with `"store": true` go.
     private let store: FileStore?
+    /// Whether the working directory is the job's own (removed at the finish), or a step's
+    /// that its tests share (only the processes' directories are removed).
+    private let ownsWorkdir: Bool
 
     private init(workdir: Workdir, directories: [DirectoryHandle], prepared: [PreparedProcess], leases: [UserLease], names: [String],
-                 store: FileStore?) {
+                 store: FileStore?, ownsWorkdir: Bool) {
         self.workdir = workdir
+        self.ownsWorkdir = ownsWorkdir
         self.names = names
         self.directories = directories
         self.prepared = Mutex(prepared)
@@ -66,8 +70,20 @@ final class JobLayout: Sendable {
     func finish(keep: Bool) {
         for process in takeProcesses() { Self.close(process) }
         directories.forEach { $0.close() }
-        if keep { workdir.handle.close() } else { workdir.remove() }
+        if !ownsWorkdir {
+            removeProcessDirectories(names)
+        } else if keep {
+            workdir.handle.close()
+        } else {
+            workdir.remove()
+        }
         leases.forEach { $0.release() }
+    }
+
+    /// Removes the processes' directories from a shared working directory (the job's
+    /// directory is Corral's own, 0700: no program can change the path above them).
+    private func removeProcessDirectories(_ names: [String]) {
+        for name in names { Workdir.removeTree(workdir.path + "/" + name) }
     }
 
     private static func close(_ process: PreparedProcess) {
@@ -81,7 +97,8 @@ final class JobLayout: Sendable {
     /// that stay root's and 0444 after the directories are handed to their users. `store`:
     /// where `fileId` files come from and `"store": true` collects go.
     static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?, sources: StepSources = .none,
-                        injected: [Int: [Int32: Int32]] = [:], readOnly: [SpecPath] = [], store: FileStore? = nil) throws(CorralError) -> JobLayout {
+                        injected: [Int: [Int32: Int32]] = [:], readOnly: [SpecPath] = [], store: FileStore? = nil,
+                        workdir shared: Workdir? = nil) throws(CorralError) -> JobLayout {
         var injected = injected
         defer { injected.values.forEach { $0.values.forEach { _ = Glibc.close($0) } } }
         var spec = spec
@@ -101,7 +118,11 @@ final class JobLayout: Sendable {
         }
         let workdir: Workdir
         do throws(CorralError) {
-            workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
+            if let shared {
+                workdir = shared
+            } else {
+                workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
+            }
         } catch {
             leases.forEach { $0.release() }
             throw error
@@ -110,7 +131,7 @@ final class JobLayout: Sendable {
         var prepared: [PreparedProcess] = []
         var pipes = JobPipes()
         do throws(CorralError) {
-            directories = try makeDirectories(spec, in: workdir)
+            directories = try makeDirectories(spec, in: workdir, fresh: shared != nil)
             for (fileIndex, file) in spec.files.enumerated() {
                 for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
                     if case .fromStep(let reference) = file.source {
@@ -156,12 +177,20 @@ final class JobLayout: Sendable {
             prepared.forEach(close)
             pipes.closeAll()
             directories.forEach { $0.close() }
-            if spec.workdir.keep { workdir.handle.close() } else { workdir.remove() }
+            if shared != nil {
+                for process in spec.processes {
+                    if let name = try? SpecPath(process.name), name.components.count == 1 { Workdir.removeTree(workdir.path + "/" + name.name) }
+                }
+            } else if spec.workdir.keep {
+                workdir.handle.close()
+            } else {
+                workdir.remove()
+            }
             leases.forEach { $0.release() }
             throw error
         }
         return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases, names: spec.processes.map(\.name),
-                         store: store)
+                         store: store, ownsWorkdir: shared == nil)
     }
 
     /// Puts the job's stored files in place: a hard link to the store's read-only file where
@@ -186,12 +215,17 @@ final class JobLayout: Sendable {
     /// root's and 0700 (as the caller made it): no one but Corral can reach a process's
     /// directory by path. A process enters its own through a descriptor (`fchdir`, or the
     /// bind of its `/box`), which needs no search permission on the job's directory.
-    private static func makeDirectories(_ spec: JobSpec, in workdir: Workdir) throws(CorralError) -> [DirectoryHandle] {
+    /// `fresh`: in a working directory shared by a step's tests, each directory must be new
+    /// (nothing of an earlier test's is ever reused).
+    private static func makeDirectories(_ spec: JobSpec, in workdir: Workdir, fresh: Bool) throws(CorralError) -> [DirectoryHandle] {
         var made: [DirectoryHandle] = []
         do throws(CorralError) {
             for process in spec.processes {
                 guard let name = try? SpecPath(process.name), name.components.count == 1 else {
                     throw CorralError(.invalidJob, "processes: \"\(process.name)\" is not a process name (it names the process's directory)")
+                }
+                if fresh && mkdirat(workdir.handle.descriptor, name.name, 0o700) != 0 {
+                    throw CorralError(.system, "mkdir the directory of process \(process.name): \(SetupFailure.describe(errno))")
                 }
                 made.append(try workdir.handle.makeDirectory(name, mode: 0o700))
             }

@@ -41,8 +41,10 @@ public struct JobRunner: Sendable {
 
     /// Runs the job and hands back its layout still open (a step's directories, which later
     /// steps take files from); the caller finishes it. On an error it is finished here.
+    /// `workdir`: a working directory the caller made and removes (a step's, for all its
+    /// tests), in which the processes' directories are made fresh and removed at the finish.
     func runKeepingLayout(_ spec: JobSpec, stop: RunStop?, sources: StepSources = .none, injected: [Int: [Int32: Int32]] = [:],
-                          readOnly: [SpecPath] = []) async throws(CorralError) -> (JobReport, JobLayout) {
+                          readOnly: [SpecPath] = [], workdir: Workdir? = nil) async throws(CorralError) -> (JobReport, JobLayout) {
         // The stored files it names are held until it ends; an unknown one fails it here.
         let lease = try leaseStoredFiles(spec)
         defer { lease?.release() }
@@ -53,8 +55,14 @@ public struct JobRunner: Sendable {
         let store = fileStore
         let layout = try await Blocking.run { () throws(CorralError) -> JobLayout in
             try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange, sources: sources, injected: injected,
-                                  readOnly: readOnly, store: store)
+                                  readOnly: readOnly, store: store, workdir: workdir)
         }
+        return try await runPrepared(spec, layout: layout, started: started, stop: stop)
+    }
+
+    /// Runs the processes of a layout already prepared (``JobLayout/prepare``; the caller holds
+    /// the stored files its spec names) and hands it back open, as ``runKeepingLayout``.
+    func runPrepared(_ spec: JobSpec, layout: JobLayout, started: Int64, stop: RunStop?) async throws(CorralError) -> (JobReport, JobLayout) {
         let runner = self.runner
         // The job's clock: every process's startedAt and endedAt count from here.
         let zero = MonotonicClock.now()

@@ -11,7 +11,9 @@ extension JobDocument {
     /// Parses a job spec's JSON: a document with a top-level `steps` is a ``StepsSpec``,
     /// any other a ``JobSpec`` (``JobSpec/parse(_:isolationRequired:)``). Everything is
     /// checked before anything runs, and an error names the field (`steps[1].tests[0].stdin`).
-    public static func parse(_ data: Data, isolationRequired: Bool = false) throws(SpecError) -> JobDocument {
+    /// `maxTestsPerStep`: a step with more tests is refused (``StepsSpec/defaultMaxTestsPerStep``).
+    public static func parse(_ data: Data, isolationRequired: Bool = false,
+                             maxTestsPerStep: Int = StepsSpec.defaultMaxTestsPerStep) throws(SpecError) -> JobDocument {
         let root: JSONValue
         do {
             root = try JSONReader.read(Array(data))
@@ -20,7 +22,7 @@ extension JobDocument {
         }
         let base = SpecParser(isolationRequired: isolationRequired)
         if case .object(let object) = root, object["steps"] != nil {
-            return .steps(try StepsParser(base: base).steps(root))
+            return .steps(try StepsParser(base: base, maxTests: maxTestsPerStep).steps(root))
         }
         return .job(try base.job(root))
     }
@@ -30,6 +32,8 @@ extension JobDocument {
 /// step's own; a `fromStep` must name an earlier step and one of its processes.
 struct StepsParser {
     let base: SpecParser
+    /// The most tests a step may have.
+    var maxTests = StepsSpec.defaultMaxTestsPerStep
     static let stepKeys: Set<String> = ["name", "continueOnFailure", "tests", "stopOnFirstFailure", "checker", "interactor"]
     static let jobKeys: Set<String> = ["processes", "pipes", "files", "collect", "cpus"]
 
@@ -78,7 +82,11 @@ struct StepsParser {
             step.interactor = interactor
         }
         if let item = fields["tests"] {
-            for (index, test) in try base.array(item, "\(path).tests").enumerated() {
+            let items = try base.array(item, "\(path).tests")
+            guard items.count <= maxTests else {
+                throw SpecError("\(path).tests", "\(items.count) tests, more than the \(maxTests) a step may have (split them into several steps or jobs)")
+            }
+            for (index, test) in items.enumerated() {
                 step.tests.append(try self.test(test, "\(path).tests[\(index)]", index: index, earlier: earlier))
             }
         }

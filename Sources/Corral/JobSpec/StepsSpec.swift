@@ -12,6 +12,10 @@ public enum JobDocument: Sendable, Hashable {
 public struct StepsSpec: Sendable, Hashable {
     public var steps: [StepSpec]
 
+    /// The most tests a step of a parsed spec may have unless the parser is told otherwise
+    /// (`corral serve --max-tests`): each test is a run, and its report is kept until the job ends.
+    public static let defaultMaxTestsPerStep = 1000
+
     public init(steps: [StepSpec]) {
         self.steps = steps
     }

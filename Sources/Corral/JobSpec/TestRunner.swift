@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Runs a step's tests one after another (never two at once: timings stay clean), each in
-/// fresh directories with the step's limits: the tested process reads the test's input as
+/// directories made fresh for it (in the step's, made once), with the step's limits: the tested process reads the test's input as
 /// its stdin and writes its stdout to a file the checker then reads; in an interactive step,
 /// the interactor gets `input` and `answer` as read-only files and its exit code decides.
 struct TestRunner: Sendable {
@@ -14,13 +14,34 @@ struct TestRunner: Sendable {
 
     func run() async throws(CorralError) -> StepReport {
         let started = MonotonicClock.now()
-        var tests: [TestReport] = []
-        for (index, test) in step.tests.enumerated() {
-            if stop?.isStopped == true || Task.isCancelled { break }
-            let report = try await run(test, field: "steps: \(step.name): tests[\(index)]")
-            tests.append(report)
-            if report.verdict != .accepted && step.stopOnFirstFailure { break }
+        // The stored files the step's processes are given are held until its last test ends.
+        let lease = try jobs.leaseStoredFiles(step.job)
+        defer { lease?.release() }
+        // The test files' directory and the processes' working directory: made once for the
+        // step (a tmpfs each under a size limit), emptied after each test, removed at its end.
+        let limit = jobs.workdirLimit
+        let (directory, workdir) = try await Blocking.run { () throws(CorralError) -> (TestDirectory, Workdir) in
+            let directory = try TestDirectory.create(limit: limit)
+            do throws(CorralError) {
+                return (directory, try Workdir.create(limit: limit))
+            } catch {
+                directory.remove()
+                throw error
+            }
         }
+        var tests: [TestReport] = []
+        do throws(CorralError) {
+            for (index, test) in step.tests.enumerated() {
+                if stop?.isStopped == true || Task.isCancelled { break }
+                let report = try await run(test, in: directory, workdir: workdir, field: "steps: \(step.name): tests[\(index)]")
+                tests.append(report)
+                if report.verdict != .accepted && step.stopOnFirstFailure { break }
+            }
+        } catch {
+            await Blocking.run { directory.remove(); workdir.remove() }
+            throw error
+        }
+        await Blocking.run { directory.remove(); workdir.remove() }
         let failure = tests.first { $0.verdict != .accepted }
         let summary = TestSummary(tests: step.tests.count, run: tests.count, passed: tests.filter { $0.verdict == .accepted }.count,
                                   firstFailure: failure.map { .init(step: step.name, test: $0.name, verdict: $0.verdict) })
@@ -28,54 +49,71 @@ struct TestRunner: Sendable {
                           tests: tests, summary: summary, wallTime: Double(MonotonicClock.now() - started) / 1e9)
     }
 
-    private func run(_ test: TestSpec, field: String) async throws(CorralError) -> TestReport {
+    private func run(_ test: TestSpec, in directory: TestDirectory, workdir: Workdir, field: String) async throws(CorralError) -> TestReport {
         let started = MonotonicClock.now()
         let sources = self.sources
-        let limit = jobs.workdirLimit
-        // The test's files and the tested process's descriptors, in one hop off the pool.
-        let interactive = step.interactor != nil
-        let (files, injected) = try await Blocking.run { () throws(CorralError) -> (TestFiles, [Int: [Int32: Int32]]) in
-            let files = try TestFiles.prepare(test, sources: sources, limit: limit, field: field)
-            guard !interactive else { return (files, [:]) }
-            do throws(CorralError) {
-                let input = try files.open(TestFiles.input, O_RDONLY)
-                let output: Int32
-                do throws(CorralError) { output = try files.open(TestFiles.output, O_WRONLY) } catch {
-                    _ = Glibc.close(input)
+        var builtin = false
+        if case .builtin = step.checker { builtin = true }
+        let tested = step.job.processes[0]
+        let user = RunUser.of(Job(arguments: tested.args, isolation: tested.isolation, user: tested.user))
+        let use = TestFiles.Use(interactive: step.interactor != nil, builtinChecker: builtin,
+                                storeDescriptorAllowed: geteuid() == 0 && user.uid != 0)
+        var finished: TestReport
+        if let interactor = step.interactor {
+            let files = try await Blocking.run { () throws(CorralError) -> TestFiles in
+                try TestFiles.prepare(test, in: directory, use: use, sources: sources, field: field)
+            }
+            finished = try await interact(test, files, interactor: interactor, workdir: workdir)
+        } else {
+            // The test's files and the tested process's directory, descriptors and layout, in
+            // one hop off the pool (the step's stored files are held by ``run()``).
+            let spec = step.job
+            let userRange = jobs.runner.configuration.userRange, store = jobs.fileStore
+            let (files, layout) = try await Blocking.run { () throws(CorralError) -> (TestFiles, JobLayout) in
+                var files = try TestFiles.prepare(test, in: directory, use: use, sources: sources, field: field)
+                let injected = files.takeProgramDescriptors()
+                do throws(CorralError) {
+                    let layout = try JobLayout.prepare(spec, workdirLimit: nil, userRange: userRange, sources: files.sources(adding: sources),
+                                                       injected: [0: injected], store: store, workdir: workdir)
+                    return (files, layout)
+                } catch {
+                    files.remove()
                     throw error
                 }
-                return (files, [0: [0: input, 1: output]])
+            }
+            let job: JobReport
+            do throws(CorralError) {
+                (job, _) = try await jobs.runPrepared(spec, layout: layout, started: MonotonicClock.now(), stop: stop)
             } catch {
-                files.remove()
+                await Blocking.run { files.remove() }
                 throw error
             }
+            finished = try await judge(test, files, job, layout)
         }
-        var finished = try await judge(test, files, injected)
         finished.wallTime = Double(MonotonicClock.now() - started) / 1e9
         return finished
     }
 
-    /// Runs the test and decides its verdict; the test's files are removed here, whatever
-    /// happens (once: a second close could hit a descriptor another thread has since opened).
-    private func judge(_ test: TestSpec, _ files: TestFiles, _ injected: [Int: [Int32: Int32]]) async throws(CorralError) -> TestReport {
+    /// An interactive test: the solution and the interactor, which gets `input` and `answer`
+    /// as read-only files and decides.
+    private func interact(_ test: TestSpec, _ files: TestFiles, interactor: String, workdir: Workdir) async throws(CorralError) -> TestReport {
         var spec = step.job
-        var readOnly: [SpecPath] = []
-        if let interactor = step.interactor {
-            spec.files += [TestFiles.file(TestFiles.input, for: interactor), TestFiles.file(TestFiles.answer, for: interactor)]
-            readOnly = [TestFiles.input, TestFiles.answer]
-        }
+        spec.files += [TestFiles.file(TestFiles.input, for: interactor), TestFiles.file(TestFiles.answer, for: interactor)]
         let job: JobReport, layout: JobLayout
         do throws(CorralError) {
             (job, layout) = try await jobs.runKeepingLayout(spec, stop: stop, sources: files.sources(adding: sources),
-                                                            injected: injected, readOnly: readOnly)
+                                                            readOnly: [TestFiles.input, TestFiles.answer], workdir: workdir)
         } catch {
             await Blocking.run { files.remove() }
             throw error
         }
-        if let interactor = step.interactor {
-            await Blocking.run { layout.finish(keep: false); files.remove() }
-            return interactive(test, job, interactor: interactor)
-        }
+        await Blocking.run { layout.finish(keep: false); files.remove() }
+        return interactive(test, job, interactor: interactor)
+    }
+
+    /// Decides the verdict of a test's run; the test's files are removed here, whatever
+    /// happens (once: a second close could hit a descriptor another thread has since opened).
+    private func judge(_ test: TestSpec, _ files: TestFiles, _ job: JobReport, _ layout: JobLayout) async throws(CorralError) -> TestReport {
         let run = job.processes[0].report
         let checker = step.checker
         // One hop off the pool after the run: the directories go, the output is measured and,
@@ -98,7 +136,7 @@ struct TestRunner: Sendable {
             }
             let output = try files.open(TestFiles.output, O_RDONLY)
             defer { _ = Glibc.close(output) }
-            let answer = try files.open(TestFiles.answer, O_RDONLY)
+            let answer = try files.openAnswer()
             defer { _ = Glibc.close(answer) }
             let result = builtin.check(output: output, answer: answer)
             return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
