@@ -28,6 +28,8 @@ public final class PostgresJobQueue: JobQueue {
         // One connection of the pool listens for as long as the queue is open, and listens
         // again after a lost connection (then wakes the workers: a job may have come meanwhile).
         listening = Task {
+            // After run() has started (a lease before it is logged as a warning).
+            try? await Task.sleep(for: .milliseconds(100))
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
