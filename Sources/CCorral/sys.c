@@ -3,6 +3,7 @@
 #include "corral_sys.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -198,4 +199,9 @@ const char *corral_signal_name(int signal_number) {
         return names[signal_number];
     }
     return NULL;
+}
+
+int corral_pidfd_mount_namespace(int pidfd) {
+    // PIDFD_GET_MNT_NAMESPACE (_IO(PIDFS_IOCTL_MAGIC 0xFF, 3)), Linux 6.11; older headers lack it.
+    return ioctl(pidfd, _IO(0xFF, 3), 0);
 }

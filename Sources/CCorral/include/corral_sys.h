@@ -102,4 +102,8 @@ pid_t corral_gettid(void);
 /// The name of a signal ("SIGKILL"), or NULL when it has none.
 const char *corral_signal_name(int signal_number);
 
+/// A descriptor of the mount namespace of the process `pidfd` refers to, or -1 with errno
+/// (ESRCH once it has exited).
+int corral_pidfd_mount_namespace(int pidfd);
+
 #endif
