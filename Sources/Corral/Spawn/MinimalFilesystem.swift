@@ -238,10 +238,11 @@ final class MinimalFilesystem: @unchecked Sendable {
     }
 
     private func addFile(_ target: String, _ content: String) {
-        (templated ? templateMounts : mounts).append(corral_mount(
+        let entry = corral_mount(
             kind: Int32(CORRAL_MOUNT_FILE.rawValue), source: UnsafePointer(keep(content)), source_fd: -1, target: UnsafePointer(keep(target)),
             writable: 0, data: nil, length: UInt(content.utf8.count)
-        ))
+        )
+        if templated { templateMounts.append(entry) } else { mounts.append(entry) }
     }
 
     private static func readLink(_ path: String) -> String? {
