@@ -57,4 +57,20 @@ void corral_isolated_init_run(const corral_spawn_request *request, int error_fd)
 /// corral_child_fail (stage FILESYSTEM, detail the entry's index).
 void corral_build_root(const corral_isolation *isolation, int error_fd);
 
+/// Makes one entry of the mount list below `root` (its parents, its mount point, the mount).
+/// Returns 0, or -1 with errno.
+int corral_make_entry(const char *root, const corral_mount *entry);
+
+/// Read-only (unless `writable`), nosuid and nodev (unless `device`) on the mount at `path`,
+/// with `recursive` on every mount below it too. Returns 0, or -1 with errno.
+int corral_lock_bind(const char *path, int writable, int device, int recursive);
+
+/// The init's filesystem from a mount template (isolation->mount_template_fd): each
+/// descriptor-bound entry cloned from its descriptor while still in Corral's mount
+/// namespace, then setns into the template, unshare (a private copy of the template: no
+/// host mount in it, so no pivot_root and no detach of an old root), then the per-run
+/// entries on the mount points the template holds. Fails through corral_child_fail (stage
+/// FILESYSTEM, detail the entry's index; -4 setns, -5 unshare).
+void corral_enter_mount_template(const corral_isolation *isolation, int error_fd);
+
 #endif

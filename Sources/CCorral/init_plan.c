@@ -70,7 +70,8 @@ int corral_init_plan_write(const corral_spawn_request *request) {
     uint32_t argc = corral_plan_count(request->argv), envc = corral_plan_count(request->envp);
     corral_plan_u32(&writer, CORRAL_PLAN_MAGIC);
     uint32_t header[] = { (uint32_t)isolation->new_network, isolation->uid, isolation->gid, (uint32_t)request->rlimit_count,
-                          (uint32_t)request->fd_count, (uint32_t)isolation->mount_count, isolation->seccomp_length, argc, envc };
+                          (uint32_t)request->fd_count, (uint32_t)isolation->mount_count, isolation->seccomp_length, argc, envc,
+                          (uint32_t)(isolation->mount_template_fd >= 0) };
     corral_plan_put(&writer, header, sizeof(header));
     corral_plan_u64(&writer, request->ignored_signals);
     int cpu_words = request->cpu_mask != NULL && request->cpu_mask_words > 0 ? request->cpu_mask_words : 0;
@@ -173,8 +174,8 @@ static void corral_init_plan_read(corral_spawn_request *request, corral_isolatio
     if (close(CORRAL_INIT_PLAN_FD) != 0) corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, errno, 5);
     corral_plan_reader reader = { bytes, 0, (size_t)info.st_size, 0 };
     if (corral_plan_read_u32(&reader) != CORRAL_PLAN_MAGIC) corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
-    uint32_t header[9];
-    for (int index = 0; index < 9; index++) header[index] = corral_plan_read_u32(&reader);
+    uint32_t header[10];
+    for (int index = 0; index < 10; index++) header[index] = corral_plan_read_u32(&reader);
     uint32_t rlimit_count = header[3], fd_count = header[4], mount_count = header[5], argc = header[7], envc = header[8];
     if (reader.failed || fd_count > CORRAL_MAX_FDS || mount_count > 4096 || rlimit_count > 64 || argc == 0 || argc > (1u << 20) || envc > (1u << 20)) {
         corral_child_fail(error_fd, CORRAL_STAGE_INIT_PLAN, EINVAL, 2);
@@ -224,6 +225,8 @@ static void corral_init_plan_read(corral_spawn_request *request, corral_isolatio
         if (entry->kind != CORRAL_MOUNT_FILE) entry->length = 0;
         if (entry->target == NULL) reader.failed = 1;
     }
+    // The mount template comes right after the mounts' sources (corral_init_layout).
+    isolation->mount_template_fd = header[9] ? next_mount_fd : -1;
     isolation->seccomp_length = (unsigned short)header[6];
     isolation->seccomp_filter = header[6] ? corral_plan_take(&reader, (size_t)header[6] * 8) : NULL;
     char **argv = corral_plan_alloc(argc + 1, sizeof(char *), error_fd);

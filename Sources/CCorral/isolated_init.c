@@ -230,10 +230,11 @@ void corral_isolated_enter(const corral_spawn_request *request, int error_fd) {
 void corral_isolated_init_run(const corral_spawn_request *request, int error_fd) {
     const corral_isolation *isolation = request->isolation;
     // Mounts made here stay here; a fresh /proc shows this PID namespace only.
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    if (isolation->mount_template_fd >= 0) {
+        corral_enter_mount_template(isolation, error_fd);
+    } else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 1);
-    }
-    if (isolation->root != NULL) {
+    } else if (isolation->root != NULL) {
         corral_build_root(isolation, error_fd);
     } else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
         corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 2);

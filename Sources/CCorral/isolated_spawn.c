@@ -28,8 +28,8 @@
 #endif
 
 /// The plan, the error pipe, the status channel, the mapping's sources, the mounts' sources,
-/// the executable.
-#define CORRAL_INIT_MAX_FDS (3 + CORRAL_MAX_FDS + CORRAL_MAX_FDS + 1)
+/// the mount template, the executable.
+#define CORRAL_INIT_MAX_FDS (3 + CORRAL_MAX_FDS + CORRAL_MAX_FDS + 2)
 
 typedef struct corral_init_context {
     const corral_spawn_request *request;
@@ -51,9 +51,10 @@ static int corral_init_layout(const corral_spawn_request *request, int plan_fd, 
     for (int index = 0; index < request->fd_count; index++) sources[count++] = request->fds[index].source;
     for (int index = 0; index < isolation->mount_count; index++) {
         if (isolation->mounts[index].source_fd < 0) continue;
-        if (count >= CORRAL_INIT_MAX_FDS - 1) corral_child_fail(*error_fd, CORRAL_STAGE_INIT_START, EMFILE, 1);
+        if (count >= CORRAL_INIT_MAX_FDS - 2) corral_child_fail(*error_fd, CORRAL_STAGE_INIT_START, EMFILE, 1);
         sources[count++] = isolation->mounts[index].source_fd;
     }
+    if (isolation->mount_template_fd >= 0) sources[count++] = isolation->mount_template_fd;
     sources[count++] = isolation->init_fd;
     int above = 3 + count;
     for (int index = 0; index < count; index++) {
@@ -122,7 +123,19 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     if (pipe2(error_pipe, O_CLOEXEC) != 0) {
         return errno;
     }
-    unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+    unsigned long flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+    int exec_init = request->isolation->init_fd >= 0 && !request->isolation->new_user;
+    if (request->isolation->mount_template_fd >= 0) {
+        // Only corral-init enters a template; it leaves Corral's mount namespace for a
+        // copy of the template (no copy of the host's mounts is made, or torn down).
+        if (!exec_init) {
+            close(error_pipe[0]);
+            close(error_pipe[1]);
+            return EINVAL;
+        }
+    } else {
+        flags |= CLONE_NEWNS;
+    }
     if (request->isolation->new_network) {
         flags |= CLONE_NEWNET;
     }
@@ -135,7 +148,7 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     int pidfd = -1;
     long pid;
-    if (request->isolation->init_fd >= 0 && !request->isolation->new_user) {
+    if (exec_init) {
         pid = corral_spawn_init_executable(request, flags, error_pipe[1], &pidfd);
     } else {
         // A fork-style clone: the init never execs, so the parent cannot wait for it as

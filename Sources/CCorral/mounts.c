@@ -76,7 +76,7 @@ static int corral_make_parents(char *path) {
 /// and, with `recursive`, on every mount below it: mount_setattr(AT_RECURSIVE) only sets
 /// flags, so flags the kernel locked on the source (a rootless bind of a noexec mount) stay.
 /// Where the kernel has no mount_setattr, a remount of the top (submounts keep their flags).
-static int corral_lock_bind(const char *path, int writable, int device, int recursive) {
+int corral_lock_bind(const char *path, int writable, int device, int recursive) {
     struct corral_mount_attr attributes;
     memset(&attributes, 0, sizeof(attributes));
     attributes.attr_set = CORRAL_MOUNT_ATTR_NOSUID | (writable ? 0 : CORRAL_MOUNT_ATTR_RDONLY) | (device ? 0 : CORRAL_MOUNT_ATTR_NODEV);
@@ -113,7 +113,7 @@ static int corral_reopen_here(const char *path, int original) {
     return fd;
 }
 
-static int corral_make_entry(const char *root, const corral_mount *entry) {
+int corral_make_entry(const char *root, const corral_mount *entry) {
     char path[4096];
     if (corral_join(path, sizeof(path), root, entry->target) != 0) { errno = ENAMETOOLONG; return -1; }
     if (corral_make_parents(path) != 0) return -1;

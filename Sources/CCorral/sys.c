@@ -3,6 +3,7 @@
 #include "corral_sys.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -204,4 +205,9 @@ int corral_allowed_cpus(uint64_t *mask, int words) {
     memset(mask, 0, (size_t)words * sizeof(uint64_t));
     long got = syscall(SYS_sched_getaffinity, 0, (size_t)words * sizeof(uint64_t), mask);
     return got < 0 ? -1 : 0;
+}
+
+int corral_pidfd_mount_namespace(int pidfd) {
+    // PIDFD_GET_MNT_NAMESPACE (_IO(PIDFS_IOCTL_MAGIC 0xFF, 3)), Linux 6.11; older headers lack it.
+    return ioctl(pidfd, _IO(0xFF, 3), 0);
 }

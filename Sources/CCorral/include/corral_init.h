@@ -9,7 +9,8 @@
 #define CORRAL_INIT_PLAN_FD 3
 #define CORRAL_INIT_ERROR_FD 4
 #define CORRAL_INIT_STATUS_FD 5
-/// Then the sources of the program's descriptor mapping in order, then each mount's source_fd.
+/// Then the sources of the program's descriptor mapping in order, then each mount's source_fd,
+/// then the mount template (when the plan says there is one).
 #define CORRAL_INIT_FIRST_SOURCE_FD 6
 
 /// Writes the request's plan into a sealed, close-on-exec memfd. Returns it, or -1 with errno.

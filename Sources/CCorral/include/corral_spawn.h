@@ -81,6 +81,12 @@ typedef struct corral_isolation {
     /// this descriptor) with a binary plan; -1 (or rootless) keeps a fork-style clone of
     /// Corral as the init.
     int init_fd;
+    /// A mount namespace holding the read-only part of the run's filesystem
+    /// (corral_mount_template_create), or -1. With it (corral-init only), `root` is unused and
+    /// `mounts` lists only the per-run entries (/proc, the tmpfs mounts, /box, /proc masks):
+    /// the init enters a private copy of the template instead of building a root and
+    /// pivoting into it.
+    int mount_template_fd;
 } corral_isolation;
 
 /// One resource limit for the child: `setrlimit(resource, {soft, hard})`.
@@ -185,5 +191,17 @@ int corral_isolated_setup_read(int setup_fd, corral_child_failure *failure, size
 
 /// Fills result->failure from what was read (or from a setup that timed out).
 void corral_isolated_setup_finish(corral_spawn_result *result, const corral_child_failure *failure, size_t got, int timed_out);
+
+/// Builds a mount template: in a new mount namespace, a tmpfs on `root` (an empty host
+/// directory) holding `mounts` (made as corral_build_root makes them) and a mount point for
+/// each of `run_mounts` that is mounted on a directory (tmpfs, proc, a directory bind, none
+/// below /proc), every tmpfs of `mounts` and then the root remounted read-only at the
+/// superblock, pivot_root into it, the old root detached. Returns a descriptor of that
+/// namespace (close-on-exec; it lives as long as a descriptor of it does), or -1 with
+/// *failure saying which step failed (stage FILESYSTEM: detail the index in `mounts`, -1 the
+/// root, -2 pivot_root, -3 the read-only remounts, -6 a run mount point; detail -7 with
+/// stage NAMESPACES: the clone or the namespace's descriptor).
+int corral_mount_template_create(const char *root, const corral_mount *mounts, int count, const corral_mount *run_mounts, int run_count,
+                                 corral_child_failure *failure);
 
 #endif

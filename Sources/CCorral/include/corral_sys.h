@@ -106,4 +106,8 @@ const char *corral_signal_name(int signal_number);
 /// bit n % 64 of word n / 64). Returns 0, or -1 with errno.
 int corral_allowed_cpus(uint64_t *mask, int words);
 
+/// A descriptor of the mount namespace of the process `pidfd` refers to, or -1 with errno
+/// (ESRCH once it has exited).
+int corral_pidfd_mount_namespace(int pidfd);
+
 #endif

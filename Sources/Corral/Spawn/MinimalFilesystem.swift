@@ -13,10 +13,20 @@ import Glibc
 /// private `/tmp`, and the working directory read-write at `/box` (an empty private tmpfs when there is none). The
 /// root is remounted read-only and the old root detached: nothing else of the host is
 /// reachable.
+///
+/// With corral-init (`templated`), the read-only part is not built per run: it lives in a
+/// mount template (``MountTemplates``), made once, and `mounts` holds only the entries each
+/// run mounts itself on the template's mount points: `/proc` (and its masks), the `/tmp`,
+/// `/dev/shm` and `--tmpfs` mounts, and `/box`.
 final class MinimalFilesystem: @unchecked Sendable {
-    /// The empty host directory the root is built on.
-    let staging: String
+    /// The empty host directory the root is built on; nil with a template.
+    let staging: String?
+    /// What the init mounts (all of it, or with a template the per-run entries).
     private(set) var mounts: [corral_mount] = []
+    /// The template's entries (empty without one).
+    private var templateMounts: [corral_mount] = []
+    private(set) var template: MountTemplate?
+    private let templated: Bool
     private var strings: [UnsafeMutablePointer<CChar>] = []
 
     static let box = "/box"
@@ -30,16 +40,31 @@ final class MinimalFilesystem: @unchecked Sendable {
     /// descriptor) and its path. The init opens the path again in its own mount namespace
     /// without following any link, checks it is the same directory (device and inode) and
     /// binds that descriptor, so a directory a program swapped for a link never becomes /box.
-    init(isolation: Isolation, user: RunUser, limits: Limits, workingDirectory: (path: String, descriptor: Int32)?) throws(SetupFailure) {
-        // Named after its owner, so a later Corral (its first isolated run, or `corral
-        // cleanup`) can remove it if this one dies.
-        StaleCgroups.removeStaleRootsOnce()
-        let owner = CgroupOwner.current
-        var template = Array("/tmp/corral-root-\(owner.pid)-\(owner.startTime)-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SetupFailure(stage: "filesystem", errno: errno, message: "mkdtemp /tmp/corral-root-XXXXXX: \(SetupFailure.describe(errno))")
+    ///
+    /// `templated`: the init is corral-init, which can enter a mount template. Not with a
+    /// `--bind` or `--tmpfs` target below a per-run mount (`/tmp`, `/dev/shm`, `/proc`, another
+    /// `--bind` or `--tmpfs`): its mount point is made in that run's own mount, not in the
+    /// template.
+    init(isolation: Isolation, user: RunUser, limits: Limits, workingDirectory: (path: String, descriptor: Int32)?,
+         templated: Bool = false) throws(SetupFailure) {
+        let userTargets = isolation.binds.map(\.target) + isolation.tmpfs.map(\.target)
+        let perRunTargets = ["/proc", "/tmp", "/dev/shm", Self.box] + userTargets
+        self.templated = templated && !userTargets.contains { target in
+            perRunTargets.contains { $0 != target && (target.hasPrefix($0 + "/") || $0 == "/") }
+        } && Set(userTargets).count == userTargets.count
+        if self.templated {
+            staging = nil
+        } else {
+            // Named after its owner, so a later Corral (its first isolated run, or `corral
+            // cleanup`) can remove it if this one dies.
+            StaleCgroups.removeStaleRootsOnce()
+            let owner = CgroupOwner.current
+            var template = Array("/tmp/corral-root-\(owner.pid)-\(owner.startTime)-XXXXXX".utf8CString)
+            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+                throw SetupFailure(stage: "filesystem", errno: errno, message: "mkdtemp /tmp/corral-root-XXXXXX: \(SetupFailure.describe(errno))")
+            }
+            staging = String(cString: made)
         }
-        staging = String(cString: made)
         for top in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"] {
             var info = stat()
             guard lstat(top, &info) == 0 else { continue }
@@ -94,21 +119,54 @@ final class MinimalFilesystem: @unchecked Sendable {
         // take the init anywhere).
         for target in isolation.binds.map(\.target) + isolation.tmpfs.map(\.target)
             where target == Self.box || target.hasPrefix(Self.box + "/") {
-            rmdir(staging)
+            removeStaging()
             throw SetupFailure(stage: "filesystem", errno: EINVAL, message: "a --bind or --tmpfs target below \(Self.box) is not allowed: \(target)")
         }
         for bind in isolation.binds {
             var info = stat()
             guard stat(bind.source, &info) == 0 else {
-                rmdir(staging)
+                removeStaging()
                 throw SetupFailure(stage: "filesystem", errno: errno, message: "bind \(bind.source): \(SetupFailure.describe(errno))")
             }
             let kind = (info.st_mode & S_IFMT) == S_IFDIR ? CORRAL_MOUNT_BIND_DIRECTORY : CORRAL_MOUNT_BIND_FILE
-            add(kind, source: bind.source, target: bind.target, writable: bind.writable)
+            // Per run: a bind shows the host's directory as it is now (a template would keep
+            // the mounts below it as they were, and hold them).
+            add(kind, source: bind.source, target: bind.target, writable: bind.writable, perRun: true)
         }
         for tmpfs in isolation.tmpfs {
             add(CORRAL_MOUNT_TMPFS, source: nil, target: tmpfs.target, data: "mode=1777,size=\(tmpfs.size ?? limits.memory ?? Self.defaultScratchSize)")
         }
+        if self.templated {
+            template = try MountTemplates.template(key: templateKey(), mounts: templateMounts, runMounts: mounts)
+        }
+    }
+
+    /// Whether an entry is the run's own rather than the template's: the kernel's view of
+    /// this PID namespace (and its masks), the writable tmpfs mounts, what is bound from a
+    /// descriptor. (`--bind` entries are the run's too: see ``add``'s `perRun`.)
+    private static func isPerRun(_ kind: corral_mount_kind, target: String, sourceDescriptor: Int32) -> Bool {
+        kind == CORRAL_MOUNT_PROC || kind == CORRAL_MOUNT_READ_ONLY || sourceDescriptor >= 0 || target.hasPrefix("/proc/")
+            || (kind == CORRAL_MOUNT_TMPFS && target != "/dev")
+    }
+
+    /// Everything the template's content depends on: every entry (kind, source, target,
+    /// flags, options, content), each bound source's identity (device, inode, change time:
+    /// a file replaced on the host, as `ldconfig` replaces `/etc/ld.so.cache`, makes a new
+    /// template), and the per-run mount points.
+    private func templateKey() -> String {
+        var key = ""
+        for entry in templateMounts {
+            let source = entry.source.map { entry.kind == Int32(CORRAL_MOUNT_FILE.rawValue)
+                ? String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(entry.length)), as: UTF8.self) : String(cString: $0) } ?? ""
+            key += "\(entry.kind)|\(entry.writable)|\(String(cString: entry.target))|\(entry.data.map { String(cString: $0) } ?? "")|\(source.utf8.count):\(source)"
+            if entry.kind == Int32(CORRAL_MOUNT_BIND_DIRECTORY.rawValue) || entry.kind == Int32(CORRAL_MOUNT_BIND_FILE.rawValue) {
+                var info = stat()
+                if stat(source, &info) == 0 { key += "|\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)" }
+            }
+            key += "\n"
+        }
+        for entry in mounts { key += "run \(String(cString: entry.target))\n" }
+        return key
     }
 
     /// /etc entries runtimes need that exist on this host: `/etc/java-*` directories,
@@ -139,7 +197,7 @@ final class MinimalFilesystem: @unchecked Sendable {
     /// The staging directory is empty on the host (the mounts live in the run's mount
     /// namespace); removed once the run is over.
     func removeStaging() {
-        rmdir(staging)
+        if let staging { rmdir(staging) }
     }
 
     private func keep(_ string: String) -> UnsafeMutablePointer<CChar> {
@@ -160,23 +218,31 @@ final class MinimalFilesystem: @unchecked Sendable {
         for file in ["/proc/sysrq-trigger", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats",
                      "/proc/sched_debug", "/proc/kmsg", "/proc/kpagecount", "/proc/kpageflags", "/proc/kpagecgroup"]
             where access(file, F_OK) == 0 {
-            add(CORRAL_MOUNT_BIND_FILE, source: staging + "/dev/null", target: file, data: "dev")
+            // Bound from the new root's /dev/null: by its host path before pivot_root, or
+            // inside the run's copy of a template.
+            add(CORRAL_MOUNT_BIND_FILE, source: (staging ?? "") + "/dev/null", target: file, data: "dev")
         }
     }
 
     private func add(_ kind: corral_mount_kind, source: String?, sourceDescriptor: Int32 = -1, target: String,
-                     writable: Bool = false, data: String? = nil) {
-        mounts.append(corral_mount(
+                     writable: Bool = false, data: String? = nil, perRun: Bool = false) {
+        let entry = corral_mount(
             kind: Int32(kind.rawValue), source: source.map { UnsafePointer(keep($0)) }, source_fd: sourceDescriptor,
             target: UnsafePointer(keep(target)), writable: writable ? 1 : 0, data: data.map { UnsafePointer(keep($0)) }, length: 0
-        ))
+        )
+        if !templated || perRun || Self.isPerRun(kind, target: target, sourceDescriptor: sourceDescriptor) {
+            mounts.append(entry)
+        } else {
+            templateMounts.append(entry)
+        }
     }
 
     private func addFile(_ target: String, _ content: String) {
-        mounts.append(corral_mount(
+        let entry = corral_mount(
             kind: Int32(CORRAL_MOUNT_FILE.rawValue), source: UnsafePointer(keep(content)), source_fd: -1, target: UnsafePointer(keep(target)),
             writable: 0, data: nil, length: UInt(content.utf8.count)
-        ))
+        )
+        if templated { templateMounts.append(entry) } else { mounts.append(entry) }
     }
 
     private static func readLink(_ path: String) -> String? {

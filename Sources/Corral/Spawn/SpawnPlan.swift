@@ -63,7 +63,7 @@ final class SpawnPlan: @unchecked Sendable {
                                          status_fd: statusChannel.write, hostname: UnsafePointer(hostname),
                                          root: nil, mounts: nil, mount_count: 0,
                                          seccomp_length: seccomp?.length ?? 0, seccomp_filter: seccomp?.instructions,
-                                         init_fd: initDescriptor)
+                                         init_fd: initDescriptor, mount_template_fd: -1)
         }
         self.cgroup = cgroup
         self.warnings = warnings
@@ -318,7 +318,8 @@ final class SpawnPlan: @unchecked Sendable {
         if let isolation = job.isolation, !isolation.hostFilesystem {
             do {
                 filesystem = try MinimalFilesystem(isolation: isolation, user: user, limits: job.limits,
-                                                   workingDirectory: directoryDescriptor >= 0 ? (job.workingDirectory ?? "", directoryDescriptor) : nil)
+                                                   workingDirectory: directoryDescriptor >= 0 ? (job.workingDirectory ?? "", directoryDescriptor) : nil,
+                                                   templated: initDescriptor >= 0)
             } catch {
                 return fail(error)
             }
@@ -368,7 +369,8 @@ final class SpawnPlan: @unchecked Sendable {
         var settings = isolation ?? corral_isolation()
         let isolated = isolation != nil
         let mounts = filesystem?.mounts ?? []
-        let root = filesystem.map { strdup($0.staging)! }
+        let root = filesystem?.staging.map { strdup($0)! }
+        settings.mount_template_fd = filesystem?.template?.descriptor ?? -1
         defer { free(root) }
         return cpuMask.withUnsafeBufferPointer { maskBuffer in
         request.cpu_mask = maskBuffer.isEmpty ? nil : maskBuffer.baseAddress

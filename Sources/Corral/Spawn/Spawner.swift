@@ -69,7 +69,11 @@ enum Spawner {
         result.pidfd = setup.pidfd
         var failure = setup.failure
         corral_isolated_setup_finish(&result, &failure, setup.got, timedOut ? 1 : 0)
-        return settle(result, plan: plan)
+        let outcome = settle(result, plan: plan)
+        if case .started(let process) = outcome, process.pidfd >= 0 {
+            NamespaceRelease.shared.hold(initPidfd: process.pidfd)
+        }
+        return outcome
     }
 
     static func spawn(_ plan: SpawnPlan) -> Outcome {
