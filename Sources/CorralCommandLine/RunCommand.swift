@@ -74,7 +74,7 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("file-store-max"), help: ArgumentHelp("With --file-store: the most the store may hold (least recently used files are evicted).", valueName: "size"))
     var fileStoreMax = "1G"
 
-    @Option(name: .customLong("stdout-max"), parsing: .unconditional, help: ArgumentHelp("Capture stdout into the report, cut at this size (the program is killed past it).", valueName: "size"))
+    @Option(name: .customLong("stdout-max"), parsing: .unconditional, help: ArgumentHelp("Capture stdout into the report, cut at this size (the program is killed past it, unless --stdout-on-limit truncate).", valueName: "size"))
     var stdoutMax: String?
 
     @Option(name: .customLong("stderr-max"), parsing: .unconditional, help: ArgumentHelp("Capture stderr into the report, cut at this size.", valueName: "size"))
