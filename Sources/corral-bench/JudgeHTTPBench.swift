@@ -41,17 +41,10 @@ enum JudgeHTTPBench {
         var logger = Logger(label: "corral-bench")
         logger.logLevel = .critical // the server is cancelled at the end, which it logs as an error
         let configuration = ServerConfiguration(port: 0, parallelism: 1, queue: 64, isolate: isolated)
-        guard let server = try? CorralServer(configuration: configuration, logger: logger) else { return nil }
+        guard let running = await InProcessServer.start(configuration, logger: logger) else { return nil }
+        defer { running.serving.cancel() }
+        let server = running.server, bound = running.port
         if isolated && server.isolation == nil { return nil } // the host cannot isolate
-        let port = Mutex<Int?>(nil)
-        let application = server.application { _, bound in port.withLock { $0 = bound } }
-        let serving = Task { try await application.run() }
-        defer { serving.cancel() }
-        while port.withLock({ $0 }) == nil {
-            try? await Task.sleep(for: .milliseconds(5))
-            if serving.isCancelled { return nil }
-        }
-        let bound = port.withLock { $0 }!
 
         let lines = (0..<tests).map { "\($0 * 7919)\\n" }
         let testItems = lines.map { #"{"stdin": {"content": "\#($0)"}, "answer": {"content": "\#($0)"}}"# }.joined(separator: ", ")

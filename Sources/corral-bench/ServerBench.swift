@@ -45,16 +45,9 @@ enum ServerBench {
         logger.logLevel = .critical // the server is cancelled at the end, which it logs as an error
         let parallelism = [1, 2]
         let configuration = ServerConfiguration(port: 0, parallelism: parallelism.max()!, queue: 64, isolate: isolated)
-        guard let server = try? CorralServer(configuration: configuration, logger: logger) else { return nil }
-        let port = Mutex<Int?>(nil)
-        let application = server.application { _, bound in port.withLock { $0 = bound } }
-        let serving = Task { try await application.run() }
-        defer { serving.cancel() }
-        while port.withLock({ $0 }) == nil {
-            try? await Task.sleep(for: .milliseconds(5))
-            if serving.isCancelled { return nil }
-        }
-        let bound = port.withLock { $0 }!
+        guard let running = await InProcessServer.start(configuration, logger: logger) else { return nil }
+        defer { running.serving.cancel() }
+        let server = running.server, bound = running.port
 
         // The job as the server runs it: its defaults filled in, its isolation, its working
         // directory (a tmpfs of --max-disk).
