@@ -38,7 +38,8 @@ final class BlockingThreads: @unchecked Sendable {
     private var queue: [@Sendable () -> Void] = []
     private var idle = 0
 
-    private init() {
+    /// A pool of its own (the tests'); Corral uses ``shared``.
+    init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
