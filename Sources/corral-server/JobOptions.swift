@@ -154,6 +154,22 @@ struct JobOptions: ParsableArguments {
         return configuration
     }
 
+    /// Logging to stderr at `--log-level`, then the server (or worker) of `configuration`;
+    /// its refusal as the command's error.
+    func makeServer(_ configuration: ServerConfiguration) throws -> CorralServer {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        do throws(ServerError) {
+            return try CorralServer(configuration: configuration, logger: Logger(label: "corral"))
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
     static func parse<T>(_ value: String, _ flag: String, _ parser: (String) throws(LimitParseError) -> T) throws -> T {
         do {
             return try parser(value)

@@ -91,18 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = try serverConfiguration()
         configuration.queueURL = try job.queueOption.url()
-        let level = job.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let server: CorralServer
-        do throws(ServerError) {
-            server = try CorralServer(configuration: configuration, logger: Logger(label: "corral"))
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let server = try job.makeServer(configuration)
         try await server.run { host, port in
             let shown = host.contains(":") ? "[\(host)]" : host
             // Said once; a server whose stdout has no reader goes on serving.

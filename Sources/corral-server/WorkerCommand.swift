@@ -30,18 +30,7 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("a worker needs a shared queue: --queue-file FILE or CORRAL_QUEUE_URL (postgres://…)")
         }
         configuration.queueURL = url
-        let level = job.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let server: CorralServer
-        do throws(ServerError) {
-            server = try CorralServer(configuration: configuration, logger: Logger(label: "corral"))
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let server = try job.makeServer(configuration)
         let lanes = configuration.parallelism
         do {
             try await server.runWorker {
