@@ -8,6 +8,8 @@ private let twoCPUs = Set(CPUList.allowed()?.cpus ?? []).isSuperset(of: [0, 1])
 private let needsTwo = "needs CPUs 0 and 1 in Corral's own affinity"
 private let v1 = CgroupCheck.hasV1 && CgroupCheck.cpusetParent != nil
 private let needsV1 = "needs root and the cgroup v1 memory, pids, cpuacct, freezer and cpuset hierarchies"
+private let v2Cpuset = CgroupCheck.hasV2 && !CgroupCheck.hasV1 && (CgroupCheck.host.cgroups.v2?.controllers.contains("cpuset") ?? false)
+private let needsV2Cpuset = "needs root and a cgroup-v2-only host whose hierarchy offers the cpuset controller (Scripts/v2-vm runs it)"
 
 extension IntegrationTests {
 @Suite("CPU pinning", .enabled(if: twoCPUs, Comment(rawValue: needsTwo)))
@@ -46,6 +48,21 @@ struct CPUPinningTests {
         #expect(output.last == "1", "the run's cpuset.cpus: \(output)")
         let left = CgroupCheck.runCgroups(owner: getpid()).filter { $0.contains("/cpuset/") }
         #expect(left.isEmpty, "cpuset cgroups left: \(left)")
+    }
+
+    @Test("cgroup v2: one CPU, in a run cgroup whose cpuset.cpus holds CPU 1, removed afterwards",
+          .enabled(if: v2Cpuset, Comment(rawValue: needsV2Cpuset)))
+    func cgroupV2() async throws {
+        let mount = CgroupCheck.host.cgroups.v2?.mount ?? "/sys/fs/cgroup"
+        let report = try await pinned("nproc; grep Cpus_allowed_list /proc/self/status; own=$(cut -d: -f3 /proc/self/cgroup); echo \"$own\"; "
+                                      + "cat \"\(mount)$own/cpuset.cpus\" \"\(mount)$own/cpuset.cpus.effective\"", .cgroupV2)
+        #expect(report.containment == .cgroupV2)
+        let output = lines(report)
+        #expect(output.prefix(2) == ["1", "Cpus_allowed_list:\t1"], "\(output)")
+        #expect(output.dropFirst(2).first?.contains("/corral/run-\(getpid())-") == true, "the run's own cgroup: \(output)")
+        #expect(output.suffix(2) == ["1", "1"], "the run's cpuset.cpus and cpuset.cpus.effective: \(output)")
+        let left = CgroupCheck.busyRunCgroups()
+        #expect(left.isEmpty, "run cgroups left: \(left)")
     }
 
     @Test("isolated: the init and the program see one CPU", .enabled(if: CgroupCheck.isRoot, "isolation needs root"))
