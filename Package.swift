@@ -104,6 +104,7 @@ let package = Package(
         .target(
             name: "CorralCommandLine",
             dependencies: [
+                "CCorral",
                 "Corral",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),

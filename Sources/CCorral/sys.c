@@ -7,6 +7,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <signal.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -175,6 +178,16 @@ int corral_o_path(void) { return O_PATH; }
 int corral_o_directory(void) { return O_DIRECTORY; }
 
 int corral_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int corral_cancel_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
 int corral_same_open_file(int first, int second) {
     pid_t self = getpid();

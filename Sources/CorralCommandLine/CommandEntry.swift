@@ -31,21 +31,35 @@ public enum CommandEntry {
         signal(SIGPIPE, SIG_IGN)
     }
 
+    /// ``finish(_:_:)`` for a body that runs on the calling thread (no task, no executor).
+    public static func finishBlocking<Root: ParsableCommand>(_ root: Root.Type, _ body: () throws -> Void) -> Never {
+        do {
+            try body()
+            exit(0)
+        } catch {
+            exitFor(Root.self, error)
+        }
+    }
+
     /// Runs `body` and exits: 0 when it returns, the code of an ``ExitCode`` it throws,
     /// else one line on stderr ("corral: …", as ArgumentParser words it) and 125.
     public static func finish<Root: ParsableCommand>(_ root: Root.Type, _ body: @Sendable () async throws -> Void) async -> Never {
         do {
             try await body()
             exit(0)
-        } catch let code as ExitCode {
-            exit(code.rawValue)
         } catch {
-            if Root.exitCode(for: error) == .success {
-                print(Root.fullMessage(for: error))
-                exit(0)
-            }
-            StandardError.write("corral: \(Root.message(for: error))\n")
-            exit(ExitCodes.corralError)
+            exitFor(Root.self, error)
         }
+    }
+
+    /// Exits with the code of an ``ExitCode``, else with one line on stderr and 125.
+    private static func exitFor<Root: ParsableCommand>(_ root: Root.Type, _ error: any Error) -> Never {
+        if let code = error as? ExitCode { exit(code.rawValue) }
+        if Root.exitCode(for: error) == .success {
+            print(Root.fullMessage(for: error))
+            exit(0)
+        }
+        StandardError.write("corral: \(Root.message(for: error))\n")
+        exit(ExitCodes.corralError)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCorral
 import Corral
 import Dispatch
 #if canImport(FoundationEssentials)
@@ -43,6 +44,39 @@ extension RunArguments {
         case .failure(let error):
             throw ValidationError(error.message)
         }
+        try finish(report)
+    }
+}
+
+extension RunArguments {
+    /// Whether ``runBlocking()`` can run this line: one plain process (no `--spec`, `--file`
+    /// or `--collect`, which go through the job runner's tasks).
+    public var runsBlocking: Bool {
+        spec == nil && files.isEmpty && collect.isEmpty
+    }
+
+    /// `corral run` for a line ``runsBlocking`` takes, on the calling thread: the run is
+    /// handed to the reaper and this thread waits for its report, so a one-shot `corral run`
+    /// starts no task, no Dispatch queue or signal source, and one thread besides its own
+    /// (the reaper). SIGINT, SIGTERM and SIGHUP cancel the run: they are blocked from here on
+    /// (in every thread started later too; each child unblocks them before exec) and read
+    /// from a signalfd, which stops the run when one arrives.
+    public func runBlocking() throws {
+        let job = try job()
+        let configuration = try runnerConfiguration()
+        let signals = CancelSignals.block()
+        defer { signals.close() }
+        let report: RunReport
+        do throws(CorralError) {
+            report = try Runner(configuration: configuration).runBlocking(job, stopWhenReadable: signals.descriptor)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        try finish(report)
+    }
+
+    /// What `corral run` does with its report: warnings, the summary line, `--report`, and the program's exit code.
+    private func finish(_ report: RunReport) throws {
         for warning in report.warnings {
             StandardError.write("corral: warning: \(warning)\n")
         }
@@ -54,9 +88,7 @@ extension RunArguments {
         }
         throw ExitCode(report.commandExitCode)
     }
-}
 
-extension RunArguments {
     func runJob(_ spec: JobSpec) async throws {
         let runner = JobRunner(runner: Runner(configuration: try runnerConfiguration()), fileStore: try openFileStore())
         let outcome = await CancellableRun.run { () async -> Result<JobReport, CorralError> in
@@ -106,6 +138,22 @@ enum CancellableRun {
         let result = await task.value
         sources.forEach { $0.cancel() }
         return result
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP as a descriptor: blocked in the calling thread (and so in every
+/// thread it starts afterwards) and readable from a signalfd. A blocked signal stays pending
+/// for the process instead of killing it, whichever thread it is sent to.
+struct CancelSignals {
+    let descriptor: Int32?
+
+    static func block() -> CancelSignals {
+        let descriptor = corral_cancel_signalfd()
+        return CancelSignals(descriptor: descriptor >= 0 ? descriptor : nil)
+    }
+
+    func close() {
+        if let descriptor { _ = Glibc.close(descriptor) }
     }
 }
 

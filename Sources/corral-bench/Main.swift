@@ -70,7 +70,10 @@ struct CorralBench {
         }
 
         if options.wholeProcessRuns > 0 {
-            let commands = WholeProcessBench.commands(corral: WholeProcessBench.corralPath())
+            var commands = WholeProcessBench.commands(corral: WholeProcessBench.corralPath())
+            if let other = options.cliAgainst {
+                commands += WholeProcessBench.commands(corral: other, label: " [\(other)]")
+            }
             result.wholeProcess = WholeProcessBench.measure(runs: options.wholeProcessRuns, warmup: 10, commands: commands)
         }
 

@@ -6,6 +6,8 @@ struct Options: Sendable {
     var pingPongRounds = 10000
     var serverJobs = 1000
     var wholeProcessRuns = 300
+    /// `--cli-against PATH`: the same whole-process commands with another `corral` too.
+    var cliAgainst: String?
     /// Milliseconds between runs; nil measures back to back.
     var spacedMillis: Int?
     /// Runs of the accounting measurement (Corral's own CPU over a CPU-bound run); 0 skips it.
@@ -19,7 +21,7 @@ struct Options: Sendable {
     var queueJobs = 0
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--judge N] [--judge-http N] [--judge-repeats N] [--checkers M] [--store N] [--queue N]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--cli-against PATH] [--judge N] [--judge-http N] [--judge-repeats N] [--checkers M] [--store N] [--queue N]
           --runs N     timed runs of the baseline and of each mode (default 2000)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
@@ -31,6 +33,8 @@ struct Options: Sendable {
           --cli N      runs of each whole-process command (`corral --version`, `corral run`
                        plain, process-group and isolated) interleaved with /bin/true
                        started the same way (default 300; 0 skips it)
+          --cli-against PATH  also the same commands with the `corral` at PATH (another
+                       build), in the same rounds: old and new binary side by side
           --spaced MS  instead: every run after a pause of MS milliseconds (a judge doing
                        other work between runs); process-group, cgroup and (where the host
                        has a writable v2 hierarchy) cgroup-v2, each against the process-group
@@ -82,6 +86,9 @@ struct Options: Sendable {
                 options.serverJobs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--cli":
                 options.wholeProcessRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
+            case "--cli-against":
+                guard let path = inlineValue ?? iterator.next(), path.hasPrefix("/") else { throw .invalid("--cli-against takes an absolute path") }
+                options.cliAgainst = path
             case "--spaced":
                 options.spacedMillis = try count(name, inlineValue ?? iterator.next(), minimum: 1)
             case "--accounting":

@@ -28,9 +28,10 @@ struct WholeProcessBench {
 
         var table: String {
             var lines = ["whole process, \(runs) runs of each, interleaved with /bin/true (wall and CPU as medians; ratio = median / /bin/true's)"]
-            lines.append(pad("command", 46) + pad("wall µs", 10) + pad("ratio", 8) + pad("CPU µs", 10) + pad("ratio", 8) + pad("max RSS", 10) + "failed")
+            lines.append(pad("command", 46) + pad("wall µs", 10) + pad("ratio", 8) + pad("p10 µs", 10) + pad("CPU µs", 10) + pad("ratio", 8) + pad("max RSS", 10) + "failed")
             for result in [baseline] + commands {
                 lines.append(pad(result.name, 46) + pad(fixed(result.wall.median, 0), 10) + pad(fixed(result.wall.median / baseline.wall.median, 2), 8)
+                    + pad(fixed(result.wall.p10, 0), 10)
                     + pad(fixed(result.cpu.median, 0), 10) + pad(fixed(result.cpu.median / baseline.cpu.median, 2), 8)
                     + pad(result.maxResidentKiB == 0 ? "-" : "\(result.maxResidentKiB / 1024).\(result.maxResidentKiB % 1024 * 10 / 1024) MiB", 10) + "\(result.failures)")
             }
@@ -39,7 +40,7 @@ struct WholeProcessBench {
 
         var json: String {
             let objects = ([baseline] + commands).map { result in
-                "{\"name\": \"\(result.name)\", \"medianMicros\": \(fixed(result.wall.median, 1)), "
+                "{\"name\": \"\(result.name)\", \"medianMicros\": \(fixed(result.wall.median, 1)), \"p10Micros\": \(fixed(result.wall.p10, 1)), "
                     + "\"ratio\": \(fixed(result.wall.median / baseline.wall.median, 3)), "
                     + "\"cpuMicros\": \(fixed(result.cpu.median, 1)), \"cpuRatio\": \(fixed(result.cpu.median / baseline.cpu.median, 3)), "
                     + "\"maxResidentKiB\": \(result.maxResidentKiB), \"failures\": \(result.failures)}"
@@ -49,12 +50,12 @@ struct WholeProcessBench {
     }
 
     /// The commands measured, with the `corral` next to this bench.
-    static func commands(corral: String) -> [Command] {
+    static func commands(corral: String, label: String = "") -> [Command] {
         [
-            Command(name: "corral --version", arguments: [corral, "--version"]),
-            Command(name: "corral run (cgroup where available)", arguments: [corral, "run", "--quiet", "--", "/bin/true"]),
-            Command(name: "corral run --containment process-group", arguments: [corral, "run", "--quiet", "--containment", "process-group", "--", "/bin/true"]),
-            Command(name: "corral run --isolate", arguments: [corral, "run", "--quiet", "--isolate", "--", "/bin/true"]),
+            Command(name: "corral --version" + label, arguments: [corral, "--version"]),
+            Command(name: "corral run (cgroup where available)" + label, arguments: [corral, "run", "--quiet", "--", "/bin/true"]),
+            Command(name: "corral run --containment process-group" + label, arguments: [corral, "run", "--quiet", "--containment", "process-group", "--", "/bin/true"]),
+            Command(name: "corral run --isolate" + label, arguments: [corral, "run", "--quiet", "--isolate", "--", "/bin/true"]),
         ]
     }
 

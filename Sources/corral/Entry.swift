@@ -1,5 +1,6 @@
 import Corral
 import CorralCommandLine
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,10 @@ import Glibc
 /// are handed to `corral-server` next to it (see ``ServerCommands``).
 @main
 enum Entry {
-    static func main() async {
+    /// Not `async`: an async main hands the main thread to Dispatch (`dispatch_main`, which
+    /// ends the thread and drains the main queue on a worker), starting threads a one-shot
+    /// `corral run` does not need. Lines that need tasks start them here (``startTasks(_:)``).
+    static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         ServerCommands.handOver(arguments)
         if arguments == ["--version"] {
@@ -18,8 +22,17 @@ enum Entry {
         }
         if let fast = RunFastPath.parse(arguments), (try? fast.validate()) != nil {
             CommandEntry.ignoreSIGPIPE()
-            await CommandEntry.finish(CorralCommand.self) { try await fast.run() }
+            if fast.runsBlocking {
+                CommandEntry.finishBlocking(CorralCommand.self) { try fast.runBlocking() }
+            }
+            startTasks { await CommandEntry.finish(CorralCommand.self) { try await fast.run() } }
         }
-        await CommandEntry.run(CorralCommand.self, arguments: arguments)
+        startTasks { await CommandEntry.run(CorralCommand.self, arguments: arguments) }
+    }
+
+    /// What an `async` main does: `body` as a task, and the main thread given to Dispatch.
+    private static func startTasks(_ body: @escaping @Sendable () async -> Never) -> Never {
+        Task { await body() }
+        dispatchMain()
     }
 }

@@ -60,8 +60,8 @@ struct AccountingTests {
     func watchingIsCheapProcessGroup() async throws { try await watchingIsCheap(.processGroup) }
 
     /// The run is killed within 20 ms of CPU past its limit.
-    func killedAtLimit(_ job: Job, limit: Double) async throws {
-        let report = try await run(job)
+    func killedAtLimit(_ job: Job, limit: Double, containment: RunnerConfiguration.ContainmentPreference = .automatic) async throws {
+        let report = try await run(job, containment: containment)
         #expect(report.status == .cpuTimeLimit, "\(report.message)")
         #expect(report.cpuTime >= limit, "cpu \(report.cpuTime)")
         #expect(report.cpuTime <= limit + 0.020, "cpu \(report.cpuTime), limit \(limit)")
@@ -75,6 +75,15 @@ struct AccountingTests {
     @Test("cgroup: two spinning threads are killed within 20 ms of CPU past a 0.5 s limit", .enabled(if: v1OrV2, Comment(rawValue: needsCgroups)))
     func twoSpinners() async throws {
         try await killedAtLimit(try job("spin", "2", limits: Limits(cpuTime: .milliseconds(500), wallTime: .seconds(20))), limit: 0.5)
+    }
+
+    /// Without a cgroup each live process's CPU is read from its CPU-time clock (exact; /proc's
+    /// stat counts whole 10 ms ticks, and the checks came every 2 ms for the last tick before the limit).
+    @Test("process group: one spinner, and two spinning threads, are killed within 20 ms of CPU past a 0.5 s limit", arguments: [[], ["2"]])
+    func spinnersWithoutCgroup(arguments: [String]) async throws {
+        let limits = Limits(cpuTime: .milliseconds(500), wallTime: .seconds(20))
+        let spinner = Job(arguments: [try Fixtures.path("spin")] + arguments, standardOutput: .null, standardError: .null, limits: limits)
+        try await killedAtLimit(spinner, limit: 0.5, containment: .processGroup)
     }
 
     @Test("cgroup: a fork bomb under a pids limit is killed within 20 ms of CPU past a 0.5 s limit", .enabled(if: v1OrV2, Comment(rawValue: needsCgroups)))

@@ -92,6 +92,10 @@ int corral_o_directory(void);
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): how other threads wake the reaper.
 int corral_eventfd(void);
 
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (threads it starts later inherit
+/// that) and returns a close-on-exec, non-blocking signalfd for them, or -1.
+int corral_cancel_signalfd(void);
+
 /// Whether two descriptors of this process are one open file (kcmp KCMP_FILE): 1 or 0,
 /// or -1 with errno when the kernel cannot tell (no kcmp).
 int corral_same_open_file(int first, int second);

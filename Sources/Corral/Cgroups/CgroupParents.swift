@@ -27,9 +27,12 @@ enum CgroupParents {
     /// Empties the pools and removes idle parent directories. Safe to call at any time:
     /// runs in progress keep their cgroups.
     static func releaseAll() {
+        // The reaper removes a run's cgroup right after handing over its report (a few
+        // hundred microseconds): short naps, so the exit is not held up by a whole
+        // millisecond's sleep (at most 2 s in all).
         var waited = 0
-        while tidying.load(ordering: .sequentiallyConsistent) > 0 && waited < 2000 {
-            usleep(1000)
+        while tidying.load(ordering: .sequentiallyConsistent) > 0 && waited < 40_000 {
+            usleep(50)
             waited += 1
         }
         CgroupV1Run.drainPools()

@@ -125,6 +125,20 @@ enum SeccompAudit {
         }
     }
 
+    /// The same on a thread that may block: `sleep` waits the given microseconds between passes.
+    static func lookUp(in source: Source, pid: Int32, patience: Duration = .milliseconds(200), sleep: (UInt32) -> Void) -> Record? {
+        let deadline = ContinuousClock.now + patience
+        while true {
+            switch scan(source, pid: pid) {
+            case .found(let record): return record
+            case .unreadable: return nil
+            case .notYet: break
+            }
+            if ContinuousClock.now >= deadline { return nil }
+            sleep(2000)
+        }
+    }
+
     private enum Scan { case found(Record), notYet, unreadable }
 
     /// Reads what is waiting, one record per read.

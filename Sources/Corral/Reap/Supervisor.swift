@@ -6,7 +6,7 @@ import Glibc
 
 /// What other threads ask of the reaper.
 enum SupervisorCommand: Sendable {
-    case start(id: UInt64, plan: SpawnPlan, cancellation: RunCancellation, continuation: CheckedContinuation<RunReport, Never>)
+    case start(id: UInt64, plan: SpawnPlan, cancellation: RunCancellation, continuation: RunCompletion)
     case cancel(id: UInt64)
 }
 
@@ -166,7 +166,7 @@ final class Supervisor: @unchecked Sendable {
 
     /// A started run is tracked from now on; a failed one is reported at once.
     private func settle(_ spawned: Spawner.Outcome, id: UInt64, plan: SpawnPlan, start: Int64, bootTicks: UInt64,
-                        continuation: CheckedContinuation<RunReport, Never>) {
+                        continuation: RunCompletion) {
         switch spawned {
         case .failed(let failure):
             plan.cgroup?.killAll()
@@ -187,7 +187,7 @@ final class Supervisor: @unchecked Sendable {
 
     /// A run cancelled before its program ran: its cgroup and descriptors go, its report
     /// says `cancelled`.
-    private func reportCancelled(_ plan: SpawnPlan, _ continuation: CheckedContinuation<RunReport, Never>) {
+    private func reportCancelled(_ plan: SpawnPlan, _ continuation: RunCompletion) {
         plan.cgroup?.remove()
         plan.close()
         var outcome = RunOutcome(limits: plan.job.limits)
@@ -316,11 +316,11 @@ private final class PendingSetup {
     let start: Int64
     let bootTicks: UInt64
     let deadline: Int64
-    let continuation: CheckedContinuation<RunReport, Never>
+    let continuation: RunCompletion
     var cancelled = false
 
     init(setup: Spawner.IsolatedSetup, plan: SpawnPlan, start: Int64, bootTicks: UInt64,
-         continuation: CheckedContinuation<RunReport, Never>) {
+         continuation: RunCompletion) {
         self.setup = setup
         self.plan = plan
         self.start = start

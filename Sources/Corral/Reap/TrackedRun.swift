@@ -19,8 +19,8 @@ final class TrackedRun {
     /// every CPU busy for it (plus what it gains while Corral wakes up and kills it): the
     /// next check is due when the run can have used its limit and this much. The kill stays
     /// within 20 ms past the limit, with far fewer checks than one that never lets a run
-    /// past it (each check nearer the limit halves the distance). A process-group run's CPU
-    /// is read from /proc in whole clock ticks and lags already: it gets no allowance.
+    /// past it (each check nearer the limit halves the distance). A process-group run's live
+    /// processes are read from their CPU-time clocks (exact) and get the same allowance.
     static let cpuCheckAllowanceMicros: Int64 = 5_000
     static let drainPollNanos: Int64 = 1_000_000
     /// CPUs the run's processes can use at once: no run gains CPU time faster than this
@@ -29,7 +29,7 @@ final class TrackedRun {
 
     let id: UInt64
     let plan: SpawnPlan
-    private let continuation: CheckedContinuation<RunReport, Never>
+    private let continuation: RunCompletion
     /// The main process; also the process group and session id of the run.
     let pid: Int32
     let pidfd: Int32
@@ -69,7 +69,7 @@ final class TrackedRun {
     private let spawnerPeak: Int64
 
     init(id: UInt64, plan: SpawnPlan, process: SpawnedProcess, start: Int64, startBootTicks: UInt64,
-         continuation: CheckedContinuation<RunReport, Never>) {
+         continuation: RunCompletion) {
         self.id = id
         self.plan = plan
         self.continuation = continuation
@@ -312,7 +312,7 @@ final class TrackedRun {
             stop(.cpuTime)
             return
         }
-        let allowance = exact != nil ? Self.cpuCheckAllowanceMicros : 0
+        let allowance = Self.cpuCheckAllowanceMicros
         nextCPUCheck = now + max(Self.cpuCheckMinimumNanos, (limit - used + allowance) * 1000 / Self.cpuCount)
     }
 
@@ -367,17 +367,25 @@ final class TrackedRun {
             return cpu.total
         }
         var ticks: Int64 = 0
+        var micros: Int64 = 0
         var pending: [Int32] = mainAlive ? [pid] : []
         pending.append(contentsOf: escapees)
         var seen: Set<Int32> = []
         while let process = pending.popLast() {
             guard seen.insert(process).inserted, let stat = ProcFS.stat(process) else { continue }
-            ticks += stat.cpuTicks
+            // Its own CPU exactly (no tick's lag: the check schedule can come close to the
+            // limit); what it reaped only in ticks.
+            if let own = ProcFS.ownCPUMicros(process) {
+                micros += own
+                ticks += stat.reapedChildrenTicks
+            } else {
+                ticks += stat.cpuTicks
+            }
             memoryPeak = max(memoryPeak, stat.residentPages * ProcFS.pageSize)
             note(process, stat)
             pending.append(contentsOf: ProcFS.children(of: process, threads: stat.threads))
         }
-        return reapedMicros + ticks * 1_000_000 / ProcFS.ticksPerSecond
+        return reapedMicros + micros + ticks * 1_000_000 / ProcFS.ticksPerSecond
     }
 
     private func finish() {

@@ -11,6 +11,8 @@ struct ProcessStat: Sendable, Hashable {
     /// utime + stime + cutime + cstime, in clock ticks: the process's own CPU and that of
     /// the children it has reaped.
     var cpuTicks: Int64
+    /// cutime + cstime alone: the CPU of the children it has reaped.
+    var reapedChildrenTicks: Int64
     var threads: Int
     /// Clock ticks after boot.
     var startTime: UInt64
@@ -64,10 +66,22 @@ enum ProcFS {
             group: Int32(truncatingIfNeeded: number(2)),
             session: Int32(truncatingIfNeeded: number(3)),
             cpuTicks: number(11) + number(12) + number(13) + number(14),
+            reapedChildrenTicks: number(13) + number(14),
             threads: Int(number(17)),
             startTime: UInt64(max(0, number(19))),
             residentPages: number(21)
         )
+    }
+
+    /// The CPU time `pid` has used so far (all its threads, not its children), in
+    /// microseconds, from its CPU-time clock: exact, where `/proc`'s stat counts whole clock
+    /// ticks (10 ms). Nil when the process is gone.
+    static func ownCPUMicros(_ pid: Int32) -> Int64? {
+        var clock: clockid_t = 0
+        guard clock_getcpuclockid(pid, &clock) == 0 else { return nil }
+        var time = timespec()
+        guard clock_gettime(clock, &time) == 0 else { return nil }
+        return Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000
     }
 
     /// The children of every thread of `pid` (children hang off the thread that forked
