@@ -49,10 +49,11 @@ extension PostgresJobQueue {
         binds.append("")
         let found = try await rows(PostgresQuery(unsafeSQL: """
             WITH \(Self.nextJobCTEs(except: "$4")),
-            \(Self.claimCTE(token: "$1", lease: "$2", worker: "$3", relaxed: true))
+            \(Self.claimCTE(token: "$1", lease: "$2", worker: "$3", relaxed: relaxedClaims))
             SELECT * FROM claimed
             """, binds: binds))
-        return try found.first.map { row throws(QueueError) in try claimedJob(row, token: token) }
+        guard let row = found.first else { return nil }
+        return try claimedJob(row, token: token)
     }
 
     public func complete(_ lease: Lease, report: Data) async throws(QueueError) -> Bool {
@@ -75,7 +76,8 @@ extension PostgresJobQueue {
             """
         guard let worker else {
             let found = try await rows(PostgresQuery(unsafeSQL: "WITH \(done) SELECT count(*) AS completed FROM done", binds: binds))
-            return Completion(completed: try found.first.map { row throws(QueueError) in try decode(row, "completed", as: Int.self) } == 1, next: nil)
+            guard let row = found.first else { throw QueueError("queue: the completion returned no row") }
+            return Completion(completed: try decode(row, "completed", as: Int.self) == 1, next: nil)
         }
         binds.append(token)
         binds.append(Int(next.milliseconds))

@@ -19,8 +19,13 @@ public final class PostgresJobQueue: JobQueue {
 
     static let channel = "corral_jobs"
 
-    private init(client: PostgresClient, logger: Logger) {
+    /// Claims and heartbeats committed without waiting for the disk (see PostgresClaim.swift);
+    /// false only to measure what that saves (the queue benchmark).
+    let relaxedClaims: Bool
+
+    private init(client: PostgresClient, logger: Logger, relaxedClaims: Bool) {
         self.client = client
+        self.relaxedClaims = relaxedClaims
         self.logger = logger
         running = Task { await client.run() }
         let signal = WorkSignal()
@@ -51,7 +56,8 @@ public final class PostgresJobQueue: JobQueue {
     /// `prefer` (the default) or `require`), applies the migrations. One connection is made
     /// first, for the migrations, so that a wrong address or password fails here at once
     /// (the pool would retry it forever).
-    public static func open(url: String, logger: Logger = Logger(label: "corral.queue"), connections: Int = 8) async throws(QueueError) -> PostgresJobQueue {
+    public static func open(url: String, logger: Logger = Logger(label: "corral.queue"), connections: Int = 8,
+                            relaxedClaims: Bool = true) async throws(QueueError) -> PostgresJobQueue {
         let target = try Target(url)
         do {
             let connection = try await PostgresConnection.connect(configuration: try target.connection(), id: 0, logger: logger)
@@ -69,7 +75,8 @@ public final class PostgresJobQueue: JobQueue {
         }
         var configuration = target.client
         configuration.options.maximumConnections = connections
-        return PostgresJobQueue(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        return PostgresJobQueue(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger,
+                                relaxedClaims: relaxedClaims)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -144,7 +151,7 @@ public final class PostgresJobQueue: JobQueue {
     public func heartbeat(_ lease: Lease, extend: Duration) async throws(QueueError) -> Bool {
         try await !rows("""
             UPDATE corral_jobs SET lease_until = now() + \(Int(extend.milliseconds)) * interval '1 millisecond'
-            FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed
+            FROM (SELECT set_config('synchronous_commit', \(relaxedClaims ? "off" : "on"), true)) AS relaxed
             WHERE id = \(lease.id) AND lease_token = \(lease.token) AND state = 'running' RETURNING seq
             """).isEmpty
     }

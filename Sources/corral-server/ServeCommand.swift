@@ -92,8 +92,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// `--queue` may be given twice: a number and a URL.
-    private var waitingQueue: String? { queue.last { !$0.contains("://") } }
-    private var queueURL: String? { queue.last { $0.contains("://") } }
+    private var waitingQueue: String? { queue.last(where: { !$0.contains("://") }) }
+    private var queueURL: String? { queue.last(where: { $0.contains("://") }) }
 
     func run() async throws {
         var configuration = try serverConfiguration()
