@@ -93,13 +93,14 @@ struct CallbackPolicy: Sendable {
 
     /// Ranges never called unless a network entry names them. 64:ff9b:1::/48 is the local-use
     /// NAT64 prefix (RFC 8215), whose IPv4 address may sit at any of RFC 6052's places: the
-    /// whole prefix is refused rather than guessed.
+    /// whole prefix is refused rather than guessed, unless an entry inside it names it.
     static let forbidden: [Network] = [
         "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "100.64.0.0/10",
         "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128", "64:ff9b:1::/48",
     ].compactMap(network)
 
     static let nat64 = network("64:ff9b::/96")!
+    static let localNAT64 = network("64:ff9b:1::/48")!
     static let sixToFour = network("2002::/16")!
     static let teredo = network("2001::/32")!
 
@@ -156,6 +157,11 @@ struct CallbackPolicy: Sendable {
     func permits(_ address: [UInt8], named: Bool) -> Bool {
         for carried in Self.embeddedIPv4(address) where Self.forbidden.contains(where: { $0.contains(carried) }) {
             guard networks.contains(where: { $0.contains(carried) }) else { return false }
+        }
+        // Local-use NAT64: only an entry inside that prefix names it (a wide one such as ::/0
+        // would let it translate to any inside IPv4 address).
+        if Self.localNAT64.contains(address) {
+            return networks.contains { $0.prefix >= 48 && Self.localNAT64.contains($0.address) && $0.contains(address) }
         }
         if networks.contains(where: { $0.contains(address) }) { return true }
         return named && !Self.forbidden.contains(where: { $0.contains(address) })

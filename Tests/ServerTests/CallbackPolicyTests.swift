@@ -29,6 +29,10 @@ struct CallbackPolicyTests {
         let named = try CallbackPolicy(allow: ["::/0", "127.0.0.0/8"])
         #expect(named.permits(try Self.bytes("64:ff9b::7f00:1"), named: false))
         #expect(named.permits(try Self.bytes("::1"), named: false), "::1 is loopback itself, named by ::/0")
+        #expect(!wide.permits(try Self.bytes("64:ff9b:1::a9fe:a9fe"), named: false), "::/0 does not name the local-use NAT64 prefix")
+        let local = try CallbackPolicy(allow: ["64:ff9b:1:5::/64"])
+        #expect(local.permits(try Self.bytes("64:ff9b:1:5::808:808"), named: false), "an entry inside the local-use NAT64 prefix names it")
+        #expect(!local.permits(try Self.bytes("64:ff9b:1:6::808:808"), named: true))
         let loopback6 = try CallbackPolicy(allow: ["::1"])
         #expect(loopback6.permits(try Self.bytes("::1"), named: false))
     }
