@@ -118,6 +118,7 @@ let package = Package(
             name: "corral",
             dependencies: [
                 "Corral",
+                "CCorral",
                 "CorralCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -130,6 +131,7 @@ let package = Package(
             name: "corral-server",
             dependencies: [
                 "Corral",
+                "CCorral",
                 "CorralCommandLine",
                 "CorralServer",
                 .product(name: "Logging", package: "swift-log"),

@@ -75,6 +75,27 @@ public struct NewJob: Sendable {
     }
 }
 
+/// What ``JobQueue/complete(_:report:thenClaimFor:lease:)`` did: whether the report was
+/// written (false: the lease was no longer held, the report discarded) and the next job
+/// claimed, if one was asked for and there was one.
+public struct Completion: Sendable {
+    public let completed: Bool
+    public let next: ClaimedJob?
+    public init(completed: Bool, next: ClaimedJob?) {
+        self.completed = completed
+        self.next = next
+    }
+}
+
+extension JobQueue {
+    /// Two steps, one after the other (an engine that can do both at once overrides it).
+    public func complete(_ lease: Lease, report: Data, thenClaimFor worker: String?, lease next: Duration) async throws(QueueError) -> Completion {
+        let completed = try await complete(lease, report: report)
+        guard let worker else { return Completion(completed: completed, next: nil) }
+        return Completion(completed: completed, next: try await claim(worker: worker, lease: next))
+    }
+}
+
 /// A failure of the queue's engine, with a message fit for an operator (never the
 /// connection string).
 public struct QueueError: Error, Sendable, CustomStringConvertible {
@@ -97,6 +118,10 @@ public protocol JobQueue: Sendable {
     /// Writes the report and marks the job `done`, only while `lease` is still held; false
     /// when it is not (the report is discarded: the job was cancelled or is another's now).
     func complete(_ lease: Lease, report: Data) async throws(QueueError) -> Bool
+    /// ``complete(_:report:)``, then ``claim(worker:lease:)`` of the next job for `worker`
+    /// (nil: no claim), in one step where the engine allows it (PostgreSQL: one statement, one
+    /// round trip and one commit for both), so a busy worker pays one trip per job.
+    func complete(_ lease: Lease, report: Data, thenClaimFor worker: String?, lease next: Duration) async throws(QueueError) -> Completion
     /// Gives a running job back (queued again, at its place), as a worker that shuts down
     /// before finishing it does; false when the lease is no longer held.
     func release(_ lease: Lease) async throws(QueueError) -> Bool

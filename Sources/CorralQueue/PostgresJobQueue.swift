@@ -19,8 +19,13 @@ public final class PostgresJobQueue: JobQueue {
 
     static let channel = "corral_jobs"
 
-    private init(client: PostgresClient, logger: Logger) {
+    /// Claims and heartbeats committed without waiting for the disk (see PostgresClaim.swift);
+    /// false only to measure what that saves (the queue benchmark).
+    let relaxedClaims: Bool
+
+    private init(client: PostgresClient, logger: Logger, relaxedClaims: Bool) {
         self.client = client
+        self.relaxedClaims = relaxedClaims
         self.logger = logger
         running = Task { await client.run() }
         let signal = WorkSignal()
@@ -51,7 +56,8 @@ public final class PostgresJobQueue: JobQueue {
     /// `prefer` (the default) or `require`), applies the migrations. One connection is made
     /// first, for the migrations, so that a wrong address or password fails here at once
     /// (the pool would retry it forever).
-    public static func open(url: String, logger: Logger = Logger(label: "corral.queue"), connections: Int = 8) async throws(QueueError) -> PostgresJobQueue {
+    public static func open(url: String, logger: Logger = Logger(label: "corral.queue"), connections: Int = 8,
+                            relaxedClaims: Bool = true) async throws(QueueError) -> PostgresJobQueue {
         let target = try Target(url)
         do {
             let connection = try await PostgresConnection.connect(configuration: try target.connection(), id: 0, logger: logger)
@@ -69,53 +75,8 @@ public final class PostgresJobQueue: JobQueue {
         }
         var configuration = target.client
         configuration.options.maximumConnections = connections
-        return PostgresJobQueue(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
-    }
-
-    /// The parts of a queue URL.
-    struct Target {
-        let host: String
-        let port: Int
-        let user: String
-        let password: String?
-        let database: String?
-        let mode: String
-
-        init(_ url: String) throws(QueueError) {
-            // The URL's text is never repeated in an error: it may hold a password.
-            guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-                  let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty else {
-                throw QueueError("the queue's URL must be postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
-            }
-            let database = String(components.path.drop(while: { $0 == "/" }))
-            mode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
-            guard ["disable", "prefer", "require"].contains(mode) else {
-                throw QueueError("the queue's URL: sslmode must be disable, prefer or require")
-            }
-            self.host = host
-            port = components.port ?? 5432
-            self.user = user
-            password = components.password
-            self.database = database.isEmpty ? nil : database
-        }
-
-        var client: PostgresClient.Configuration {
-            let tls: PostgresClient.Configuration.TLS = switch mode {
-            case "disable": .disable
-            case "require": .require(.makeClientConfiguration())
-            default: .prefer(.makeClientConfiguration())
-            }
-            return PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
-        }
-
-        func connection() throws -> PostgresConnection.Configuration {
-            let tls: PostgresConnection.Configuration.TLS = switch mode {
-            case "disable": .disable
-            case "require": .require(try .init(configuration: .makeClientConfiguration()))
-            default: .prefer(try .init(configuration: .makeClientConfiguration()))
-            }
-            return PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
-        }
+        return PostgresJobQueue(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger,
+                                relaxedClaims: relaxedClaims)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -146,7 +107,7 @@ public final class PostgresJobQueue: JobQueue {
         }
     }
 
-    private func rows(_ query: PostgresQuery) async throws(QueueError) -> [PostgresRandomAccessRow] {
+    func rows(_ query: PostgresQuery) async throws(QueueError) -> [PostgresRandomAccessRow] {
         do {
             var rows: [PostgresRandomAccessRow] = []
             for try await row in try await client.query(query, logger: logger) { rows.append(PostgresRandomAccessRow(row)) }
@@ -156,7 +117,7 @@ public final class PostgresJobQueue: JobQueue {
         }
     }
 
-    private func decode<T: PostgresDecodable>(_ row: PostgresRandomAccessRow, _ column: String, as type: T.Type) throws(QueueError) -> T {
+    func decode<T: PostgresDecodable>(_ row: PostgresRandomAccessRow, _ column: String, as type: T.Type) throws(QueueError) -> T {
         do {
             return try row[column].decode(T.self, context: .default)
         } catch {
@@ -185,42 +146,12 @@ public final class PostgresJobQueue: JobQueue {
         return ids
     }
 
-    public func claim(worker: String, lease: Duration) async throws(QueueError) -> ClaimedJob? {
-        let token = freshID()
-        let milliseconds = Int(lease.milliseconds)
-        // Queued jobs first, by age; then a running job whose lease ran out. Rows another
-        // worker is claiming are skipped, not waited for.
-        for (condition, order) in [("state = 'queued'", "seq"), ("state = 'running' AND lease_until < now()", "lease_until")] {
-            let found = try await rows(PostgresQuery(unsafeSQL: """
-                WITH next AS (
-                    SELECT seq, state AS was FROM corral_jobs WHERE \(condition) ORDER BY \(order) LIMIT 1 FOR UPDATE SKIP LOCKED
-                )
-                UPDATE corral_jobs j SET state = 'running', lease_token = $1, lease_until = now() + $2 * interval '1 millisecond',
-                    worker = $3, attempts = j.attempts + 1
-                FROM next WHERE j.seq = next.seq
-                RETURNING j.id, j.spec, j.attempts, j.callback, next.was
-                """, binds: { var b = PostgresBindings(); b.append(token); b.append(milliseconds); b.append(worker); return b }()))
-            if let row = found.first {
-                return ClaimedJob(lease: Lease(id: try decode(row, "id", as: String.self), token: token),
-                                  spec: Data(try decode(row, "spec", as: ByteBuffer.self).readableBytesView),
-                                  attempt: try decode(row, "attempts", as: Int.self),
-                                  callback: try decode(row, "callback", as: String?.self),
-                                  tookOverExpiredLease: try decode(row, "was", as: String.self) == "running")
-            }
-        }
-        return nil
-    }
-
+    /// Committed without waiting for the disk (see ``claim(worker:lease:)``): a lost heartbeat
+    /// only makes the lease shorter.
     public func heartbeat(_ lease: Lease, extend: Duration) async throws(QueueError) -> Bool {
         try await !rows("""
             UPDATE corral_jobs SET lease_until = now() + \(Int(extend.milliseconds)) * interval '1 millisecond'
-            WHERE id = \(lease.id) AND lease_token = \(lease.token) AND state = 'running' RETURNING seq
-            """).isEmpty
-    }
-
-    public func complete(_ lease: Lease, report: Data) async throws(QueueError) -> Bool {
-        try await !rows("""
-            UPDATE corral_jobs SET state = 'done', report = \(ByteBuffer(bytes: report)), finished_at = now(), lease_token = NULL, lease_until = NULL
+            FROM (SELECT set_config('synchronous_commit', \(relaxedClaims ? "off" : "on"), true)) AS relaxed
             WHERE id = \(lease.id) AND lease_token = \(lease.token) AND state = 'running' RETURNING seq
             """).isEmpty
     }

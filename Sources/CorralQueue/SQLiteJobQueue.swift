@@ -6,9 +6,16 @@ import SQLiteNIO
 import Glibc
 #endif
 
-/// The embedded queue: one SQLite file (WAL, synchronous FULL, so a job the server accepted
-/// survives a crash of the server and of the machine). Every operation is one SQL statement,
-/// atomic on its own; SQLite runs them on NIO's thread pool, never on the cooperative pool.
+/// The embedded queue: one SQLite file (WAL, synchronous FULL, so a job the server accepted,
+/// and a report once written, survive a crash of the server and of the machine). Every
+/// operation is one SQL statement, atomic on its own; SQLite runs them on NIO's thread pool,
+/// never on the cooperative pool.
+///
+/// A claim and a heartbeat do not wait for the disk (synchronous NORMAL for that statement,
+/// which in WAL mode never corrupts the file: a power loss can only take the last such commits
+/// back): the queue belongs to one process, and at open every job left `running` is queued
+/// again anyway, so a lost claim changes nothing. The writes pass a ``SerialGate`` one by one,
+/// so that setting covers the claim alone; the next FULL commit flushes the WAL, claims included.
 ///
 /// It belongs to one process: ``open(path:)`` takes an exclusive lock beside the file, so
 /// that at open every job left `running` is known to have lost its worker (the previous
@@ -19,6 +26,8 @@ public final class SQLiteJobQueue: JobQueue {
     private let lockDescriptor: Int32
     /// One process owns the queue: its own enqueues are every signal there is.
     public let workSignal = WorkSignal()
+    /// Writes one at a time (see the type's comment); reads go past it.
+    private let writes = SerialGate()
 
     private init(connection: SQLiteConnection, lockDescriptor: Int32) {
         self.connection = connection
@@ -89,6 +98,29 @@ public final class SQLiteJobQueue: JobQueue {
         return String(describing: error)
     }
 
+    /// A write that waits for the disk (synchronous FULL).
+    private func write(_ sql: String, _ binds: [SQLiteData] = []) async throws(QueueError) -> [SQLiteRow] {
+        try await writes.hold { () throws(QueueError) in try await query(sql, binds) }
+    }
+
+    /// A write that does not wait for the disk: a claim or a heartbeat (see the type's comment).
+    private func relaxedWrite(_ sql: String, _ binds: [SQLiteData]) async throws(QueueError) -> [SQLiteRow] {
+        try await writes.hold { () throws(QueueError) in
+            _ = try await query("PRAGMA synchronous = NORMAL")
+            let result: Result<[SQLiteRow], QueueError>
+            do throws(QueueError) { result = .success(try await query(sql, binds)) } catch { result = .failure(error) }
+            // Back to FULL before any other write may pass; if even that fails, the queue
+            // refuses to go on rather than accept jobs it might lose.
+            do throws(QueueError) {
+                _ = try await query("PRAGMA synchronous = FULL")
+            } catch {
+                _ = try? await query("PRAGMA synchronous = FULL")
+                throw QueueError("queue: cannot restore synchronous writes: \(error)")
+            }
+            return try result.get()
+        }
+    }
+
     private func query(_ sql: String, _ binds: [SQLiteData] = []) async throws(QueueError) -> [SQLiteRow] {
         do {
             return try await connection.query(sql, binds)
@@ -108,7 +140,7 @@ public final class SQLiteJobQueue: JobQueue {
         }
         let rows = Array(repeating: "(?, 'queued', ?, ?, ?)", count: jobs.count).joined(separator: ", ")
         // One statement: all the jobs or none.
-        _ = try await query("INSERT INTO jobs (id, state, spec, callback, enqueued_at) VALUES \(rows)", binds)
+        _ = try await write("INSERT INTO jobs (id, state, spec, callback, enqueued_at) VALUES \(rows)", binds)
         workSignal.signal()
         return ids
     }
@@ -116,7 +148,7 @@ public final class SQLiteJobQueue: JobQueue {
     public func claim(worker: String, lease: Duration) async throws(QueueError) -> ClaimedJob? {
         let token = freshID()
         let now = Self.now()
-        let rows = try await query("""
+        let rows = try await relaxedWrite("""
             UPDATE jobs SET took_over = (state = 'running'), state = 'running', lease_token = ?1, lease_until = ?2,
                 worker = ?3, attempts = attempts + 1
             WHERE seq = (SELECT min(seq) FROM (
@@ -132,19 +164,19 @@ public final class SQLiteJobQueue: JobQueue {
     }
 
     public func heartbeat(_ lease: Lease, extend: Duration) async throws(QueueError) -> Bool {
-        try await !query("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING seq",
+        try await !relaxedWrite("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING seq",
                          [.integer(Int(Self.now() + extend.milliseconds)), .text(lease.id), .text(lease.token)]).isEmpty
     }
 
     public func complete(_ lease: Lease, report: Data) async throws(QueueError) -> Bool {
-        try await !query("""
+        try await !write("""
             UPDATE jobs SET state = 'done', report = ?, finished_at = ?, lease_token = NULL, lease_until = NULL
             WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING seq
             """, [.blob(ByteBuffer(bytes: report)), .integer(Int(Self.now())), .text(lease.id), .text(lease.token)]).isEmpty
     }
 
     public func release(_ lease: Lease) async throws(QueueError) -> Bool {
-        let released = try await !query("""
+        let released = try await !write("""
             UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, worker = NULL
             WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING seq
             """, [.text(lease.id), .text(lease.token)]).isEmpty
@@ -153,7 +185,7 @@ public final class SQLiteJobQueue: JobQueue {
     }
 
     public func cancel(_ id: String) async throws(QueueError) -> CancelOutcome {
-        let rows = try await query("""
+        let rows = try await write("""
             UPDATE jobs SET cancelled_from = state, state = 'cancelled', finished_at = ?, lease_token = NULL, lease_until = NULL
             WHERE id = ? AND state IN ('queued', 'running') RETURNING cancelled_from
             """, [.integer(Int(Self.now())), .text(id)])
@@ -176,7 +208,7 @@ public final class SQLiteJobQueue: JobQueue {
     }
 
     public func expire(finishedBefore age: Duration) async throws(QueueError) -> Int {
-        try await query("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? RETURNING seq",
+        try await write("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? RETURNING seq",
                         [.integer(Int(Self.now() - age.milliseconds))]).count
     }
 

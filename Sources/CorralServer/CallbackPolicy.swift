@@ -91,11 +91,33 @@ struct CallbackPolicy: Sendable {
         return nil
     }
 
-    /// Ranges never called unless a network entry names them.
+    /// Ranges never called unless a network entry names them. 64:ff9b:1::/48 is the local-use
+    /// NAT64 prefix (RFC 8215), whose IPv4 address may sit at any of RFC 6052's places: the
+    /// whole prefix is refused rather than guessed, unless an entry inside it names it.
     static let forbidden: [Network] = [
         "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "100.64.0.0/10",
-        "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128",
+        "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128", "64:ff9b:1::/48",
     ].compactMap(network)
+
+    static let nat64 = network("64:ff9b::/96")!
+    static let localNAT64 = network("64:ff9b:1::/48")!
+    static let sixToFour = network("2002::/16")!
+    static let teredo = network("2001::/32")!
+
+    /// The IPv4 addresses an IPv6 address carries, which a translator or tunnel may deliver
+    /// to: NAT64 `64:ff9b::a.b.c.d`, IPv4-compatible `::a.b.c.d`, 6to4 `2002:AABB:CCDD::`,
+    /// Teredo `2001:0:SERVER:…:~CLIENT` (IPv4-mapped `::ffff:a.b.c.d` is read as IPv4 already).
+    static func embeddedIPv4(_ address: [UInt8]) -> [[UInt8]] {
+        guard address.count == 16 else { return [] }
+        let last = Array(address[12...])
+        // ::/128 and ::1 are themselves (unspecified, loopback), not IPv4-compatible.
+        let compatible = address[0..<12].allSatisfy { $0 == 0 } && !(address[12..<15].allSatisfy { $0 == 0 } && address[15] <= 1)
+        if nat64.contains(address) || compatible { return [last] }
+        if address[0..<10].allSatisfy({ $0 == 0 }) && address[10] == 0xFF && address[11] == 0xFF { return [last] }
+        if sixToFour.contains(address) { return [Array(address[2..<6])] }
+        if teredo.contains(address) { return [Array(address[4..<8]), last.map { ~$0 }] }
+        return []
+    }
 
     /// At enqueue: an `http://` or `https://HOST[:PORT]/PATH` URL whose host an entry names.
     func check(_ url: String) throws(CallbackRefusal) -> Target {
@@ -128,7 +150,19 @@ struct CallbackPolicy: Sendable {
 
     /// Whether `address` may be called: inside a network entry, or reached through an allowed
     /// host name and in no forbidden range.
+    /// An IPv6 address that carries an IPv4 one (see ``embeddedIPv4(_:)``) is also held to the
+    /// IPv4 rules: refused when that IPv4 address is in a forbidden range a network entry does
+    /// not name (an entry such as `2000::/3` does not let `2002:a9fe:a9fe::` reach the metadata
+    /// address through a 6to4 relay).
     func permits(_ address: [UInt8], named: Bool) -> Bool {
+        for carried in Self.embeddedIPv4(address) where Self.forbidden.contains(where: { $0.contains(carried) }) {
+            guard networks.contains(where: { $0.contains(carried) }) else { return false }
+        }
+        // Local-use NAT64: only an entry inside that prefix names it (a wide one such as ::/0
+        // would let it translate to any inside IPv4 address).
+        if Self.localNAT64.contains(address) {
+            return networks.contains { $0.prefix >= 48 && Self.localNAT64.contains($0.address) && $0.contains(address) }
+        }
         if networks.contains(where: { $0.contains(address) }) { return true }
         return named && !Self.forbidden.contains(where: { $0.contains(address) })
     }

@@ -81,7 +81,19 @@ final class QueueWorker: Sendable {
     }
 
     private func lane() async {
-        while !isDraining && !Task.isCancelled {
+        // The job claimed together with the completion of the one before (one round trip).
+        var next: ClaimedJob?
+        while !Task.isCancelled {
+            if isDraining {
+                if let next { _ = try? await queue.release(next.lease) }
+                return
+            }
+            if let job = next {
+                next = nil
+                if job.tookOverExpiredLease { metrics.leaseExpired() }
+                next = await execute(job)
+                continue
+            }
             // Read before the claim: a job queued after it wakes the wait below at once.
             let generation = queue.workSignal.generation
             let claimed: ClaimedJob?
@@ -97,11 +109,12 @@ final class QueueWorker: Sendable {
                 continue
             }
             if claimed.tookOverExpiredLease { metrics.leaseExpired() }
-            await execute(claimed)
+            next = await execute(claimed)
         }
     }
 
-    private func execute(_ job: ClaimedJob) async {
+    /// Runs `job` and writes its outcome; the next job, when it was claimed with the report.
+    private func execute(_ job: ClaimedJob) async -> ClaimedJob? {
         let stop = RunStop()
         state.withLock { $0.stops[job.lease.id] = stop }
         defer { _ = state.withLock { $0.stops.removeValue(forKey: job.lease.id) } }
@@ -126,14 +139,18 @@ final class QueueWorker: Sendable {
         heartbeat.cancel()
         if lost.withLock({ $0 }) {
             logger.notice("job cancelled or its lease lost: its report is discarded", metadata: ["job.id": .string(job.lease.id)])
-            return
+            return nil
         }
+        var next: ClaimedJob?
         do {
             switch result {
             case .giveBack:
                 _ = try await queue.release(job.lease)
             case .report(let report, let made):
-                if try await queue.complete(job.lease, report: report) {
+                let completion = try await queue.complete(job.lease, report: report, thenClaimFor: isDraining ? nil : settings.name,
+                                                          lease: settings.lease)
+                next = completion.next
+                if completion.completed {
                     fileHolds?.release(job.lease.id)
                     if let made { metrics.record(made) }
                     if logger.logLevel <= .info {
@@ -153,6 +170,7 @@ final class QueueWorker: Sendable {
         } catch {
             logger.error("cannot write a job's outcome", metadata: ["job.id": .string(job.lease.id), "error": .string(error.description)])
         }
+        return next
     }
 
     private enum Outcome {

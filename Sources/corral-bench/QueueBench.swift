@@ -22,10 +22,26 @@ enum QueueBench {
         defer { _ = try? FileManager.default.removeItem(atPath: tmp) }
         do {
             let postgres = try await PostgresJobQueue.open(url: url)
-            let postgresOverhead = try await overhead(postgres, rounds: max(jobs, 200))
+            // Claims that wait for the disk, as before 2026-11-30's change: compared in the
+            // same rounds, interleaved.
+            let waiting = try await PostgresJobQueue.open(url: url, relaxedClaims: false)
+            let rounds = max(jobs, 200)
+            var postgresOverhead: [Double] = [], waitingOverhead: [Double] = [], step: [Double] = [], separateStep: [Double] = []
+            for round in 0..<rounds {
+                // The order alternates, so neither always runs first.
+                let pairs: [(any JobQueue, Bool)] = round % 2 == 0 ? [(postgres, true), (waiting, false)] : [(waiting, false), (postgres, true)]
+                for (queue, relaxed) in pairs {
+                    let sample = try await overhead(queue, rounds: 1)[0]
+                    if relaxed { postgresOverhead.append(sample) } else { waitingOverhead.append(sample) }
+                }
+                let steps = try await workerStep(postgres, waiting)
+                step.append(steps.combined)
+                separateStep.append(steps.separate)
+            }
+            await waiting.close()
             _ = try await postgres.expire(finishedBefore: .nanoseconds(1))
             let sqlite = try await SQLiteJobQueue.open(path: tmp + "/bench.sqlite")
-            let sqliteOverhead = try await overhead(sqlite, rounds: max(jobs, 200))
+            let sqliteOverhead = try await overhead(sqlite, rounds: rounds)
             await sqlite.close()
 
             let urlFile = tmp + "/url"
@@ -41,7 +57,12 @@ enum QueueBench {
                 String(format: "{\"p50Millis\": %.3f, \"p99Millis\": %.3f}", Summary.percentile(samples.sorted(), 0.5), Summary.percentile(samples.sorted(), 0.99))
             }
             let rateItems = rates.map { String(format: "{\"runner\": \"%@\", \"jobsPerSecond\": %.1f}", $0.0, $0.1) }
-            return "{\"queue\": {\"jobs\": \(jobs), \"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"sqlite\": \(figure(sqliteOverhead)), "
+            var load = [Double](repeating: 0, count: 3)
+            _ = getloadavg(&load, 3)
+            return "{\"queue\": {\"jobs\": \(jobs), \"loadAverage\": \(String(format: "%.2f", load[0])), "
+                + "\"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"postgresClaimWaitsForDisk\": \(figure(waitingOverhead)), "
+                + "\"postgresWorkerStep\": \(figure(step)), \"postgresWorkerStepSeparate\": \(figure(separateStep)), "
+                + "\"sqlite\": \(figure(sqliteOverhead)), "
                 + "\"postgresIdleWorker\": \(figure(latency))}, "
                 + "\"rates\": [\(rateItems.joined(separator: ", "))]}}"
         } catch {
@@ -62,6 +83,25 @@ enum QueueBench {
             samples.append((ContinuousClock.now - start) / .milliseconds(1))
         }
         return samples
+    }
+
+    /// What a busy worker pays between two jobs, milliseconds: the report of one and the claim
+    /// of the next in one statement (`combined`, PostgreSQL's claims not waiting for the disk),
+    /// against a completion then a claim that waits for the disk (`separate`, as before).
+    static func workerStep(_ queue: PostgresJobQueue, _ waiting: PostgresJobQueue) async throws -> (combined: Double, separate: Double) {
+        let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
+        _ = try await queue.enqueue([NewJob(spec: spec), NewJob(spec: spec), NewJob(spec: spec)])
+        guard let first = try await queue.claim(worker: "bench", lease: .seconds(30)) else { throw QueueError("nothing to claim") }
+        var start = ContinuousClock.now
+        let completion = try await queue.complete(first.lease, report: Data("{}".utf8), thenClaimFor: "bench", lease: .seconds(30))
+        let combined = (ContinuousClock.now - start) / .milliseconds(1)
+        guard completion.completed, let second = completion.next else { throw QueueError("the combined step claimed nothing") }
+        start = ContinuousClock.now
+        _ = try await waiting.complete(second.lease, report: Data("{}".utf8))
+        guard let third = try await waiting.claim(worker: "bench", lease: .seconds(30)) else { throw QueueError("nothing to claim") }
+        let separate = (ContinuousClock.now - start) / .milliseconds(1)
+        _ = try await queue.complete(third.lease, report: Data("{}".utf8))
+        return (combined, separate)
     }
 
     /// Milliseconds a job spends outside its own run when one idle `corral worker` takes it:

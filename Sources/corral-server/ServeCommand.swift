@@ -30,8 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: ArgumentHelp("Read the token once at start from this file (one trailing newline dropped); only its owner may read it.", valueName: "file"))
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("Jobs that may wait for a slot; past that, 503 with Retry-After.", valueName: "n"))
-    var queue = 64
+    @Option(help: ArgumentHelp("A number: jobs that may wait for a slot; past that, 503 with Retry-After (default 64). A URL (postgres://USER:PASSWORD@HOST:PORT/DB): the shared queue, as --queue-file (its password is hidden from /proc/PID/cmdline at start).", valueName: "n|url"))
+    var queue: [String] = []
 
     @Option(name: .customLong("max-body"), help: ArgumentHelp("Largest request body (413 above it).", valueName: "size"))
     var maxBody = "64M"
@@ -63,7 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.token = try resolvedToken()
-        configuration.queue = queue
+        if let waiting = waitingQueue {
+            guard let value = Int(waiting), value >= 0 else { throw ValidationError("--queue \(waiting): a number of waiting jobs, or the shared queue's postgres:// URL") }
+            configuration.queue = value
+        }
         configuration.maxBody = Int(clamping: try JobOptions.parse(maxBody, "max-body", LimitValue.parseSize))
         configuration.maxBodiesInFlight = Int(clamping: try JobOptions.parse(maxBodiesInFlight, "max-bodies-in-flight", LimitValue.parseSize))
         configuration.maxConnections = maxConnections
@@ -88,9 +91,13 @@ struct ServeCommand: AsyncParsableCommand {
         return ProcessInfo.processInfo.environment["CORRAL_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// `--queue` may be given twice: a number and a URL.
+    private var waitingQueue: String? { queue.last(where: { !$0.contains("://") }) }
+    private var queueURL: String? { queue.last(where: { $0.contains("://") }) }
+
     func run() async throws {
         var configuration = try serverConfiguration()
-        configuration.queueURL = try job.queueOption.url()
+        configuration.queueURL = try job.queueOption.url(flag: queueURL)
         let server = try job.makeServer(configuration)
         try await server.run { host, port in
             let shown = host.contains(":") ? "[\(host)]" : host

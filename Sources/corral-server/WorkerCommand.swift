@@ -10,7 +10,7 @@ import Logging
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run the jobs of a shared queue (PostgreSQL) that corral serve --queue-file accepts.",
+        abstract: "Run the jobs of a shared queue (PostgreSQL) that corral serve --queue accepts.",
         discussion: """
         Takes jobs with SELECT … FOR UPDATE SKIP LOCKED, holds a lease renewed by heartbeats, \
         writes each report once. Admits each job under its own flags (ceilings, defaults, \
@@ -24,10 +24,13 @@ struct WorkerCommand: AsyncParsableCommand {
     /// --queue-file); none of its HTTP flags.
     @OptionGroup var job: JobOptions
 
+    @Option(help: ArgumentHelp("The shared queue's URL (postgres://USER:PASSWORD@HOST:PORT/DB); its password is hidden from /proc/PID/cmdline at start. Or --queue-file, or $CORRAL_QUEUE_URL.", valueName: "url"))
+    var queue: String?
+
     func run() async throws {
         var configuration = try job.configuration()
-        guard let url = try job.queueOption.url() else {
-            throw ValidationError("a worker needs a shared queue: --queue-file FILE or CORRAL_QUEUE_URL (postgres://…)")
+        guard let url = try job.queueOption.url(flag: queue) else {
+            throw ValidationError("a worker needs a shared queue: --queue URL, --queue-file FILE or CORRAL_QUEUE_URL (postgres://…)")
         }
         configuration.queueURL = url
         let server = try job.makeServer(configuration)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCorral
 import CorralCommandLine
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,12 @@ enum ServerCommands {
             forwarded = [arguments[1], "--help"]
         }
         guard let first = forwarded.first, names.contains(first) else { return }
+        // The password of a --queue URL was hidden in this process's argv before main (see
+        // CCorral's argv_secret.c); corral-server gets the URL as given and hides it again.
+        if let masked = corral_queue_argument_masked().map({ String(cString: $0) }),
+           let original = corral_queue_argument_original().map({ String(cString: $0) }) {
+            forwarded = forwarded.map { $0 == masked ? original : $0 == "--queue=" + masked ? "--queue=" + original : $0 }
+        }
         let server = serverPath()
         let argv = [server] + forwarded
         var cArguments = argv.map { strdup($0) }

@@ -91,4 +91,31 @@ struct CallbackTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(receiver.received.isEmpty, "nothing reached the loopback receiver")
     }
+
+    @Test("SSRF through IPv6 forms that carry an IPv4 address: NAT64, IPv4-compatible, 6to4, Teredo, local-use NAT64 refused even inside an allowed IPv6 network")
+    func embeddedIPv4Refused() async throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        // The operator allows every IPv6 address (and the public 2000::/3 again): each URL
+        // below is inside, yet carries loopback, link-local or the metadata address.
+        let server = try ServeProcess.start(["--parallelism", "1", "--callback-allow", "::/0", "--callback-allow", "2000::/3",
+                                             "--callback-secret-file", try Self.secretFile(tmp), "--log-level", "warning"])
+        defer { server.stop() }
+        for host in ["64:ff9b::a9fe:a9fe", "64:ff9b::127.0.0.1", "::127.0.0.1", "::169.254.169.254", "::ffff:169.254.169.254",
+                     "2002:a9fe:a9fe::1", "2002:7f00:1::", "2002:0:1::", "2001:0:a9fe:a9fe::1", "2001:0:808:808:0:0:80ff:fffe",
+                     "64:ff9b:1::a9fe:a9fe", "64:ff9b:1:a9fe:a9:fe00::"] {
+            let url = "http://[\(host)]:8080/hook"
+            let answer = try JobsRouteTests.call(server, "POST", "/v1/jobs?callback=\(url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)",
+                                                 JobsRouteTests.job("true"))
+            #expect(answer.status == 400, "\(host): \(answer.text)")
+            #expect(answer.json["path"] as? String == "callback", "\(host): \(answer.text)")
+        }
+        // The same forms carrying a public IPv4 address are inside the allowed network: taken.
+        for host in ["64:ff9b::808:808", "2002:808:808::1", "2001:db8::1"] {
+            let url = "http://[\(host)]:8080/hook"
+            let answer = try JobsRouteTests.call(server, "POST", "/v1/jobs?callback=\(url.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)",
+                                                 JobsRouteTests.job("true"))
+            #expect(answer.status == 202, "\(host): \(answer.text)")
+        }
+    }
 }

@@ -22,6 +22,9 @@ struct PostgresJobQueueTests {
     @Test("jobs are claimed in order, completed once; a second completion is refused")
     func orderAndOnce() async throws { try await Self.withQueue(QueueContract.orderAndOnce) }
 
+    @Test("a report and the next claim in one call: order, never the job just completed, a lost lease's report refused")
+    func completeThenClaim() async throws { try await Self.withQueue(QueueContract.completeThenClaim) }
+
     @Test("a lease that runs out: the job is taken over; the old holder can neither renew nor complete")
     func leaseExpiry() async throws { try await Self.withQueue(QueueContract.leaseExpiry) }
 

@@ -27,6 +27,43 @@ enum QueueContract {
         }
     }
 
+    /// A report and the next claim in one call: the next job in order; nothing when the queue
+    /// is empty; the job just completed is never the next one, even when its own lease ran out
+    /// (still `running` to a claim in the same snapshot); a lost lease's report is refused, yet
+    /// the next job is claimed.
+    static func completeThenClaim(_ queue: any JobQueue) async throws {
+        do {
+            let ids = try await queue.enqueue((0..<3).map(spec))
+            let first = try #require(try await queue.claim(worker: "w", lease: .seconds(30)))
+            #expect(first.lease.id == ids[0])
+            let step = try await queue.complete(first.lease, report: Data(#"{"n":0}"#.utf8), thenClaimFor: "w", lease: .seconds(1))
+            #expect(step.completed)
+            #expect(step.next?.lease.id == ids[1])
+            #expect(try await queue.get(ids[0])?.report.map { String(decoding: $0, as: UTF8.self) } == #"{"n":0}"#)
+            #expect(try await queue.get(ids[1])?.state == .running)
+            // ids[1]'s lease (1 s) runs out; completing it does not claim it again.
+            try await Task.sleep(for: .milliseconds(1500))
+            let second = try #require(step.next)
+            let next = try await queue.complete(second.lease, report: Data("{}".utf8), thenClaimFor: "w", lease: .seconds(30))
+            #expect(next.completed)
+            #expect(next.next?.lease.id == ids[2])
+            #expect(try await queue.get(ids[1])?.state == .done)
+            #expect(try await queue.get(ids[1])?.attempts == 1)
+            // A report for a lease no longer held is discarded; the claim still happens.
+            let more = try await queue.enqueue([spec(3)])
+            let stale = Lease(id: ids[2], token: "not-the-token")
+            let refused = try await queue.complete(stale, report: Data("{}".utf8), thenClaimFor: "w", lease: .seconds(30))
+            #expect(!refused.completed)
+            #expect(refused.next?.lease.id == more[0])
+            let third = try #require(next.next)
+            let last = try await queue.complete(third.lease, report: Data("{}".utf8), thenClaimFor: "w", lease: .seconds(30))
+            #expect(last.completed && last.next == nil, "the queue is empty but for the job claimed above")
+            let draining = try await queue.complete(try #require(refused.next).lease, report: Data("{}".utf8), thenClaimFor: nil, lease: .zero)
+            #expect(draining.completed && draining.next == nil)
+            #expect(try await queue.counts() == [.queued: 0, .running: 0, .done: 4, .cancelled: 0])
+        }
+    }
+
     static func leaseExpiry(_ queue: any JobQueue) async throws {
         do {
             let id = try await queue.enqueue([spec(1)])[0]

@@ -29,6 +29,9 @@ struct SQLiteJobQueueTests {
     @Test("jobs are claimed in order, completed once; a second completion is refused")
     func orderAndOnce() async throws { try await Self.withQueue { queue, _ in try await QueueContract.orderAndOnce(queue) } }
 
+    @Test("a report and the next claim in one call: order, never the job just completed, a lost lease's report refused")
+    func completeThenClaim() async throws { try await Self.withQueue { queue, _ in try await QueueContract.completeThenClaim(queue) } }
+
     @Test("a lease that runs out: the job is taken over; the old holder can neither renew nor complete")
     func leaseExpiry() async throws { try await Self.withQueue { queue, _ in try await QueueContract.leaseExpiry(queue) } }
 
