@@ -49,7 +49,9 @@ public enum TemplateStore {
 
     /// Unmounts and removes every persisted template (`corral cleanup`): how many, and why
     /// the directory could not be read when it could not.
+    /// Without root there is nothing of the caller's there (only root persists templates).
     public static func removeAll() -> (removed: Int, failure: String?) {
+        guard geteuid() == 0 else { return (0, nil) }
         let removed = corral_template_store_remove_all(directory)
         guard removed >= 0 else { return (0, "\(directory): \(SetupFailure.describe(errno))") }
         return (Int(removed), nil)
