@@ -127,6 +127,7 @@ static int corral_store_clear(const char *directory, int dir) {
     if (listed < 0) return -1;
     DIR *stream = fdopendir(listed);
     if (stream == NULL) { corral_store_close(listed); return -1; }
+    rewinddir(stream); // a duplicate shares the offset an earlier listing left at the end
     int removed = 0;
     struct dirent *entry;
     while ((entry = readdir(stream)) != NULL) {
@@ -142,6 +143,7 @@ static int corral_store_count(int dir) {
     if (listed < 0) return 0;
     DIR *stream = fdopendir(listed);
     if (stream == NULL) { close(listed); return 0; }
+    rewinddir(stream);
     int count = 0;
     struct dirent *entry;
     while ((entry = readdir(stream)) != NULL) {

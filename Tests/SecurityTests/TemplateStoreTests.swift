@@ -116,7 +116,7 @@ struct TemplateStoreTests {
         #expect(symlink(fixture.store, fixture.tmp.file("link")) == 0)
         let throughLink = corral_template_store_open(fixture.tmp.file("link"), "a")
         let throughLinkError = errno
-        #expect(throughLink == -1 && throughLinkError == ELOOP)
+        #expect(throughLink == -1 && [ELOOP, ENOTDIR].contains(throughLinkError))
         #expect(fixture.opensAsNamespace("a"))
     }
 
