@@ -28,6 +28,9 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
 #define CORRAL_OPEN_TREE_CLONE 1
 #define CORRAL_AT_RECURSIVE 0x8000
 #define CORRAL_MOVE_MOUNT_F_EMPTY_PATH 0x04
@@ -62,26 +65,51 @@ static int corral_template_join(char *buffer, size_t size, const char *root, con
     return 0;
 }
 
+/// openat2(dir, name) beneath `dir`, following no link (RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS).
+static int corral_template_open_beneath(int dir, const char *name, int flags, unsigned int mode) {
+    struct { uint64_t flags, mode, resolve; } how = {
+        (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC), (flags & O_CREAT) ? (uint64_t)mode : 0, 0x08 | 0x04 | 0x02,
+    };
+    return (int)syscall(SYS_openat2, dir, name, &how, sizeof(how));
+}
+
 /// A mount point in the template for a per-run entry: a directory (or an empty file for a
-/// file bind), with its parents. Entries below /proc get theirs from the run's /proc.
-static int corral_template_mount_point(const char *root, const corral_mount *entry) {
+/// file bind), with its parents. Entries below /proc get theirs from the run's /proc. Made
+/// one component at a time beneath the root's descriptor, following no link: the root is
+/// not pivoted yet, and a link of the template (an absolute `/lib -> /usr/lib`) on the way
+/// to an operator's --bind target would take a mkdir by path out to the host.
+static int corral_template_mount_point(int root_fd, const corral_mount *entry) {
     if (strncmp(entry->target, "/proc/", 6) == 0) return 0;
     char path[4096];
-    if (corral_template_join(path, sizeof(path), root, entry->target) != 0) return -1;
-    for (char *cursor = path + strlen(root) + 1; *cursor; cursor++) {
-        if (*cursor != '/') continue;
-        *cursor = 0;
-        int result = mkdir(path, 0755);
-        *cursor = '/';
-        if (result != 0 && errno != EEXIST) return -1;
+    size_t length = strlen(entry->target);
+    if (length + 1 > sizeof(path)) { errno = ENAMETOOLONG; return -1; }
+    memcpy(path, entry->target, length + 1);
+    int dir = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+    if (dir < 0) return -1;
+    char *component = path;
+    while (component != NULL) {
+        while (*component == '/') component++;
+        char *end = strchr(component, '/');
+        if (end != NULL) *end = 0;
+        int last = end == NULL || end[1] == 0;
+        if (*component == 0) break;
+        int next;
+        if (last && entry->kind == CORRAL_MOUNT_BIND_FILE) {
+            next = corral_template_open_beneath(dir, component, O_WRONLY | O_CREAT, 0644);
+        } else {
+            if (mkdirat(dir, component, last && entry->kind == CORRAL_MOUNT_PROC ? 0555 : 0755) != 0 && errno != EEXIST) {
+                close(dir);
+                return -1;
+            }
+            next = corral_template_open_beneath(dir, component, O_PATH | O_DIRECTORY, 0);
+        }
+        close(dir);
+        if (next < 0) return -1;
+        dir = next;
+        component = end == NULL ? NULL : end + 1;
     }
-    if (entry->kind == CORRAL_MOUNT_BIND_FILE) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) return -1;
-        return close(fd);
-    }
-    if (mkdir(path, entry->kind == CORRAL_MOUNT_PROC ? 0555 : 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
+    return close(dir);
 }
 
 /// The vfork-style child (sharing Corral's memory and descriptor table, in a new mount
@@ -98,9 +126,18 @@ static int corral_template_child(void *argument) {
     for (int index = 0; index < context->count; index++) {
         if (corral_make_entry(root, &context->mounts[index]) != 0) corral_template_fail(context, CORRAL_STAGE_FILESYSTEM, index);
     }
+    // The child shares Corral's descriptor table: this one is closed before anything else.
+    int root_fd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root_fd < 0) corral_template_fail(context, CORRAL_STAGE_FILESYSTEM, -6);
     for (int index = 0; index < context->run_count; index++) {
-        if (corral_template_mount_point(root, &context->run_mounts[index]) != 0) corral_template_fail(context, CORRAL_STAGE_FILESYSTEM, -6);
+        if (corral_template_mount_point(root_fd, &context->run_mounts[index]) != 0) {
+            int saved = errno;
+            close(root_fd);
+            errno = saved;
+            corral_template_fail(context, CORRAL_STAGE_FILESYSTEM, -6);
+        }
     }
+    close(root_fd);
     // Every run shares the template's superblocks: read-only there, not only on the mount,
     // so nothing (not even a run's uid 0) can leave anything in them for the next run.
     for (int index = 0; index < context->count; index++) {

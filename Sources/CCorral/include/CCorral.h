@@ -8,4 +8,5 @@
 #include "corral_sha256.h"
 #include "corral_store.h"
 #include "corral_argv.h"
+#include "corral_template_store.h"
 #endif

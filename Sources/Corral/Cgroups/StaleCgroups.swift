@@ -13,6 +13,8 @@ public struct CleanupSummary: Sendable, Hashable, Codable {
     public var stagingRemoved = 0
     /// Job working directories (`corral-job-PID-START-*` in `$TMPDIR` or `/tmp`) removed.
     public var jobDirectoriesRemoved = 0
+    /// Persisted mount templates removed (`corral cleanup`: see ``TemplateStore``).
+    public var templatesRemoved = 0
     /// Directories that could not be removed, with why.
     public var failures: [String] = []
 

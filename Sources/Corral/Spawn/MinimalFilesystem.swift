@@ -149,23 +149,43 @@ final class MinimalFilesystem: @unchecked Sendable {
             || (kind == CORRAL_MOUNT_TMPFS && target != "/dev")
     }
 
+    /// The running executable's identity (device, inode, change time).
+    private static let builder: String = {
+        var info = stat()
+        guard stat("/proc/self/exe", &info) == 0 else { return "unknown" }
+        return "\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+    }()
+
     /// Everything the template's content depends on: every entry (kind, source, target,
     /// flags, options, content), each bound source's identity (device, inode, change time:
     /// a file replaced on the host, as `ldconfig` replaces `/etc/ld.so.cache`, makes a new
-    /// template), and the per-run mount points.
+    /// template), the per-run mount points, and how Corral builds templates (the executable
+    /// that builds them: another build of Corral makes its own, persisted ones included).
+    /// Every field is written with its length first, so no two different sets of entries
+    /// give the same key (a persisted template is found by this key's digest).
     private func templateKey() -> String {
-        var key = ""
+        var key = "corral-mount-template 1 \(CorralVersion.string) \(Self.builder)\n"
+        func field(_ value: String) { key += "\(value.utf8.count):\(value);" }
         for entry in templateMounts {
             let source = entry.source.map { entry.kind == Int32(CORRAL_MOUNT_FILE.rawValue)
-                ? String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(entry.length)), as: UTF8.self) : String(cString: $0) } ?? ""
-            key += "\(entry.kind)|\(entry.writable)|\(String(cString: entry.target))|\(entry.data.map { String(cString: $0) } ?? "")|\(source.utf8.count):\(source)"
-            if entry.kind == Int32(CORRAL_MOUNT_BIND_DIRECTORY.rawValue) || entry.kind == Int32(CORRAL_MOUNT_BIND_FILE.rawValue) {
+                ? String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(entry.length)), as: UTF8.self) : String(cString: $0) }
+            field("\(entry.kind)")
+            field("\(entry.writable)")
+            field(String(cString: entry.target))
+            field(entry.data.map { "+" + String(cString: $0) } ?? "-")
+            field(source.map { "+" + $0 } ?? "-")
+            if let source, entry.kind == Int32(CORRAL_MOUNT_BIND_DIRECTORY.rawValue) || entry.kind == Int32(CORRAL_MOUNT_BIND_FILE.rawValue) {
                 var info = stat()
-                if stat(source, &info) == 0 { key += "|\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)" }
+                field(stat(source, &info) == 0 ? "\(info.st_dev):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)" : "absent")
             }
             key += "\n"
         }
-        for entry in mounts { key += "run \(String(cString: entry.target))\n" }
+        for entry in mounts {
+            field("run")
+            field("\(entry.kind)")
+            field(String(cString: entry.target))
+            key += "\n"
+        }
         return key
     }
 

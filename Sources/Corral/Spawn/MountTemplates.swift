@@ -30,9 +30,20 @@ enum MountTemplates {
     /// The template for `mounts` (the read-only part) with mount points for `runMounts`,
     /// made if there is none for `key` yet. `key` must name everything the template's
     /// content depends on (see ``MinimalFilesystem``).
+    ///
+    /// As root, a template is also persisted across processes (``TemplateStore``): one an
+    /// earlier process made for the same key is entered rather than built again, and one
+    /// built here is kept for the next process.
     static func template(key: String, mounts: [corral_mount], runMounts: [corral_mount]) throws(SetupFailure) -> MountTemplate {
         if let existing = templates.withLock({ $0[key] }) { return existing }
-        let made = try create(mounts: mounts, runMounts: runMounts)
+        let name = TemplateStore.name(of: key)
+        let made: MountTemplate
+        if let persisted = TemplateStore.open(name) {
+            made = MountTemplate(descriptor: persisted)
+        } else {
+            made = try create(mounts: mounts, runMounts: runMounts)
+            TemplateStore.save(name, descriptor: made.descriptor)
+        }
         return templates.withLock { templates in
             if let raced = templates[key] { return raced }
             if templates.count >= limit, let victim = templates.keys.first { templates[victim] = nil }
