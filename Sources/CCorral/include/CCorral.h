@@ -7,4 +7,5 @@
 #include "corral_init.h"
 #include "corral_sha256.h"
 #include "corral_store.h"
+#include "corral_memfd.h"
 #endif
