@@ -30,7 +30,8 @@ struct InjectedDescriptorTests {
                            files: [FileSpec(path: try SpecPath("in"), source: .stored(unknown))])
         for runner in [JobRunner(fileStore: store), JobRunner()] {
             var ends: [Int32] = [0, 0]
-            try #require(pipe2(&ends, O_CLOEXEC) == 0)
+            try #require(pipe(&ends) == 0)
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             defer { close(ends[1]) }
             do {
                 _ = try await runner.runKeepingLayout(spec, stop: nil, injected: [0: [0: ends[0]]])

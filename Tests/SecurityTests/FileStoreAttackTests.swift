@@ -125,7 +125,7 @@ struct FileStoreAttackTests {
             let attack = "[ \"$(stat -L -c %d:%i /proc/self/fd/0)\" = \(before.st_dev):\(before.st_ino) ] && echo store || echo copy; "
                 + "echo pwned > /proc/self/fd/0 && echo wrote; echo pwned >> /proc/self/fd/0 && echo appended; "
                 + "chmod 666 /proc/self/fd/0 && echo chmodded; truncate -s 0 /proc/self/fd/0 && echo truncated; "
-                + "ls \"$(dirname \"$(readlink /proc/self/fd/0)\")\" && echo listed; cat"
+                + "d=\"$(dirname \"$(readlink /proc/self/fd/0)\")\"; [ \"$d\" != / ] && ls \"$d\" && echo listed; cat"
             // Isolated: the store's own file (no copy); not isolated: a sealed copy.
             let answer = (isolate ? "store\n" : "copy\n") + content
             let test = #"{"stdin": {"fileId": "\#(stored.id)"}, "answer": {"content": \#(jsonString(answer))}}"#

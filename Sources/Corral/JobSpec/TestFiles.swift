@@ -80,8 +80,8 @@ struct TestFiles: Sendable {
             default:
                 try files.put(test.answer ?? .content([]), at: answer, sources: sources, field: "\(field).answer")
             }
+            files.made.append(Self.output) // removed even when it was there already (EEXIST)
             let output = try directory.create(output)
-            files.made.append(Self.output)
             if use.interactive { _ = Glibc.close(output) } else { files.programOutput = output }
         } catch {
             files.remove()
@@ -170,6 +170,6 @@ struct TestFiles: Sendable {
     /// Closes what no run took and removes the test's files (the directory stays for the next test).
     func remove() {
         for fd in [programInput, programOutput, answerDescriptor] { if let fd { _ = Glibc.close(fd) } }
-        directory.remove(made)
+        directory.clear(made)
     }
 }

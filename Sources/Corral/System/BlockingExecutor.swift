@@ -44,7 +44,11 @@ final class BlockingExecutor: TaskExecutor, @unchecked Sendable {
         BlockingThreads.shared.submit { executor.serve() }
         defer { executor.close() }
         return try await withTaskExecutorPreference(executor) { () async throws(E) -> T in
-            try await $current.withValue(executor) { () async throws(E) -> T in try await body() }
+            // withValue's operation is not typed-throws: the error comes out as a Result.
+            let result = await $current.withValue(executor) { () async -> Result<T, E> in
+                do throws(E) { return .success(try await body()) } catch { return .failure(error) }
+            }
+            return try result.get()
         }
     }
 
