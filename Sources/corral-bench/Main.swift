@@ -65,8 +65,15 @@ struct CorralBench {
         if options.storeRuns > 0 {
             result.store = await StoreBench.measure(runs: options.storeRuns)
             if result.store == nil { Console.error("corral-bench: the stored-file benchmark failed\n") }
-            result.storedTestInput = await StoreBench.measureTestInput(jobs: max(4, options.storeRuns / 20))
-            if result.storedTestInput == nil { Console.error("corral-bench: the stored test input benchmark failed\n") }
+            // Isolated (as root: the server's default, where stdin is the store's own file) and
+            // not isolated (where it is a sealed copy).
+            for (mode, isolation) in JudgeBench.modes.reversed() {
+                if let measured = await StoreBench.measureTestInput(jobs: max(4, options.storeRuns / 20), mode: mode, isolation: isolation) {
+                    result.storedTestInput.append(measured)
+                } else {
+                    Console.error("corral-bench: the stored test input benchmark (\(mode)) failed\n")
+                }
+            }
         }
 
         if options.wholeProcessRuns > 0 {

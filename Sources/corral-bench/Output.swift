@@ -50,7 +50,7 @@ struct BenchResult: Sendable {
     var differences: [(name: String, summary: Summary)] = []
     var accounting: [AccountingBench.Result] = []
     var store: StoreBenchResult?
-    var storedTestInput: StoredTestInputResult?
+    var storedTestInput: [StoredTestInputResult] = []
 
     func ratio(_ mode: ModeResult) -> Double {
         mode.summary.median / baseline.median
@@ -78,7 +78,7 @@ struct BenchResult: Sendable {
                     + "\"p10Micros\": \(fixed($0.summary.p10, 1)), \"p90Micros\": \(fixed($0.summary.p90, 1))}"
             }.joined(separator: ", ") + "]")
             + (store.map { ", \"store\": \($0.json)" } ?? "")
-            + (storedTestInput.map { ", \"storedTestInput\": \($0.json)" } ?? "") + "}\n"
+            + (storedTestInput.isEmpty ? "" : ", \"storedTestInput\": [\(storedTestInput.map(\.json).joined(separator: ", "))]") + "}\n"
     }
 
     /// A table for people: one row for the baseline, one per mode.
@@ -103,7 +103,7 @@ struct BenchResult: Sendable {
         lines += server.map(\.table)
         if let wholeProcess { lines.append(wholeProcess.table) }
         if let store { lines.append(store.table) }
-        if let storedTestInput { lines.append(storedTestInput.table) }
+        lines += storedTestInput.map(\.table)
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -57,10 +57,12 @@ enum StoreBench {
 }
 
 /// What a stored 10 MiB test input adds to each test that reads it as its stdin
-/// (`{"stdin": {"fileId"}}`): a step of `tests` tests of `/bin/true` with that stdin against
+/// (`{"stdin": {"fileId"}}`): a step of `tests` tests of `/bin/true` (isolated or not) with that stdin against
 /// the same step with an empty `content` stdin, interleaved job by job; the cost per test is
 /// the median of the paired differences divided by the number of tests.
 struct StoredTestInputResult: Sendable {
+    /// `isolated` or `plain`.
+    let mode: String
     let jobs: Int
     let tests: Int
     let size: Int
@@ -70,25 +72,25 @@ struct StoredTestInputResult: Sendable {
     let costMicrosPerTest: Double
 
     var json: String {
-        "{\"jobs\": \(jobs), \"tests\": \(tests), \"bytes\": \(size), \"withoutMillis\": \(String(format: "%.2f", without)), "
+        "{\"mode\": \"\(mode)\", \"jobs\": \(jobs), \"tests\": \(tests), \"bytes\": \(size), \"withoutMillis\": \(String(format: "%.2f", without)), "
             + "\"withMillis\": \(String(format: "%.2f", with)), \"costMicrosPerTest\": \(String(format: "%.1f", costMicrosPerTest))}"
     }
 
     var table: String {
-        "stored \(size >> 20) MiB test stdin, \(jobs) jobs of \(tests) tests each way: \(String(format: "%.1f", costMicrosPerTest)) µs per test that reads it "
+        "stored \(size >> 20) MiB test stdin (\(mode)), \(jobs) jobs of \(tests) tests each way: \(String(format: "%.1f", costMicrosPerTest)) µs per test that reads it "
             + "(a job \(String(format: "%.2f", without)) → \(String(format: "%.2f", with)) ms)"
     }
 }
 
 extension StoreBench {
-    static func measureTestInput(jobs: Int, tests: Int = 20) async -> StoredTestInputResult? {
+    static func measureTestInput(jobs: Int, tests: Int = 20, mode: String, isolation: Isolation?) async -> StoredTestInputResult? {
         let directory = NSTemporaryDirectory() + "corral-bench-store-tests-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let size = 10 << 20
         guard let store = try? FileStore(directory: directory, maxBytes: 64 << 20, maxFileBytes: 32 << 20),
               let stored = try? store.put((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }) else { return nil }
         func spec(_ input: TestData) -> StepsSpec {
-            StepsSpec(steps: [StepSpec(name: "t", job: JobSpec(processes: [ProcessSpec(name: "p0", args: ["/bin/true"])]),
+            StepsSpec(steps: [StepSpec(name: "t", job: JobSpec(processes: [ProcessSpec(name: "p0", args: ["/bin/true"], isolation: isolation)]),
                                        tests: (0..<tests).map { TestSpec(name: String($0 + 1), input: input, answer: .content([])) },
                                        checker: .builtin(.exact))])
         }
@@ -108,7 +110,7 @@ extension StoreBench {
             with.append(walls[1])
             differences.append((walls[1] - walls[0]) * 1e3 / Double(tests))
         }
-        return StoredTestInputResult(jobs: jobs, tests: tests, size: size, without: Summary(without).median, with: Summary(with).median,
+        return StoredTestInputResult(mode: mode, jobs: jobs, tests: tests, size: size, without: Summary(without).median, with: Summary(with).median,
                                      costMicrosPerTest: Summary(differences).median)
     }
 }

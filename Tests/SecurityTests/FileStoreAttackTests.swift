@@ -112,7 +112,7 @@ struct FileStoreAttackTests {
         }
     }
 
-    @Test("a test's stdin by fileId is the store's own file, read-only: no write, append, chmod or truncate through /proc/self/fd/0, no listing of the store",
+    @Test("a test's stdin by fileId is the store's own file only for an isolated program: read-only, no write, append, chmod or truncate through /proc/self/fd/0, no listing of the store",
           .enabled(if: isRoot, Comment(rawValue: needsRoot)), arguments: [false, true])
     func programAttacksStoredStdin(isolate: Bool) async throws {
         try await withStore { store, path in
@@ -121,11 +121,13 @@ struct FileStoreAttackTests {
             let storeFile = path + "/data/" + stored.id.hex
             var before = stat()
             #expect(stat(storeFile, &before) == 0)
-            // Each line it prints past the inode is an attack that worked; `cat` then reads stdin from its start.
-            let attack = "stat -L -c %i /proc/self/fd/0; echo pwned > /proc/self/fd/0 && echo wrote; echo pwned >> /proc/self/fd/0 && echo appended; "
+            // Each line it prints past the first is an attack that worked; `cat` then reads stdin from its start.
+            let attack = "[ \"$(stat -L -c %d:%i /proc/self/fd/0)\" = \(before.st_dev):\(before.st_ino) ] && echo store || echo copy; "
+                + "echo pwned > /proc/self/fd/0 && echo wrote; echo pwned >> /proc/self/fd/0 && echo appended; "
                 + "chmod 666 /proc/self/fd/0 && echo chmodded; truncate -s 0 /proc/self/fd/0 && echo truncated; "
-                + "ls \"$(dirname \"$(readlink /proc/self/fd/0)\")\" && echo listed; cat"
-            let answer = "\(before.st_ino)\n" + content
+                + "d=\"$(dirname \"$(readlink /proc/self/fd/0)\")\"; [ \"$d\" != / ] && ls \"$d\" && echo listed; cat"
+            // Isolated: the store's own file (no copy); not isolated: a sealed copy.
+            let answer = (isolate ? "store\n" : "copy\n") + content
             let test = #"{"stdin": {"fileId": "\#(stored.id)"}, "answer": {"content": \#(jsonString(answer))}}"#
             let json = """
             {"steps": [{"name": "t", "processes": [{"args": \(shell(attack)), "isolate": \(isolate), "limits": {"wallTime": 10}}],
@@ -140,6 +142,52 @@ struct FileStoreAttackTests {
             var after = stat()
             #expect(stat(storeFile, &after) == 0)
             #expect(after.st_mode & 0o7777 == 0o444 && after.st_uid == 0 && after.st_size == before.st_size)
+        }
+    }
+
+    /// Red team: a program that is not isolated shares the host's mounts, so a store file as its
+    /// stdin would tell it the store's path (`readlink /proc/self/fd/0`) and, where the kernel's
+    /// `fs.protected_hardlinks` is 0, let it give the store's file a name of its own in `/tmp`
+    /// (same file system), outliving the file's eviction. Its stdin is a sealed copy instead.
+    /// (On a host with `protected_hardlinks` 1 the link is refused anyway; what this checks
+    /// whatever the setting is that stdin is not the store's file, and that nothing got linked.)
+    @Test("a program that is not isolated cannot reach the store's file through its stdin: readlink, write, link",
+          .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+    func plainProgramReachesForTheStoreThroughStdin() async throws {
+        try await withStore { store, path in
+            let content = "the store's bytes\n"
+            let stored = try store.put(Array(content.utf8))
+            let storeFile = path + "/data/" + stored.id.hex
+            var before = stat()
+            try #require(stat(storeFile, &before) == 0)
+            let linked = "/tmp/corral-stdin-link-\(UUID().uuidString)"
+            defer { unlink(linked) }
+            // On stderr: what it learned and which attacks worked; on stdout, its stdin.
+            let attack = "readlink /proc/self/fd/0 >&2; stat -L -c 'inode %d:%i' /proc/self/fd/0 >&2; "
+                + "echo pwned 2>/dev/null > /proc/self/fd/0 && echo wrote >&2; echo pwned 2>/dev/null >> /proc/self/fd/0 && echo appended >&2; "
+                + "ln -L /proc/self/fd/0 \(linked) 2>/dev/null && echo linked >&2; "
+                + "cat \"$(readlink /proc/self/fd/0)\" >/dev/null 2>&1 && echo reopened-by-path >&2; cat"
+            let test = #"{"stdin": {"fileId": "\#(stored.id)"}, "answer": {"content": \#(jsonString(content))}}"#
+            let json = """
+            {"steps": [{"name": "t", "processes": [{"args": \(shell(attack)), "limits": {"wallTime": 10}}],
+              "checker": "exact", "tests": [\(test)]}]}
+            """
+            guard case .steps(let spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
+            let report = try await StepsRunner(jobs: JobRunner(fileStore: store)).run(spec)
+            let test0 = try #require(report.steps.first?.tests.first)
+            let learned = test0.processes[0].report.stderr?.text ?? ""
+            #expect(test0.verdict == .accepted, "\(test0.comment) \(learned)")
+            #expect(learned.contains("inode ") && !learned.contains("inode \(before.st_dev):\(before.st_ino)\n"), "stdin is the store's file: \(learned)")
+            #expect(!learned.contains(path) && !learned.contains(stored.id.hex), "the store's path leaked: \(learned)")
+            for worked in ["wrote", "appended", "linked", "reopened-by-path"] {
+                #expect(!learned.contains(worked + "\n"), "\(worked): \(learned)")
+            }
+            var link = stat()
+            #expect(lstat(linked, &link) != 0, "a file was linked at \(linked)")
+            var after = stat()
+            #expect(stat(storeFile, &after) == 0)
+            #expect(after.st_nlink == 1 && after.st_size == before.st_size, "the store's file has \(after.st_nlink) names")
+            #expect(try String(contentsOfFile: storeFile, encoding: .utf8) == content)
         }
     }
 

@@ -9,4 +9,5 @@
 #include "corral_store.h"
 #include "corral_argv.h"
 #include "corral_template_store.h"
+#include "corral_memfd.h"
 #endif

@@ -8,7 +8,11 @@ public struct JobReport: Sendable, Hashable, Codable {
     public var files: [CollectedFile]
     /// The working directory, when it was kept (`workdir.keep`); else nil (it was removed).
     public var workdir: String?
-    /// From the first spawn until the last process ended.
+    /// Seconds from when the runner took the job up (before its directories, files, stream
+    /// files and pipes were made) until every process had ended and its `collect` files were
+    /// read: the setup, the processes and the collection. The working directory's removal,
+    /// after the report, is not in it. Each process's own `wallTime` (from its spawn to its
+    /// end) is in its report, and `startedAt`/`endedAt` place it on the job's clock.
     public var wallTime: Double
 
     public init(status: RunStatus, processes: [NamedRunReport], files: [CollectedFile], workdir: String?, wallTime: Double) {

@@ -45,10 +45,18 @@ public struct JobRunner: Sendable {
     /// tests), in which the processes' directories are made fresh and removed at the finish.
     func runKeepingLayout(_ spec: JobSpec, stop: RunStop?, sources: StepSources = .none, injected: [Int: [Int32: Int32]] = [:],
                           readOnly: [SpecPath] = [], workdir: Workdir? = nil) async throws(CorralError) -> (JobReport, JobLayout) {
-        // The stored files it names are held until it ends; an unknown one fails it here.
-        let lease = try leaseStoredFiles(spec)
-        defer { lease?.release() }
+        // The stored files it names are held until it ends; an unknown one fails it here
+        // (the injected descriptors, which the layout would have taken over, closed first).
+        // The job's wallTime counts from here (``JobReport/wallTime``).
         let started = MonotonicClock.now()
+        let lease: FileLease?
+        do throws(CorralError) {
+            lease = try leaseStoredFiles(spec)
+        } catch {
+            injected.values.forEach { $0.values.forEach { _ = Glibc.close($0) } }
+            throw error
+        }
+        defer { lease?.release() }
         // Directories, files, stream files and pipes: blocking work, on a thread of its own.
         let userRange = runner.configuration.userRange
         let workdirLimit = self.workdirLimit

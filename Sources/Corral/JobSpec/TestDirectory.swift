@@ -29,8 +29,8 @@ struct TestDirectory: Sendable {
     }
 
     /// Removes a test's files (none is a directory: every one is made here, by Corral).
-    func clear() {
-        for path in [TestFiles.input, TestFiles.answer, TestFiles.output] {
+    func clear(_ paths: [SpecPath]) {
+        for path in paths {
             _ = unlinkat(workdir.handle.descriptor, path.name, 0)
         }
     }

@@ -3,17 +3,24 @@ import CCorral
 import Glibc
 #endif
 
-/// One test's own files, in the step's test directory (``TestDirectory``: root's, 0700, a
-/// tmpfs of the job's size limit when it has one) that no program can reach by path: `input`
-/// (the tested process's stdin), `answer` and `output` (where its stdout goes), each made
+/// One test's own files. The tested program gets descriptors only: its stdout write-only on
+/// `output`, a new file in the step's test directory (``TestDirectory``: root's, 0700, a tmpfs
+/// of the job's size limit when it has one, that no program can reach by path), and its stdin
+/// read-only:
+/// - inline content (and, with a built-in checker, its answer): a sealed memfd (no write,
+///   grow, shrink or further seal, not even through /proc/self/fd/0; no name on any file
+///   system, so nothing to link to);
+/// - a stored file (`fileId`) for an isolated program running as another user than root: the
+///   store's own file opened read-only (root's, no write bit, outside the program's mount
+///   namespace: it can read it and nothing else; no copy);
+/// - a stored file for a program that is not isolated: a sealed memfd copy of it. Such a
+///   program shares the host's mounts: through /proc/self/fd/0 it would learn the store's path
+///   and, where the kernel's `fs.protected_hardlinks` is off, could give the store's file a
+///   name of its own (which would outlive its eviction and the store's bound);
+/// - otherwise (a step's file, a custom checker's or an interactor's input): the `input` file,
+///   root's and 0600, which the checker or interactor also gets.
+/// `answer` is a file too when a custom checker or an interactor reads it. Every file is made
 /// fresh for the test (O_EXCL: nothing of an earlier test is reused) and removed after it.
-/// The tested program gets descriptors only: its stdin read-only, its stdout write-only, both
-/// of files root's and 0600, so it can neither reopen them otherwise nor see the answer.
-///
-/// A stored input or answer (`fileId`) is not copied when it need not be: the program's stdin
-/// is then the store's own file opened read-only (root's, no write bit: the program, never
-/// root, can read it and nothing else), and a built-in checker reads the answer from the
-/// store. A custom checker or an interactor gets files, so for them it is copied.
 /// Blocking work: off the cooperative pool.
 struct TestFiles: Sendable {
     let directory: TestDirectory
@@ -22,6 +29,8 @@ struct TestFiles: Sendable {
     private(set) var programOutput: Int32?
     /// The answer, read by a built-in checker; nil: the `answer` file (a custom checker's).
     private(set) var answerDescriptor: Int32?
+    /// The files made in the test directory, removed by ``remove()``.
+    private var made: [SpecPath] = []
 
     static let input = try! SpecPath("input")
     static let answer = try! SpecPath("answer")
@@ -36,29 +45,42 @@ struct TestFiles: Sendable {
         var interactive: Bool
         /// A built-in checker compares descriptors; a custom one gets files.
         var builtinChecker: Bool
-        /// Whether the tested program may get a stored file's descriptor as its stdin: Corral is
-        /// root and the program runs as another user, so the store's root-owned, read-only file
-        /// is out of its reach but for reading.
+        /// Whether the tested program may get a stored file's own descriptor as its stdin:
+        /// Corral is root and the program is isolated and runs as another user, so the store's
+        /// root-owned, read-only file is out of its reach but for reading.
         var storeDescriptorAllowed: Bool
     }
 
     static func prepare(_ test: TestSpec, in directory: TestDirectory, use: Use, sources: StepSources, field: String) throws(CorralError) -> TestFiles {
         var files = TestFiles(directory: directory)
         do throws(CorralError) {
-            directory.clear()
             let direct = !use.interactive && use.builtinChecker
-            if direct, use.storeDescriptorAllowed, case .fileId(let id) = test.input,
-               let fd = try storedDescriptor(id, sources: sources, field: "\(field).stdin") {
-                files.programInput = fd
-            } else {
-                try put(test.input, at: input, in: directory, sources: sources, field: "\(field).stdin")
+            switch test.input {
+            case .content(let bytes) where direct:
+                files.programInput = try sealed(bytes, "\(field).stdin")
+            case .fileId(let id) where direct:
+                let fd = try sources.open(fileId: id, field: "\(field).stdin")
+                if use.storeDescriptorAllowed && isStoreFile(fd) {
+                    files.programInput = fd
+                } else {
+                    defer { _ = Glibc.close(fd) }
+                    files.programInput = try sealedCopy(of: fd, "\(field).stdin")
+                }
+            default:
+                try files.put(test.input, at: input, sources: sources, field: "\(field).stdin")
                 if !use.interactive { files.programInput = try directory.open(input, O_RDONLY) }
             }
-            if direct, case .fileId(let id) = test.answer {
+            switch test.answer {
+            case .fileId(let id) where direct:
                 files.answerDescriptor = try sources.open(fileId: id, field: "\(field).answer")
-            } else {
-                try put(test.answer ?? .content([]), at: answer, in: directory, sources: sources, field: "\(field).answer")
+            case .content(let bytes) where direct:
+                files.answerDescriptor = try sealed(bytes, "\(field).answer")
+            case nil where direct:
+                files.answerDescriptor = try sealed([], "\(field).answer")
+            default:
+                try files.put(test.answer ?? .content([]), at: answer, sources: sources, field: "\(field).answer")
             }
+            files.made.append(Self.output) // removed even when it was there already (EEXIST)
             let output = try directory.create(output)
             if use.interactive { _ = Glibc.close(output) } else { files.programOutput = output }
         } catch {
@@ -68,22 +90,32 @@ struct TestFiles: Sendable {
         return files
     }
 
-    /// A stored file's descriptor, to give to the program itself only when it is what the
-    /// store writes (a regular file, root's, no write or set-id bit, opened read-only); else
-    /// nil (another ``StoredFiles`` may hand out something else: then it is copied).
-    private static func storedDescriptor(_ id: String, sources: StepSources, field: String) throws(CorralError) -> Int32? {
-        let fd = try sources.open(fileId: id, field: field)
+    /// Whether a stored file's descriptor is what the store writes (a regular file, root's,
+    /// no write or set-id bit, opened read-only): another ``StoredFiles`` may hand out
+    /// something else, which is then copied.
+    private static func isStoreFile(_ fd: Int32) -> Bool {
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_uid == 0, info.st_mode & 0o7222 == 0,
-              fcntl(fd, F_GETFL) & O_ACCMODE == O_RDONLY else {
-            _ = Glibc.close(fd)
-            return nil
-        }
+        return fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && info.st_uid == 0 && info.st_mode & 0o7222 == 0
+            && fcntl(fd, F_GETFL) & O_ACCMODE == O_RDONLY
+    }
+
+    private static func sealed(_ bytes: [UInt8], _ field: String) throws(CorralError) -> Int32 {
+        let fd = bytes.withUnsafeBytes { corral_sealed_memfd("corral-test", $0.baseAddress, $0.count) }
+        guard fd >= 0 else { throw CorralError(.system, "\(field): a sealed memfd: \(SetupFailure.describe(errno))") }
         return fd
     }
 
-    private static func put(_ data: TestData, at path: SpecPath, in directory: TestDirectory, sources: StepSources, field: String) throws(CorralError) {
+    private static func sealedCopy(of source: Int32, _ field: String) throws(CorralError) -> Int32 {
+        var info = stat()
+        guard fstat(source, &info) == 0 else { throw CorralError(.system, "\(field): fstat the stored file: \(SetupFailure.describe(errno))") }
+        let fd = corral_sealed_memfd_copy("corral-test", source, UInt64(info.st_size))
+        guard fd >= 0 else { throw CorralError(.system, "\(field): a sealed copy of the stored file: \(SetupFailure.describe(errno))") }
+        return fd
+    }
+
+    private mutating func put(_ data: TestData, at path: SpecPath, sources: StepSources, field: String) throws(CorralError) {
         let handle = directory.workdir.handle, limit = directory.workdir.limit
+        made.append(path) // removed even when half made
         switch data {
         case .content(let bytes):
             try handle.put(FileSpec(path: path, source: .content(bytes)), limit: limit)
@@ -112,17 +144,8 @@ struct TestFiles: Sendable {
     /// A new descriptor of one of the files (the caller, or the run it is given to, closes it).
     func open(_ path: SpecPath, _ flags: Int32) throws(CorralError) -> Int32 { try directory.open(path, flags) }
 
-    /// A file's size in bytes.
-    func size(_ path: SpecPath) throws(CorralError) -> UInt64 {
-        let fd = try open(path, O_RDONLY)
-        defer { _ = Glibc.close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw CorralError(.system, "fstat the test's \(path): \(SetupFailure.describe(errno))") }
-        return UInt64(info.st_size)
-    }
-
-    /// The answer for a built-in checker: the stored file's descriptor, or the `answer` file
-    /// opened (the caller closes it).
+    /// The answer for a built-in checker: the stored file's or the memfd's descriptor, or the
+    /// `answer` file opened (the caller closes it).
     func openAnswer() throws(CorralError) -> Int32 {
         if let answerDescriptor {
             let copy = fcntl(answerDescriptor, F_DUPFD_CLOEXEC, 3)
@@ -147,6 +170,6 @@ struct TestFiles: Sendable {
     /// Closes what no run took and removes the test's files (the directory stays for the next test).
     func remove() {
         for fd in [programInput, programOutput, answerDescriptor] { if let fd { _ = Glibc.close(fd) } }
-        directory.clear()
+        directory.clear(made)
     }
 }

@@ -12,7 +12,13 @@ struct TestRunner: Sendable {
     let sources: StepSources
     let stop: RunStop?
 
+    /// The step's tests run on one thread of their own (``BlockingExecutor``): their file work
+    /// runs there inline, and each test's run hands over to the reaper and back, nothing more.
     func run() async throws(CorralError) -> StepReport {
+        try await BlockingExecutor.run { () async throws(CorralError) -> StepReport in try await runTests() }
+    }
+
+    private func runTests() async throws(CorralError) -> StepReport {
         let started = MonotonicClock.now()
         // The stored files the step's processes are given are held until its last test ends.
         let lease = try jobs.leaseStoredFiles(step.job)
@@ -56,8 +62,10 @@ struct TestRunner: Sendable {
         if case .builtin = step.checker { builtin = true }
         let tested = step.job.processes[0]
         let user = RunUser.of(Job(arguments: tested.args, isolation: tested.isolation, user: tested.user))
+        // The store's own file as stdin only where the program can neither write it nor
+        // reach it by a path (``TestFiles``): as root, for an isolated program of another user.
         let use = TestFiles.Use(interactive: step.interactor != nil, builtinChecker: builtin,
-                                storeDescriptorAllowed: geteuid() == 0 && user.uid != 0)
+                                storeDescriptorAllowed: geteuid() == 0 && user.uid != 0 && tested.isolation != nil)
         var finished: TestReport
         if let interactor = step.interactor {
             let files = try await Blocking.run { () throws(CorralError) -> TestFiles in
@@ -69,6 +77,7 @@ struct TestRunner: Sendable {
             // one hop off the pool (the step's stored files are held by ``run()``).
             let spec = step.job
             let userRange = jobs.runner.configuration.userRange, store = jobs.fileStore
+            let prepared = MonotonicClock.now()
             let (files, layout) = try await Blocking.run { () throws(CorralError) -> (TestFiles, JobLayout) in
                 var files = try TestFiles.prepare(test, in: directory, use: use, sources: sources, field: field)
                 let injected = files.takeProgramDescriptors()
@@ -83,7 +92,7 @@ struct TestRunner: Sendable {
             }
             let job: JobReport
             do throws(CorralError) {
-                (job, _) = try await jobs.runPrepared(spec, layout: layout, started: MonotonicClock.now(), stop: stop)
+                (job, _) = try await jobs.runPrepared(spec, layout: layout, started: prepared, stop: stop)
             } catch {
                 await Blocking.run { files.remove() }
                 throw error
@@ -125,8 +134,11 @@ struct TestRunner: Sendable {
             if let verdict = TestVerdict(status: run.status) {
                 return TestReport(name: test.name, verdict: verdict, status: run.status, comment: run.message, processes: job.processes, wallTime: 0)
             }
+            let output = try files.open(TestFiles.output, O_RDONLY)
+            defer { _ = Glibc.close(output) }
             // A program that ignores SIGXFSZ ends ok with its output cut at the limit + 1 byte.
-            if let limit = run.limits.output, let size = try? files.size(TestFiles.output), size > limit {
+            var info = stat()
+            if let limit = run.limits.output, fstat(output, &info) == 0, UInt64(info.st_size) > limit {
                 return TestReport(name: test.name, verdict: .outputLimit, status: run.status,
                                   comment: "the output passed its limit of \(LimitValue.describe(bytes: limit))", processes: job.processes, wallTime: 0)
             }
@@ -134,8 +146,6 @@ struct TestRunner: Sendable {
                 keepFiles = true
                 return nil
             }
-            let output = try files.open(TestFiles.output, O_RDONLY)
-            defer { _ = Glibc.close(output) }
             let answer = try files.openAnswer()
             defer { _ = Glibc.close(answer) }
             let result = builtin.check(output: output, answer: answer)

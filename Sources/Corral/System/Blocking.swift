@@ -7,9 +7,12 @@ import Glibc
 /// filesystem: a FIFO, a slow disk or a stuck mount stalls one job, not every task.
 ///
 /// The threads are ``BlockingThreads``: a call takes an idle one or starts a new one, never
-/// waits behind another call's work.
+/// waits behind another call's work. A task running on a ``BlockingExecutor`` (a step's
+/// tests) runs the work inline, on its own thread.
 enum Blocking {
     static func run<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        // Already on a thread that may block (a ``BlockingExecutor``'s): no hand-off.
+        if let executor = BlockingExecutor.current, executor.isCurrentThread { return try work() }
         let result: Result<T, E> = await withCheckedContinuation { continuation in
             BlockingThreads.shared.submit {
                 do throws(E) {
