@@ -7,11 +7,12 @@ import Testing
 @Suite("corral worker's flags")
 struct WorkerHelpTests {
     // As the help prints them, with their value's name: "--host" alone is a prefix of "--host-files".
-    static let httpOnly = ["--host <", "--port <", "--token <", "--token-file <", "--queue <", "--max-body <", "--max-bodies-in-flight <",
+    /// (`--queue` is in both: serve's takes a number or a URL, the worker's a PostgreSQL URL.)
+    static let httpOnly = ["--host <", "--port <", "--token <", "--token-file <", "--max-body <", "--max-bodies-in-flight <",
                            "--max-connections <", "--idle-timeout <", "--body-timeout <", "--state-dir <", "--accept-only"]
     static let shared = ["--parallelism <", "--max-cpu-time <", "--default-memory <", "--file-store <", "--no-isolate", "--seccomp <",
                          "--shutdown-grace <", "--lease <", "--result-ttl <", "--callback-allow <", "--callback-ca <", "--log-level <",
-                         "--queue-file <", "--host-files <"]
+                         "--queue-file <", "--queue <", "--host-files <"]
 
     @Test("corral worker --help: the job flags, none of serve's HTTP flags")
     func workerHelp() throws {

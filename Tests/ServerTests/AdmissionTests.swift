@@ -12,7 +12,9 @@ struct AdmissionTests {
     func queueOverflow() async throws {
         let configuration = testConfiguration { $0.parallelism = 1; $0.queue = 1 }
         try await withServer(configuration) { server in
-            let sleeper = job(["/bin/sleep", "1"])
+            // Long enough that a loaded host (the whole suite runs at once) still sees the
+            // first job running and the second queued before the first ends.
+            let sleeper = job(["/bin/sleep", "3"])
             async let first = server.runOnOwnConnection(sleeper)
             #expect(await eventually { (try? await server.get("/v1/health").json["inFlight"] as? Int) == 1 })
             async let second = server.runOnOwnConnection(sleeper)
