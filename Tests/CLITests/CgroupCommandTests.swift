@@ -246,12 +246,16 @@ struct IsolateCommandTests {
         _ = try corral("cleanup")
     }
 
-    @Test("the first isolated run removes the staging directories of a Corral that died")
+    @Test("the first template a process builds removes the staging directories of a Corral that died")
     func staleStaging() throws {
         let stale = "/tmp/corral-root-\(Int32.max)-1-abcdef"
         try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
         defer { rmdir(stale) }
-        let result = try corral("run", "--quiet", "--isolate", "--", "/bin/true")
+        // A bind of a directory no earlier process bound: no persisted template has it, so
+        // this process builds one (a process that enters a persisted template stages nothing).
+        let fresh = TemporaryDirectory()
+        defer { fresh.remove() }
+        let result = try corral("run", "--quiet", "--isolate", "--bind", "\(fresh.path):/fresh", "--", "/bin/true")
         #expect(result.status == 0, "\(result.standardError)")
         #expect(!FileManager.default.fileExists(atPath: stale))
     }
