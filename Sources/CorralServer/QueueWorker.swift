@@ -135,9 +135,19 @@ final class QueueWorker: Sendable {
                 }
             }
         }
-        let result = await outcome(of: job, stop: stop)
+        let (result, removal) = await outcome(of: job, stop: stop)
         heartbeat.cancel()
-        if lost.withLock({ $0 }) {
+        let next = await write(result, of: job, lost: lost.withLock { $0 })
+        // The working directory went while the report was written; the lane waits for it
+        // before its next job, so it never has more than one directory left to remove.
+        await removal?.value
+        return next
+    }
+
+    /// Writes a job's outcome (unless its lease was lost); the next job, when it was claimed
+    /// with the report.
+    private func write(_ result: Outcome, of job: ClaimedJob, lost: Bool) async -> ClaimedJob? {
+        if lost {
             logger.notice("job cancelled or its lease lost: its report is discarded", metadata: ["job.id": .string(job.lease.id)])
             return nil
         }
@@ -180,38 +190,40 @@ final class QueueWorker: Sendable {
         case giveBack
     }
 
-    private func outcome(of job: ClaimedJob, stop: RunStop) async -> Outcome {
+    /// The job's outcome, and the removal of its working directory when it ran (still under
+    /// way: the report is written meanwhile).
+    private func outcome(of job: ClaimedJob, stop: RunStop) async -> (Outcome, Task<Void, Never>?) {
         let spec: JobSpec
         do throws(SpecError) {
             spec = try admission.admit(job.spec)
         } catch {
-            return .report(Self.errorJSON(error.message, path: error.path), nil)
+            return (.report(Self.errorJSON(error.message, path: error.path), nil), nil)
         }
         while true {
             let ticket = dispatcher.ticket()
             do {
                 let dispatcher = self.dispatcher
-                let result: Result<JobReport, CorralError> = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
+                let result: Result<(report: JobReport, removal: Task<Void, Never>), CorralError> = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
                     do throws(CorralError) {
-                        return .success(try await runner.run(dispatcher.pinned(spec, slot: slot), stop: stop))
+                        return .success(try await runner.runReportingFirst(dispatcher.pinned(spec, slot: slot), stop: stop))
                     } catch {
                         return .failure(error)
                     }
                 })
                 switch result {
-                case .success(let report):
-                    if report.status == .cancelled && isDraining { return .giveBack }
-                    return .report(Data(ReportJSON.encode(report)), report)
+                case .success(let (report, removal)):
+                    if report.status == .cancelled && isDraining { return (.giveBack, removal) }
+                    return (.report(Data(ReportJSON.encode(report)), report), removal)
                 case .failure(let error):
                     metrics.recordSetupError()
-                    return .report(Self.errorJSON(error.description, path: nil), nil)
+                    return (.report(Self.errorJSON(error.description, path: nil), nil), nil)
                 }
             } catch Dispatcher.Refusal.overloaded {
                 // Every slot and place is taken by /v1/run: wait, the lease kept alive meanwhile.
                 try? await Task.sleep(for: .milliseconds(100))
-                if stop.isStopped { return .report(Self.errorJSON("cancelled before it ran", path: nil), nil) }
+                if stop.isStopped { return (.report(Self.errorJSON("cancelled before it ran", path: nil), nil), nil) }
             } catch {
-                return .giveBack // shutting down
+                return (.giveBack, nil) // shutting down
             }
         }
     }

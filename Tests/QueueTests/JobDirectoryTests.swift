@@ -1,0 +1,50 @@
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// A queued job's report is written while its working directory (a tmpfs, whose unmount
+/// waits for an RCU grace period) is still being removed: the removal must still happen,
+/// before the lane's next job and before the server stops.
+@Suite("Queued jobs' working directories", .serialized)
+struct JobDirectoryTests {
+    static func mountedJobDirectories(_ server: ServeProcess) -> Int {
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return mountinfo.split(separator: "\n").filter { $0.contains(server.tmp.path + "/corral-job-") }.count
+    }
+
+    static func jobDirectories(_ server: ServeProcess) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: server.tmp.path)) ?? []).filter { $0.hasPrefix("corral-job-") }
+    }
+
+    @Test("tmpfs working directories of done jobs are unmounted and removed, while running and after a stop",
+          .enabled(if: geteuid() == 0, "a size-limited working directory (tmpfs) needs root"))
+    func removedAfterReport() throws {
+        let server = try ServeProcess.start(["--parallelism", "2", "--max-disk", "8M", "--log-level", "warning"])
+        var stopped = false
+        defer { if !stopped { server.stop() } }
+        let jobs = (1...12).map { JobsRouteTests.job("echo \($0) > out; cat out") }
+        let batch = try JobsRouteTests.call(server, "POST", "/v1/jobs/batch", #"{"jobs": [\#(jobs.joined(separator: ", "))]}"#)
+        let ids = try #require(batch.json["ids"] as? [String], "\(batch.text)")
+        for (index, id) in ids.enumerated() {
+            let done = try JobsRouteTests.wait(server, id)
+            #expect(done.json["state"] as? String == "done", "\(done.text)")
+            #expect(JobsRouteTests.stdout(done) == "\(index + 1)\n", "\(done.text)")
+        }
+        // Each removal follows its report by a grace period or so.
+        let deadline = Date().addingTimeInterval(10)
+        while (Self.mountedJobDirectories(server) > 0 || !Self.jobDirectories(server).isEmpty) && Date() < deadline { usleep(20_000) }
+        #expect(Self.mountedJobDirectories(server) == 0, "job tmpfs still mounted after every report was written")
+        #expect(Self.jobDirectories(server).isEmpty, "job directories left: \(Self.jobDirectories(server))")
+
+        // Jobs done just before a SIGTERM: the drain waits for their removal.
+        let late = try JobsRouteTests.call(server, "POST", "/v1/jobs/batch", #"{"jobs": [\#(jobs.prefix(4).joined(separator: ", "))]}"#)
+        let lateIds = try #require(late.json["ids"] as? [String], "\(late.text)")
+        _ = try JobsRouteTests.wait(server, lateIds.last!)
+        let path = server.tmp.path
+        stopped = true
+        let result = server.stop()
+        #expect(result.status == 0, "\(result.standardError)")
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        #expect(!mountinfo.contains(path), "a job tmpfs of the stopped server is still mounted")
+    }
+}
