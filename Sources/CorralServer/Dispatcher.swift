@@ -44,6 +44,9 @@ final class Dispatcher: Sendable {
     let queueLimit: Int
     /// With `--cpus`: slot k's CPU is `slotCPUs[k]`; nil: runs are not pinned.
     let slotCPUs: [CPUList]?
+    /// The working directories of answered jobs still being removed (at most `parallelism`);
+    /// ``drain(grace:)`` waits for them.
+    let removals: RemovalBacklog
     private let state: Mutex<State>
     private let onChange: @Sendable (Counts) -> Void
 
@@ -52,6 +55,7 @@ final class Dispatcher: Sendable {
         self.parallelism = parallelism
         self.queueLimit = queueLimit
         self.onChange = onChange
+        removals = RemovalBacklog(limit: parallelism)
         var initial = State()
         initial.freeSlots = Array((0..<max(parallelism, 0)).reversed())
         state = Mutex(initial)
@@ -202,7 +206,7 @@ final class Dispatcher: Sendable {
     }
 
     /// Shutdown: refuse what waits, let what runs go on for `grace`, then cancel it; returns
-    /// once nothing runs.
+    /// once nothing runs and every working directory is removed.
     func drain(grace: Duration) async {
         beginShutdown()
         let deadline = ContinuousClock.now + grace
@@ -213,5 +217,6 @@ final class Dispatcher: Sendable {
             cancelRunning()
             try? await Task.sleep(for: .milliseconds(20))
         }
+        await removals.drain()
     }
 }

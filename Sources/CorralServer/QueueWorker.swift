@@ -135,19 +135,9 @@ final class QueueWorker: Sendable {
                 }
             }
         }
-        let (result, removal) = await outcome(of: job, stop: stop)
+        let result = await outcome(of: job, stop: stop)
         heartbeat.cancel()
-        let next = await write(result, of: job, lost: lost.withLock { $0 })
-        // The working directory went while the report was written; the lane waits for it
-        // before its next job, so it never has more than one directory left to remove.
-        await removal?.value
-        return next
-    }
-
-    /// Writes a job's outcome (unless its lease was lost); the next job, when it was claimed
-    /// with the report.
-    private func write(_ result: Outcome, of job: ClaimedJob, lost: Bool) async -> ClaimedJob? {
-        if lost {
+        if lost.withLock({ $0 }) {
             logger.notice("job cancelled or its lease lost: its report is discarded", metadata: ["job.id": .string(job.lease.id)])
             return nil
         }
@@ -190,40 +180,43 @@ final class QueueWorker: Sendable {
         case giveBack
     }
 
-    /// The job's outcome, and the removal of its working directory when it ran (still under
-    /// way: the report is written meanwhile).
-    private func outcome(of job: ClaimedJob, stop: RunStop) async -> (Outcome, Task<Void, Never>?) {
+    private func outcome(of job: ClaimedJob, stop: RunStop) async -> Outcome {
         let spec: JobSpec
         do throws(SpecError) {
             spec = try admission.admit(job.spec)
         } catch {
-            return (.report(Self.errorJSON(error.message, path: error.path), nil), nil)
+            return .report(Self.errorJSON(error.message, path: error.path), nil)
         }
         while true {
             let ticket = dispatcher.ticket()
             do {
                 let dispatcher = self.dispatcher
-                let result: Result<(report: JobReport, removal: Task<Void, Never>), CorralError> = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
+                let result: Result<JobReport, CorralError> = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
                     do throws(CorralError) {
-                        return .success(try await runner.runReportingFirst(dispatcher.pinned(spec, slot: slot), stop: stop))
+                        // The report is written while the working directory is removed
+                        // (bounded; a drain waits for the removals).
+                        await dispatcher.removals.waitForRoom()
+                        let (report, removal) = try await runner.runReportingFirst(dispatcher.pinned(spec, slot: slot), stop: stop)
+                        dispatcher.removals.add(removal)
+                        return .success(report)
                     } catch {
                         return .failure(error)
                     }
                 })
                 switch result {
-                case .success(let (report, removal)):
-                    if report.status == .cancelled && isDraining { return (.giveBack, removal) }
-                    return (.report(Data(ReportJSON.encode(report)), report), removal)
+                case .success(let report):
+                    if report.status == .cancelled && isDraining { return .giveBack }
+                    return .report(Data(ReportJSON.encode(report)), report)
                 case .failure(let error):
                     metrics.recordSetupError()
-                    return (.report(Self.errorJSON(error.description, path: nil), nil), nil)
+                    return .report(Self.errorJSON(error.description, path: nil), nil)
                 }
             } catch Dispatcher.Refusal.overloaded {
                 // Every slot and place is taken by /v1/run: wait, the lease kept alive meanwhile.
                 try? await Task.sleep(for: .milliseconds(100))
-                if stop.isStopped { return (.report(Self.errorJSON("cancelled before it ran", path: nil), nil), nil) }
+                if stop.isStopped { return .report(Self.errorJSON("cancelled before it ran", path: nil), nil) }
             } catch {
-                return (.giveBack, nil) // shutting down
+                return .giveBack // shutting down
             }
         }
     }

@@ -45,7 +45,12 @@ struct RunHandler: Sendable {
             outcome = try await dispatcher.run(ticket, stop: stop, inSlot: { slot in
                 do throws(CorralError) {
                     switch dispatcher.pinned(document, slot: slot) {
-                    case .job(let spec): return .success(.job(try await runner.run(spec, stop: stop)))
+                    case .job(let spec):
+                        // The answer goes while the working directory is removed (bounded).
+                        await dispatcher.removals.waitForRoom()
+                        let (report, removal) = try await runner.runReportingFirst(spec, stop: stop)
+                        dispatcher.removals.add(removal)
+                        return .success(.job(report))
                     case .steps(let steps): return .success(.steps(try await StepsRunner(jobs: runner).run(steps, stop: stop)))
                     }
                 } catch {

@@ -1,5 +1,6 @@
 import CorralTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// A queued job's report is written while its working directory (a tmpfs, whose unmount
@@ -40,6 +41,51 @@ struct JobDirectoryTests {
         let late = try JobsRouteTests.call(server, "POST", "/v1/jobs/batch", #"{"jobs": [\#(jobs.prefix(4).joined(separator: ", "))]}"#)
         let lateIds = try #require(late.json["ids"] as? [String], "\(late.text)")
         _ = try JobsRouteTests.wait(server, lateIds.last!)
+        let path = server.tmp.path
+        stopped = true
+        let result = server.stop()
+        #expect(result.status == 0, "\(result.standardError)")
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        #expect(!mountinfo.contains(path), "a job tmpfs of the stopped server is still mounted")
+    }
+}
+
+/// The same for `POST /v1/run`, which answers while the directory is removed.
+@Suite("Answered runs' working directories", .serialized)
+struct RunDirectoryTests {
+    @Test("POST /v1/run: each answered job's tmpfs goes soon after its answer, and all before a SIGTERM's exit",
+          .enabled(if: geteuid() == 0, "a size-limited working directory (tmpfs) needs root"))
+    func removedAfterAnswer() throws {
+        let server = try ServeProcess.start(["--parallelism", "2", "--max-disk", "8M", "--log-level", "warning"])
+        var stopped = false
+        defer { if !stopped { server.stop() } }
+        let body = #"{"processes": [{"args": ["/bin/sh", "-c", "head -c 100000 /dev/zero > big; wc -c < big"]}]}"#
+        // Two clients at once (threads: the calls block), as many jobs as the backlog's bound
+        // several times over.
+        let answers = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            for _ in 0..<8 {
+                let text: String
+                if let answer = try? server.run(body) {
+                    let process = (answer.json["processes"] as? [[String: Any]])?.first
+                    let stdout = (process?["stdout"] as? [String: Any])?["text"] as? String
+                    text = answer.status == 200 && stdout == "100000\n" ? "ok" : answer.text
+                } else {
+                    text = "no answer"
+                }
+                answers.withLock { $0.append(text) }
+            }
+        }
+        let got = answers.withLock { $0 }
+        #expect(got.count == 16 && got.allSatisfy { $0 == "ok" }, "\(got)")
+        let deadline = Date().addingTimeInterval(10)
+        while (JobDirectoryTests.mountedJobDirectories(server) > 0 || !JobDirectoryTests.jobDirectories(server).isEmpty) && Date() < deadline {
+            usleep(20_000)
+        }
+        #expect(JobDirectoryTests.mountedJobDirectories(server) == 0, "job tmpfs still mounted after every answer")
+        #expect(JobDirectoryTests.jobDirectories(server).isEmpty, "job directories left: \(JobDirectoryTests.jobDirectories(server))")
+        // An answer, then a SIGTERM at once: the exit waits for the removal.
+        _ = try server.run(body)
         let path = server.tmp.path
         stopped = true
         let result = server.stop()

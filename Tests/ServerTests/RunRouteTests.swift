@@ -201,11 +201,16 @@ struct RunRouteTests {
                 #expect(warnings.contains { $0.contains("working directory filled up (limit 1 MiB)") }, "\(warnings)")
                 if !isolate, let directory = lines.first {
                     // Seen from the host, the job's directory (the program's working directory
-                    // without isolation) is no mount point any more, and gone. Other tests'
+                    // without isolation) is no mount point any more, and gone: soon after the
+                    // answer, which does not wait for the unmount's grace period. Other tests'
                     // jobs may have theirs mounted meanwhile: only this one is looked for.
                     #expect(directory.contains("/corral-job-"), "\(directory)")
-                    let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-                    #expect(!mounts.contains(" \(directory) "), "\(mounts)")
+                    let mounted = { ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(" \(directory) ") }
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while (mounted() || FileManager.default.fileExists(atPath: directory)) && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    #expect(!mounted(), "\(directory) is still mounted 10 s after the answer")
                     #expect(!FileManager.default.fileExists(atPath: directory))
                 }
                 let tooBig = try await server.run(job(["/bin/true"], files: [["path": "big", "content": String(repeating: "x", count: 1_100_000)]]))

@@ -3,8 +3,8 @@ extension JobRunner {
     /// made, with the removal of its working directory still under way in `removal` (on a
     /// thread of its own). The unmount of a size-limited working directory (a tmpfs) waits
     /// for an RCU grace period, about 3 ms: a caller that hands the report on (a queue's
-    /// write) does that meanwhile. The caller must await `removal` before it takes more work,
-    /// so that no more directories are left to remove than it runs jobs at once.
+    /// write, an HTTP answer) does that meanwhile. The caller bounds how many removals it
+    /// leaves under way, and awaits them before it ends (nothing of a job may be left).
     public func runReportingFirst(_ spec: JobSpec, stop: RunStop? = nil) async throws(CorralError) -> (report: JobReport, removal: Task<Void, Never>) {
         do {
             try spec.checkProcessReferences()
