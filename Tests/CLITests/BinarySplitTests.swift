@@ -37,6 +37,16 @@ struct BinarySplitTests {
         #expect(dynamic.standardOutput.contains("(RELR)"), "\(dynamic.standardOutput)")
     }
 
+    /// The version script (Linker/hidden-symbols.map): with the ~9,000 Swift symbols exported,
+    /// the loader's lookups for the C library went through their hash table at every start.
+    @Test("corral exports no symbols")
+    func noExportedSymbols() throws {
+        let symbols = try Spawn.run("/usr/bin/nm", ["-D", "--defined-only", corralPath])
+        #expect(symbols.status == 0, "\(symbols.standardError)")
+        let exported = symbols.standardOutput.split(separator: "\n")
+        #expect(exported.isEmpty, "\(exported.count) exported, e.g. \(exported.prefix(3))")
+    }
+
     @Test("corral --help lists serve beside run, doctor and cleanup")
     func rootHelp() throws {
         let result = try Spawn.run(corralPath, ["--help"])
