@@ -24,7 +24,7 @@ final class NamespacePool: Sendable {
 
     private struct State {
         var ready: [Int32] = []
-        /// The refilling thread runs (started by the first ``take()``).
+        /// The refilling thread runs (started by the second ``take()``).
         var running = false
         /// Set by ``drain()``: the thread ends at its next look.
         var stopping = false
@@ -32,6 +32,9 @@ final class NamespacePool: Sendable {
         /// this process; runs make their own.
         var broken = false
         var thread: pthread_t?
+        /// Runs that asked: the thread starts at the second, so that a process making one
+        /// isolated run (`corral run --isolate`) makes no namespace it will not use.
+        var asked = 0
     }
 
     private let state = Mutex<State>(State())
@@ -51,7 +54,8 @@ final class NamespacePool: Sendable {
         guard enabled else { return nil }
         let taken: Int32? = state.withLock { state in
             if state.broken { return nil }
-            if !state.running && !state.stopping { startThread(&state) }
+            state.asked += 1
+            if !state.running && !state.stopping && state.asked >= 2 { startThread(&state) }
             return state.ready.isEmpty ? nil : state.ready.removeFirst()
         }
         signal()
@@ -65,7 +69,7 @@ final class NamespacePool: Sendable {
     var isRunning: Bool { state.withLock { $0.running } }
 
     /// Stops the thread (waits for it: at most one namespace being made) and closes every
-    /// prepared namespace. A later ``take()`` starts it again. Blocks briefly: not for a task
+    /// prepared namespace. A later ``take()`` starts it again (the next isolated run). Blocks briefly: not for a task
     /// of the cooperative pool to call in a loop.
     func drain() {
         let thread: pthread_t? = state.withLock { state in
