@@ -35,6 +35,8 @@ typedef struct corral_init_context {
     const corral_spawn_request *request;
     int error_fd;
     int plan_fd;
+    /// A prepared network namespace (namespace_pool.c) to enter instead of a new one, or -1.
+    int network_fd;
 } corral_init_context;
 
 /// Puts what corral-init needs at the numbers it expects (corral_init.h), the executable
@@ -92,6 +94,11 @@ static int corral_init_layout(const corral_spawn_request *request, int plan_fd, 
 static int corral_init_child(void *argument) {
     const corral_init_context *context = argument;
     int error_fd = context->error_fd;
+    // Before anything else of the run's: the init and the program never see the host's
+    // network namespace. The descriptor itself is not passed on (corral_init_layout closes it).
+    if (context->network_fd >= 0 && setns(context->network_fd, CLONE_NEWNET) != 0) {
+        corral_child_fail(error_fd, CORRAL_STAGE_NAMESPACES, errno, 9);
+    }
     corral_isolated_enter(context->request, error_fd);
     int executable = corral_init_layout(context->request, context->plan_fd, &error_fd);
     static char *const argv[] = { "corral-init", NULL };
@@ -102,12 +109,12 @@ static int corral_init_child(void *argument) {
 
 /// `flags`: the namespaces. The calling thread waits until corral-init has started (or the
 /// child failed before it).
-static long corral_spawn_init_executable(const corral_spawn_request *request, unsigned long flags, int error_fd, int *pidfd) {
+static long corral_spawn_init_executable(const corral_spawn_request *request, unsigned long flags, int error_fd, int network_fd, int *pidfd) {
     void *stack_top = corral_child_stack_top();
     if (stack_top == NULL) return -1;
     int plan_fd = corral_init_plan_write(request);
     if (plan_fd < 0) return -1;
-    corral_init_context context = { request, error_fd, plan_fd };
+    corral_init_context context = { request, error_fd, plan_fd, network_fd };
     long pid = clone(corral_init_child, stack_top, flags | CLONE_VM | CLONE_VFORK, &context, pidfd);
     int saved = errno;
     close(plan_fd);
@@ -118,7 +125,7 @@ static long corral_spawn_init_executable(const corral_spawn_request *request, un
 /// The isolated spawn. It returns at once: the parent learns of a setup failure from the
 /// error pipe (*setup_fd), which reaches EOF once the program has exec'd (or failed), and
 /// watches it with its other descriptors.
-static int corral_spawn_isolated(const corral_spawn_request *request, corral_spawn_result *result, int *setup_fd) {
+static int corral_spawn_isolated(const corral_spawn_request *request, int network_fd, corral_spawn_result *result, int *setup_fd) {
     int error_pipe[2];
     if (pipe2(error_pipe, O_CLOEXEC) != 0) {
         return errno;
@@ -136,7 +143,10 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     } else {
         flags |= CLONE_NEWNS;
     }
-    if (request->isolation->new_network) {
+    // A prepared network namespace only for corral-init (the vfork-style child enters it);
+    // otherwise, or without one, the clone makes a new one.
+    int enter_network = exec_init && request->isolation->new_network && network_fd >= 0 ? network_fd : -1;
+    if (request->isolation->new_network && enter_network < 0) {
         flags |= CLONE_NEWNET;
     }
     if (request->isolation->new_user) {
@@ -149,7 +159,7 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
     int pidfd = -1;
     long pid;
     if (exec_init) {
-        pid = corral_spawn_init_executable(request, flags, error_pipe[1], &pidfd);
+        pid = corral_spawn_init_executable(request, flags, error_pipe[1], enter_network, &pidfd);
     } else {
         // A fork-style clone: the init never execs, so the parent cannot wait for it as
         // with vfork. A raw clone, so no atfork handler runs.
@@ -174,11 +184,15 @@ static int corral_spawn_isolated(const corral_spawn_request *request, corral_spa
 }
 
 int corral_spawn_isolated_start(const corral_spawn_request *request, corral_spawn_result *result, int *setup_fd) {
+    return corral_spawn_isolated_start_prepared(request, -1, result, setup_fd);
+}
+
+int corral_spawn_isolated_start_prepared(const corral_spawn_request *request, int network_fd, corral_spawn_result *result, int *setup_fd) {
     result->pid = -1;
     result->pidfd = -1;
     *setup_fd = -1;
     memset(&result->failure, 0, sizeof(result->failure));
-    return corral_spawn_isolated(request, result, setup_fd);
+    return corral_spawn_isolated(request, network_fd, result, setup_fd);
 }
 
 int corral_isolated_setup_read(int setup_fd, corral_child_failure *failure, size_t *got) {

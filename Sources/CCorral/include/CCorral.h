@@ -10,4 +10,5 @@
 #include "corral_argv.h"
 #include "corral_template_store.h"
 #include "corral_memfd.h"
+#include "corral_namespace_pool.h"
 #endif

@@ -185,6 +185,12 @@ int corral_spawn_into_cgroup(const corral_spawn_request *request, int cgroup_fd,
 /// child could be created.
 int corral_spawn_isolated_start(const corral_spawn_request *request, corral_spawn_result *result, int *setup_fd);
 
+/// The same, entering `network_fd` (a fresh network namespace from the pool, see
+/// corral_namespace_pool.h; -1 for none) instead of making a new one, when the init is
+/// corral-init and the run has a network namespace of its own; otherwise it is not used. The
+/// caller closes it after the call: the namespace is this run's alone.
+int corral_spawn_isolated_start_prepared(const corral_spawn_request *request, int network_fd, corral_spawn_result *result, int *setup_fd);
+
 /// Reads what the setup pipe holds (set it O_NONBLOCK). Returns 1 when the outcome is known
 /// (EOF, or a whole report in *failure, *got bytes), 0 when more is to come.
 int corral_isolated_setup_read(int setup_fd, corral_child_failure *failure, size_t *got);

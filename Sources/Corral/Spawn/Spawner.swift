@@ -38,7 +38,13 @@ enum Spawner {
     static func startIsolated(_ plan: SpawnPlan) -> IsolatedStart {
         var result = corral_spawn_result()
         var descriptor: Int32 = -1
-        let error = plan.withRequest(parent: getpid()) { request in corral_spawn_isolated_start(request, &result, &descriptor) }
+        // A network namespace made ahead of time, if one is ready: this run's alone, closed
+        // here once the clone has it (or has failed). Without one the clone makes it.
+        let network = plan.job.isolation?.network == Isolation.Network.none ? NamespacePool.shared.take() : nil
+        let error = plan.withRequest(parent: getpid()) { request in
+            corral_spawn_isolated_start_prepared(request, network ?? -1, &result, &descriptor)
+        }
+        if let network { close(network) }
         if error != 0 {
             return .failed(SetupFailure(stage: "spawn", errno: error, message: "clone: \(SetupFailure.describe(error))"))
         }
@@ -147,7 +153,8 @@ enum Spawner {
         case CORRAL_STAGE_NAMESPACES:
             let step = [1: "making mounts private", 2: "mounting /proc", 3: "sethostname", 4: "bringing the loopback up",
                         5: "denying setgroups in the user namespace", 6: "writing uid_map", 7: "writing gid_map",
-                        8: "the isolated setup did not finish in 30 s and was killed"][failure.detail] ?? "setting up namespaces"
+                        8: "the isolated setup did not finish in 30 s and was killed",
+                        9: "entering the prepared network namespace"][failure.detail] ?? "setting up namespaces"
             (stage, message) = ("namespaces", "\(step): \(reason)")
         case CORRAL_STAGE_FILESYSTEM:
             let step: String
