@@ -33,6 +33,9 @@ struct SealedInputAttackTests {
         }
     }
 
+    /// Equal, without putting megabytes into a failure's message.
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
+
     func steps(_ store: FileStore, _ json: String, user: RunUser? = nil) async throws -> StepsReport {
         guard case .steps(var spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
         if let user { spec.steps[0].job.processes[0].user = user }
@@ -81,7 +84,7 @@ struct SealedInputAttackTests {
             // The store's own check, from Corral's side: a new open reads the original bytes.
             let fd = try store.openSealedInput(stored.id)
             defer { close(fd) }
-            #expect(readAll(fd) == content)
+            #expect(Self.same(readAll(fd), content), "the bytes read differ")
         }
     }
 
@@ -136,9 +139,9 @@ struct SealedInputAttackTests {
             defer { close(first); close(second) }
             var a = stat(), b = stat()
             #expect(fstat(first, &a) == 0 && fstat(second, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-            #expect(readAll(first) == content)
+            #expect(Self.same(readAll(first), content), "the bytes read differ")
             #expect(lseek(second, 0, SEEK_CUR) == 0)
-            #expect(readAll(second) == content)
+            #expect(Self.same(readAll(second), content), "the bytes read differ")
             // Two jobs whose programs read slowly, at the same time.
             let slow = try Fixtures.path("stdin_tamper")
             let json = """
@@ -169,7 +172,7 @@ struct SealedInputAttackTests {
             let big = try store.put(bytes(4 * mib, seed: 9))
             for (index, file) in files.enumerated() {
                 let fd = try store.openSealedInput(file.id)
-                #expect(readAll(fd) == bytes(mib, seed: UInt8(index)))
+                #expect(Self.same(readAll(fd), bytes(mib, seed: UInt8(index))), "the bytes read differ")
                 if index == 3 {
                     var info = stat()
                     #expect(fstat(fd, &info) == 0)
@@ -180,12 +183,12 @@ struct SealedInputAttackTests {
             }
             #expect(store.sealedCopies.files == 3 && store.sealedCopies.bytes == 3 << 20)
             let fd = try store.openSealedInput(big.id)
-            #expect(readAll(fd) == bytes(4 * mib, seed: 9))
+            #expect(Self.same(readAll(fd), bytes(4 * mib, seed: 9)), "the bytes read differ")
             close(fd)
             #expect(store.sealedCopies.files == 3 && store.sealedCopies.bytes == 3 << 20)
             // The oldest (files[0]) went: a new open makes it again and evicts files[1].
             let again = try store.openSealedInput(files[0].id)
-            #expect(readAll(again) == bytes(mib, seed: 0))
+            #expect(Self.same(readAll(again), bytes(mib, seed: 0)), "the bytes read differ")
             close(again)
             #expect(store.sealedCopies.files == 3)
         }
@@ -212,7 +215,7 @@ struct SealedInputAttackTests {
             // The same bytes again: the same id, served.
             #expect(try store.put(content).id == stored.id)
             let fd = try store.openSealedInput(stored.id)
-            #expect(readAll(fd) == content)
+            #expect(Self.same(readAll(fd), content), "the bytes read differ")
             close(fd)
             // Evicted to make room for another upload: its copy goes with it.
             _ = try store.put(bytes(1536 << 10, seed: 2))
