@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
@@ -21,6 +22,9 @@
 #define F_SEAL_SHRINK 0x0002
 #define F_SEAL_GROW 0x0004
 #define F_SEAL_WRITE 0x0008
+#endif
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
 #endif
 
 static int sealable(const char *name) {
@@ -72,4 +76,21 @@ int corral_sealed_memfd_copy(const char *name, int source, unsigned long long si
     }
     if (rewind_and_seal(fd) != 0) return fail(fd);
     return fd;
+}
+
+int corral_memfd_fully_sealed(int fd) {
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0) return 0;
+    int all = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+    return (seals & all) == all ? 1 : 0;
+}
+
+int corral_reopen_read_only(int fd) {
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int opened;
+    do {
+        opened = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    } while (opened < 0 && errno == EINTR);
+    return opened;
 }

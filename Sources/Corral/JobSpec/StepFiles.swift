@@ -51,6 +51,25 @@ struct StepSources: Sendable {
         guard let store else { throw CorralError(.invalidJob, "\(field): file ids need a file store, and this runner has none") }
         return try store.open(id: fileId)
     }
+
+    /// A sealed memfd with a stored file's content, open read-only at offset 0: a new open of
+    /// the file store's shared sealed copy (``FileStore/openSealedInput(_:)``), or, from
+    /// another ``StoredFiles``, a copy made for this run.
+    func openSealed(fileId: String, field: String) throws(CorralError) -> Int32 {
+        guard let store else { throw CorralError(.invalidJob, "\(field): file ids need a file store, and this runner has none") }
+        guard let fileStore = store as? FileStore else {
+            let fd = try store.open(id: fileId)
+            defer { _ = Glibc.close(fd) }
+            return try TestFiles.sealedCopy(of: fd, field)
+        }
+        let id: FileId
+        do { id = try FileId(fileId) } catch { throw CorralError(.invalidJob, "\(field): fileId \(fileId): \(error.description)") }
+        do {
+            return try fileStore.openSealedInput(id)
+        } catch {
+            throw CorralError(error.kind == .notFound ? .invalidJob : .system, "\(field): \(error.description)")
+        }
+    }
 }
 
 extension DirectoryHandle {

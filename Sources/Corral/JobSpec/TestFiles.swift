@@ -13,10 +13,12 @@ import Glibc
 /// - a stored file (`fileId`) for an isolated program running as another user than root: the
 ///   store's own file opened read-only (root's, no write bit, outside the program's mount
 ///   namespace: it can read it and nothing else; no copy);
-/// - a stored file for a program that is not isolated: a sealed memfd copy of it. Such a
-///   program shares the host's mounts: through /proc/self/fd/0 it would learn the store's path
-///   and, where the kernel's `fs.protected_hardlinks` is off, could give the store's file a
-///   name of its own (which would outlive its eviction and the store's bound);
+/// - a stored file for a program that is not isolated (or runs as root, or Corral is not
+///   root): a new read-only open of the store's sealed memfd copy of it, made once and shared
+///   by the runs (``SealedInputCache``; each run its own open file description, so its own
+///   offset). Such a program shares the host's mounts: through /proc/self/fd/0 it would learn
+///   the store's path and, where the kernel's `fs.protected_hardlinks` is off, could give the
+///   store's file a name of its own (which would outlive its eviction and the store's bound);
 /// - otherwise (a step's file, a custom checker's or an interactor's input): the `input` file,
 ///   root's and 0600, which the checker or interactor also gets.
 /// `answer` is a file too when a custom checker or an interactor reads it. Every file is made
@@ -59,12 +61,16 @@ struct TestFiles: Sendable {
             case .content(let bytes) where direct:
                 files.programInput = try sealed(bytes, "\(field).stdin")
             case .fileId(let id) where direct:
-                let fd = try sources.open(fileId: id, field: "\(field).stdin")
-                if use.storeDescriptorAllowed && isStoreFile(fd) {
-                    files.programInput = fd
+                if use.storeDescriptorAllowed {
+                    let fd = try sources.open(fileId: id, field: "\(field).stdin")
+                    if isStoreFile(fd) {
+                        files.programInput = fd
+                    } else {
+                        defer { _ = Glibc.close(fd) }
+                        files.programInput = try sealedCopy(of: fd, "\(field).stdin")
+                    }
                 } else {
-                    defer { _ = Glibc.close(fd) }
-                    files.programInput = try sealedCopy(of: fd, "\(field).stdin")
+                    files.programInput = try sources.openSealed(fileId: id, field: "\(field).stdin")
                 }
             default:
                 try files.put(test.input, at: input, sources: sources, field: "\(field).stdin")
@@ -105,7 +111,7 @@ struct TestFiles: Sendable {
         return fd
     }
 
-    private static func sealedCopy(of source: Int32, _ field: String) throws(CorralError) -> Int32 {
+    static func sealedCopy(of source: Int32, _ field: String) throws(CorralError) -> Int32 {
         var info = stat()
         guard fstat(source, &info) == 0 else { throw CorralError(.system, "\(field): fstat the stored file: \(SetupFailure.describe(errno))") }
         let fd = corral_sealed_memfd_copy("corral-test", source, UInt64(info.st_size))

@@ -28,6 +28,9 @@ public final class FileStore: Sendable {
     let data: Int32
     let temporary: Int32
     let index: Mutex<StoreIndex>
+    /// Sealed copies of stored files for the stdin of programs that must not get the store's
+    /// own file (``SealedInputCache``); an entry goes when its file leaves the store.
+    let sealedInputs: SealedInputCache
     private let onChange: @Sendable (Statistics) -> Void
 
     /// What the store holds now (its metrics).
@@ -48,6 +51,7 @@ public final class FileStore: Sendable {
 
     public static let defaultMaxBytes: UInt64 = 1 << 30
     public static let defaultMaxFileBytes: UInt64 = 256 << 20
+    public static let defaultSealedCopyBytes: UInt64 = SealedInputCache.defaultMaxBytes
 
     /// `/var/lib/corral/files` for root; else `$XDG_STATE_HOME/corral/files`, or
     /// `~/.local/state/corral/files`.
@@ -64,13 +68,17 @@ public final class FileStore: Sendable {
     /// previous process left half done, and indexes the files there (least recently used
     /// first, by modification time). Anything in `data/` that is not a regular file named
     /// by an id is removed, never followed.
+    /// `sealedCopyBytes`: the most memory kept in sealed copies of stored test inputs
+    /// (``SealedInputCache``, default 256 MiB, at most `maxBytes`; 0 keeps none).
     public init(directory: String = FileStore.defaultDirectory, maxBytes: UInt64 = FileStore.defaultMaxBytes,
-                maxFileBytes: UInt64? = nil, onChange: @escaping @Sendable (Statistics) -> Void = { _ in }) throws(CorralError) {
+                maxFileBytes: UInt64? = nil, sealedCopyBytes: UInt64 = FileStore.defaultSealedCopyBytes,
+                onChange: @escaping @Sendable (Statistics) -> Void = { _ in }) throws(CorralError) {
         guard maxBytes > 0 else { throw CorralError(.invalidJob, "file store: the size bound must be greater than zero") }
         self.directory = directory
         self.maxBytes = maxBytes
         self.maxFileBytes = min(maxFileBytes ?? Self.defaultMaxFileBytes, maxBytes)
         self.onChange = onChange
+        sealedInputs = SealedInputCache(maxBytes: min(sealedCopyBytes, maxBytes))
         let opened = try StoreDirectory.open(directory)
         root = opened.root
         data = opened.data
@@ -143,6 +151,7 @@ public final class FileStore: Sendable {
                 throw FileStoreError(.inUse, "file \(id) is in use by \(entry.references) queued or running jobs")
             }
             _ = unlinkat(data, id.hex, 0)
+            sealedInputs.remove(id)
         }
         onChange(statistics)
     }
@@ -168,7 +177,10 @@ public final class FileStore: Sendable {
             guard let victims = index.reserve(bytes) else {
                 throw FileStoreError(.full, "the file store is full: \(index.storedBytes + index.reservedBytes) of its \(maxBytes) bytes are taken by files that queued or running jobs use and by uploads in flight (--file-store-max)")
             }
-            for id in victims { _ = unlinkat(data, id.hex, 0) }
+            for id in victims {
+                _ = unlinkat(data, id.hex, 0)
+                sealedInputs.remove(id)
+            }
             return victims.count
         }
         if evicted > 0 { onChange(statistics) }
