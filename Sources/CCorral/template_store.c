@@ -68,6 +68,13 @@ static void corral_store_fd_path(char *buffer, size_t size, int fd) {
     snprintf(buffer, size, "/proc/self/fd/%d", fd);
 }
 
+/// Whether the open directory `fd` is the root of a mount.
+static int corral_store_is_mount_root(int fd) {
+    struct statx info;
+    return statx(fd, "", AT_EMPTY_PATH, 0, &info) == 0 && (info.stx_attributes_mask & CORRAL_STATX_ATTR_MOUNT_ROOT)
+        && (info.stx_attributes & CORRAL_STATX_ATTR_MOUNT_ROOT);
+}
+
 /// The directory, made where absent: 0700, and a private mount of its own, so that the
 /// templates bound in it propagate to no other mount namespace (as `ip netns` does).
 static int corral_store_directory_make(const char *path) {
@@ -75,10 +82,7 @@ static int corral_store_directory_make(const char *path) {
     if (!made && errno != EEXIST) return -1;
     int fd = corral_store_directory_open(path);
     if (fd < 0) return -1;
-    struct statx info;
-    int is_mount = statx(fd, "", AT_EMPTY_PATH, 0, &info) == 0 && (info.stx_attributes_mask & CORRAL_STATX_ATTR_MOUNT_ROOT)
-        && (info.stx_attributes & CORRAL_STATX_ATTR_MOUNT_ROOT);
-    if (is_mount) return fd;
+    if (corral_store_is_mount_root(fd)) return fd;
     char self[32];
     corral_store_fd_path(self, sizeof(self), fd);
     if (mount(self, self, NULL, MS_BIND, NULL) != 0) { corral_store_close(fd); return -1; }
@@ -182,10 +186,39 @@ int corral_template_store_save(const char *directory, const char *name, int name
     return result;
 }
 
+/// The directory, emptied, goes too: its own mount detached (through its descriptor, so only
+/// a mount on exactly that directory; each of them where saves raced to make it one), then
+/// the directory removed, so that nothing of Corral stays mounted. A run that saves a
+/// template meanwhile either finds the directory gone and makes it again, or keeps its
+/// template in the directory (then it is not empty, and stays), or saves into the detached
+/// mount (then its template serves only that run). 0, or -1 with errno.
+static int corral_store_directory_remove(const char *directory) {
+    for (int mounts = 0; mounts < 8; mounts++) {
+        int dir = corral_store_directory_open(directory);
+        if (dir < 0) return errno == ENOENT ? 0 : -1;
+        if (corral_store_count(dir) != 0) { close(dir); return 0; } // a concurrent run's template
+        if (!corral_store_is_mount_root(dir)) {
+            close(dir);
+            if (unlinkat(AT_FDCWD, directory, AT_REMOVEDIR) == 0) return 0;
+            // Another process made it a mount again, or saved into it, or removed it first.
+            if (errno == EBUSY || errno == ENOTEMPTY || errno == EEXIST) continue;
+            return errno == ENOENT ? 0 : -1;
+        }
+        char self[32];
+        corral_store_fd_path(self, sizeof(self), dir);
+        int result = umount2(self, MNT_DETACH);
+        corral_store_close(dir);
+        if (result != 0 && errno != EINVAL) return -1; // EINVAL: another cleanup detached it first
+    }
+    return 0; // still remade by runs going on: theirs
+}
+
 int corral_template_store_remove_all(const char *directory) {
     int dir = corral_store_directory_open(directory);
     if (dir < 0) return errno == ENOENT ? 0 : -1;
     int removed = corral_store_clear(directory, dir);
+    int left = removed < 0 ? -1 : corral_store_count(dir);
     corral_store_close(dir);
+    if (left == 0 && corral_store_directory_remove(directory) != 0) return -1;
     return removed;
 }

@@ -158,15 +158,15 @@ public struct Runner: Sendable {
                                   audit: audit, lease: lease, guarded: cgroup?.directories ?? []))
     }
 
-    /// A `syscall-violation` report names the call where the kernel's audit record of it can be read.
+    /// A `syscall-violation` report names the call where the kernel's audit record of it can be
+    /// read. Waiting for the record blocks (up to 200 ms): on a thread of its own, off the
+    /// cooperative pool.
     private static func nameViolation(_ report: RunReport, audit: SeccompAudit.Source?) async -> RunReport {
-        guard let pid = needsAudit(report) else { return report }
-        var record: SeccompAudit.Record?
-        if let audit, let pid { record = await SeccompAudit.lookUp(in: audit, pid: pid) }
-        return named(report, audit: audit, record: record)
+        guard needsAudit(report) != nil else { return report }
+        return await Blocking.run { nameViolation(report, audit: audit) { _ = usleep($0) } }
     }
 
-    /// The same, waiting for the audit record with `sleep` (microseconds).
+    /// The same on the calling thread, waiting for the audit record with `sleep` (microseconds).
     private static func nameViolation(_ report: RunReport, audit: SeccompAudit.Source?, sleep: (UInt32) -> Void) -> RunReport {
         guard let pid = needsAudit(report) else { return report }
         var record: SeccompAudit.Record?

@@ -58,4 +58,100 @@ struct PersistedTemplateCommandTests {
         #expect(again.status == 0, "\(again.standardError)")
         #expect(!Self.persisted().isEmpty)
     }
+
+    // MARK: Nothing of Corral left mounted after cleanup
+
+    /// The lines of this mount namespace's table.
+    static func mountTable() -> [String] {
+        ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// `corral cleanup --json`'s summary, expecting exit 0 and no failure about the store.
+    static func cleanup(sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let cleanup = try Spawn.run(corralPath, ["cleanup", "--json"])
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any],
+                                   "\(cleanup.standardOutput) \(cleanup.standardError)", sourceLocation: sourceLocation)
+        let failures = summary["failures"] as? [String] ?? []
+        #expect(cleanup.status == 0 || !failures.isEmpty, "\(cleanup.standardError)", sourceLocation: sourceLocation)
+        #expect(!failures.contains { $0.contains("corral-templates") }, "\(failures)", sourceLocation: sourceLocation)
+        return summary
+    }
+
+    /// Whether a mount is a job directory of a Corral process that is alive (such as this
+    /// test process's other suites' jobs, going on in parallel): `corral-job-PID-…`.
+    static func ofLiveCorral(_ line: String) -> Bool {
+        guard let range = line.range(of: "/corral-job-") else { return false }
+        let pid = line[range.upperBound...].prefix { $0.isNumber }
+        return Int32(pid).map { Leftovers.isRunning($0) } ?? false
+    }
+
+    /// Runs `corral cleanup` and expects the mount table to hold no line of the store and no
+    /// line mentioning corral that was not there before the test (`before`) and is not a live
+    /// Corral's, and the store's directory gone. Other test processes on this host persist
+    /// templates in the same store: a cleanup that finds one persisted after it is run again
+    /// (at most three times); the old code, which left the store's own mount, fails every time.
+    static func expectNothingLeftMounted(before: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var left: [String] = []
+        for _ in 0..<3 {
+            _ = try cleanup(sourceLocation: sourceLocation)
+            left = mountTable().filter {
+                $0.contains("corral-templates") || ($0.contains("corral") && !before.contains($0) && !ofLiveCorral($0))
+            }
+            if left.isEmpty && !FileManager.default.fileExists(atPath: TemplateStore.directory) { break }
+        }
+        #expect(left.isEmpty, "still mounted after corral cleanup: \(left)", sourceLocation: sourceLocation)
+        #expect(!FileManager.default.fileExists(atPath: TemplateStore.directory), "\(TemplateStore.directory) is still there",
+                sourceLocation: sourceLocation)
+    }
+
+    @Test("corral cleanup leaves nothing of Corral mounted: the templates, then the store's own mount and directory go; a second cleanup is a no-op; the next run makes the store again",
+          .enabled(if: geteuid() == 0, "isolation with corral-init needs root"))
+    func cleanupUnmountsTheStore() throws {
+        let before = Set(Self.mountTable())
+        let run = try Spawn.run(corralPath, ["run", "--quiet", "--isolate", "--", "/bin/true"])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(!Self.persisted().isEmpty)
+        let root = Self.mountTable().filter { $0.split(separator: " ").dropFirst(4).first == Substring(TemplateStore.directory) }
+        #expect(!root.isEmpty, "the store is a mount of its own")
+        try Self.expectNothingLeftMounted(before: before)
+        // Nothing to do the second time: exit 0, nothing removed, nothing made.
+        if !FileManager.default.fileExists(atPath: TemplateStore.directory) {
+            let second = try Spawn.run(corralPath, ["cleanup", "--json"])
+            let summary = try JSONSerialization.jsonObject(with: Data(second.standardOutput.utf8)) as? [String: Any]
+            #expect(second.status == 0 || !(summary?["failures"] as? [String] ?? []).isEmpty, "\(second.standardError)")
+            #expect(!(summary?["failures"] as? [String] ?? []).contains { $0.contains("corral-templates") })
+            #expect(summary?["templatesRemoved"] as? Int == 0, "\(second.standardOutput)")
+        }
+        // The next run makes the store again: root's 0700 directory, a mount of its own.
+        let again = try Spawn.run(corralPath, ["run", "--quiet", "--isolate", "--", "/bin/sh", "-c", "echo again"])
+        #expect(again.status == 0 && again.standardOutput == "again\n", "\(again.standardError)")
+        #expect(!Self.persisted().isEmpty)
+        var info = stat()
+        #expect(stat(TemplateStore.directory, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o077 == 0)
+        #expect(Self.mountTable().contains { $0.split(separator: " ").dropFirst(4).first == Substring(TemplateStore.directory) })
+        try Self.expectNothingLeftMounted(before: before)
+    }
+
+    @Test("isolated corral runs while corral cleanup runs again and again: every run succeeds, and the last cleanup leaves nothing mounted",
+          .enabled(if: geteuid() == 0, "isolation with corral-init needs root"))
+    func runsDuringCleanup() throws {
+        let before = Set(Self.mountTable())
+        let loop = try Spawn.start("/bin/sh", ["-c", "i=0; while [ $i -lt 60 ]; do '\(corralPath)' cleanup --json; i=$((i+1)); done"])
+        var runs = 0
+        while Leftovers.isRunning(loop.pid) && runs < 40 {
+            let pair = try (0..<2).map { index in
+                try Spawn.start(corralPath, ["run", "--quiet", "--isolate", "--", "/bin/sh", "-c", "echo run \(index)"])
+            }
+            for (index, started) in pair.enumerated() {
+                let result = started.wait()
+                #expect(result.status == 0 && result.standardOutput == "run \(index)\n", "\(result.status): \(result.standardError)")
+            }
+            runs += 2
+        }
+        let cleanups = loop.wait()
+        #expect(runs >= 2, "only \(runs) runs overlapped the cleanups")
+        #expect(!cleanups.standardOutput.contains("corral-templates"), "a cleanup failed on the store: \(cleanups.standardOutput)")
+        #expect(!cleanups.standardError.contains("corral-templates"), "\(cleanups.standardError)")
+        try Self.expectNothingLeftMounted(before: before)
+    }
 }

@@ -22,25 +22,7 @@ struct RunBlockingTests {
 
     @Test("SIGTERM and SIGHUP cancel the run too: killed, reaped, reported", arguments: [SIGTERM, SIGHUP])
     func cancelledBy(signalNumber: Int32) throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let reportPath = directory.file("report.json")
-        let pidFile = directory.file("pid")
-        let sleeper = try Fixtures.path("pid_sleeper")
-        let started = try Spawn.start(corralPath, ["run", "--containment", "process-group", "--report", reportPath, "--", sleeper, pidFile])
-        var waited = 0
-        while Leftovers.pids(inFile: pidFile).isEmpty && waited < 250 {
-            usleep(20_000)
-            waited += 1
-        }
-        kill(started.pid, signalNumber)
-        let result = started.wait()
-        #expect(result.status == 130)
-        let report = try decodeReport(reportPath)
-        #expect(report["status"] as? String == "cancelled")
-        let pids = Leftovers.pids(inFile: pidFile)
-        #expect(pids.count == 1)
-        for pid in pids { #expect(!Leftovers.isAlive(pid)) }
+        try expectCancelledBySignal(signalNumber, arguments: ["--containment", "process-group"])
     }
 
     @Test("a plain run starts one thread of Corral's own (the reaper), not a concurrency pool")

@@ -84,25 +84,7 @@ struct RunCommandTests {
 
     @Test("SIGINT to corral kills the run, reaps it and still writes the report")
     func interrupt() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let reportPath = directory.file("report.json")
-        let pidFile = directory.file("pid")
-        let sleeper = try Fixtures.path("pid_sleeper")
-        let started = try Spawn.start(corralPath, ["run", "--report", reportPath, "--", sleeper, pidFile])
-        var waited = 0
-        while Leftovers.pids(inFile: pidFile).isEmpty && waited < 100 {
-            usleep(20_000)
-            waited += 1
-        }
-        kill(started.pid, SIGINT)
-        let result = started.wait()
-        #expect(result.status == 130)
-        let report = try decodeReport(reportPath)
-        #expect(report["status"] as? String == "cancelled")
-        let pids = Leftovers.pids(inFile: pidFile)
-        #expect(pids.count == 1)
-        for pid in pids { #expect(!Leftovers.isAlive(pid)) }
+        let report = try expectCancelledBySignal(SIGINT)
         if let pid = report["pid"] as? Int {
             #expect(Leftovers.processes(inSession: Int32(pid)).isEmpty)
         }

@@ -38,18 +38,7 @@ struct QueueFlagTests {
                 #expect(shown.contains(String(repeating: "x", count: password.count)), "the password's bytes are overwritten: \(shown)")
             }
             // The worker runs jobs without isolation: they read every process's command line.
-            let look = pids.map { "cat /proc/\($0)/cmdline /proc/\($0)/environ" }.joined(separator: "; ") + "; env; echo looked"
-            var ids: [String] = []
-            for _ in 0..<3 {
-                let answer = try JobsRouteTests.call(server, "POST", "/v1/jobs", JobsRouteTests.job(look))
-                ids.append(try #require(answer.json["id"] as? String, "\(answer.text)"))
-            }
-            for id in ids {
-                let done = try JobsRouteTests.wait(server, id)
-                #expect(done.json["state"] as? String == "done", "\(done.text)")
-                #expect(JobsRouteTests.stdout(done)?.hasSuffix("looked\n") == true, "\(done.text)")
-                #expect(!done.text.contains(password), "a job saw the queue's password")
-            }
+            try expectJobsCannotRead(password, of: pids, through: server, jobs: 3)
             kill(worker.pid, SIGTERM)
             let workerResult = worker.wait(timeout: 30)
             let serverResult = server.stop()

@@ -54,18 +54,7 @@ struct WorkerTests {
                     #expect(!text.contains(password), "/proc/\(pid)/\(file) shows the queue's password")
                 }
             }
-            let look = pids.map { "cat /proc/\($0)/cmdline /proc/\($0)/environ" }.joined(separator: "; ") + "; env; echo looked"
-            var ids: [String] = []
-            for _ in 0..<4 {
-                let answer = try JobsRouteTests.call(server, "POST", "/v1/jobs", JobsRouteTests.job(look))
-                ids.append(try #require(answer.json["id"] as? String, "\(answer.text)"))
-            }
-            for id in ids {
-                let done = try JobsRouteTests.wait(server, id)
-                #expect(done.json["state"] as? String == "done", "\(done.text)")
-                #expect(JobsRouteTests.stdout(done)?.hasSuffix("looked\n") == true, "\(done.text)")
-                #expect(!done.text.contains(password), "a job saw the queue's password")
-            }
+            try expectJobsCannotRead(password, of: pids, through: server, jobs: 4)
             kill(fromEnvironment.pid, SIGTERM)
             let environmentResult = fromEnvironment.wait(timeout: 30)
             kill(fromFile.process.pid, SIGTERM)

@@ -94,7 +94,15 @@ struct TemplateStoreTests {
         #expect(second == -1 && secondError == EEXIST)
         #expect(corral_template_store_remove_all(fixture.store) == 1)
         #expect(fixture.open("a") == ENOENT)
-        #expect((try? FileManager.default.contentsOfDirectory(atPath: fixture.store)) == [])
+        // Emptied, the store goes too: its own mount and its directory (nothing left mounted).
+        #expect(!FileManager.default.fileExists(atPath: fixture.store))
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        #expect(!mounts.contains(fixture.store), "\(mounts)")
+        // Saved again, it is made again: root's 0700 directory.
+        #expect(corral_template_store_save(fixture.store, "a", fixture.namespace, 16) == 0, "\(String(cString: strerror(errno)))")
+        #expect(fixture.opensAsNamespace("a"))
+        #expect(corral_template_store_remove_all(fixture.store) == 1)
+        #expect(corral_template_store_remove_all(fixture.store) == 0, "a second cleanup has nothing to do")
     }
 
     /// A store directory someone else could have written into (not root's, or open to group

@@ -110,25 +110,12 @@ enum SeccompAudit {
     private static let x32Bit: Int32 = 0x4000_0000
 
     /// Looks in `source` for the seccomp kill of `pid`, waiting up to `patience` for the
-    /// kernel's audit thread to send it. Nil when there is no such record by then.
-    static func lookUp(in source: Source, pid: Int32, patience: Duration = .milliseconds(200)) async -> Record? {
-        let deadline = ContinuousClock.now + patience
-        while true {
-            // Each pass reads what is new since the last one.
-            switch scan(source, pid: pid) {
-            case .found(let record): return record
-            case .unreadable: return nil
-            case .notYet: break
-            }
-            if ContinuousClock.now >= deadline { return nil }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-    }
-
-    /// The same on a thread that may block: `sleep` waits the given microseconds between passes.
+    /// kernel's audit thread to send it. Nil when there is no such record by then. It waits
+    /// with `sleep` (the given microseconds between passes): call it on a thread that may block.
     static func lookUp(in source: Source, pid: Int32, patience: Duration = .milliseconds(200), sleep: (UInt32) -> Void) -> Record? {
         let deadline = ContinuousClock.now + patience
         while true {
+            // Each pass reads what is new since the last one.
             switch scan(source, pid: pid) {
             case .found(let record): return record
             case .unreadable: return nil

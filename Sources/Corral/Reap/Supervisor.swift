@@ -22,18 +22,18 @@ final class Supervisor: @unchecked Sendable {
     private let wakeDescriptor: Int32
     private let inbox = Mutex<[SupervisorCommand]>([])
     private let ids = Atomic<UInt64>(1)
-    private let processID = getpid()
-    private let ownSession = getsid(0)
+    let processID = getpid()
+    let ownSession = getsid(0)
 
     // Reaper-thread state.
-    private var threadID: Int32 = 0
-    private var runs: [UInt64: TrackedRun] = [:]
+    var threadID: Int32 = 0
+    var runs: [UInt64: TrackedRun] = [:]
     /// Isolated runs whose init is still building the sandbox: watched, never waited for,
     /// so one run's setup never holds up the others.
-    private var settingUp: [UInt64: PendingSetup] = [:]
+    var settingUp: [UInt64: PendingSetup] = [:]
     /// Children of ours in our own session: the host's, left alone.
-    private var foreignChildren: Set<Int32> = []
-    private var scannedThisPass = false
+    var foreignChildren: Set<Int32> = []
+    var scannedThisPass = false
 
     private init(wakeDescriptor: Int32) {
         self.wakeDescriptor = wakeDescriptor
@@ -244,88 +244,10 @@ final class Supervisor: @unchecked Sendable {
         for id in finished { runs[id] = nil }
     }
 
-    /// Looks for children re-parented to us (we are the subreaper) and gives each to the
-    /// run it belongs to. Orphans land on the main thread; the runs' main processes are
-    /// children of this thread. A child no run claims yet is looked at again next time
-    /// (and within this scan after others were adopted): adopting one process teaches a
-    /// run the sessions its other processes may be in.
-    private func scanChildren() {
-        scannedThisPass = true
-        var children = ProcFS.children(ofThreads: [processID], in: processID)
-        if threadID != processID {
-            children += ProcFS.children(ofThreads: [threadID], in: processID)
-        }
-        var present: Set<Int32> = []
-        var unclaimed: [(Int32, ProcessStat)] = []
-        for child in children {
-            present.insert(child)
-            if foreignChildren.contains(child) { continue }
-            if runs.values.contains(where: { $0.pid == child || $0.escapees.contains(child) }) { continue }
-            if settingUp.values.contains(where: { $0.setup.pid == child }) { continue } // an isolated init, not set up yet
-            guard let stat = ProcFS.stat(child) else { continue }
-            // Every process of a run lives in a session the run created; one in ours is the
-            // host's own child.
-            if stat.session == ownSession {
-                foreignChildren.insert(child)
-                continue
-            }
-            unclaimed.append((child, stat))
-        }
-        var adopted = true
-        while adopted && !unclaimed.isEmpty {
-            adopted = false
-            unclaimed.removeAll { child, stat in
-                guard let owner = owner(of: child, stat) else { return false }
-                owner.adopt(child, stat)
-                adopted = true
-                return true
-            }
-        }
-        foreignChildren.formIntersection(present)
-    }
-
-    /// The run an unknown child belongs to: by group, session or pid seen before; else,
-    /// with one run going, that run; else the latest run started before the child.
-    private func owner(of child: Int32, _ stat: ProcessStat) -> TrackedRun? {
-        let active = runs.values.filter { $0.phase != .finished }
-        // A cgroup says exactly which run a process belongs to.
-        if let run = active.first(where: { $0.cgroup?.isMember(child) == true }) { return run }
-        if let run = active.first(where: { $0.claims(child, stat) }) { return run }
-        // Otherwise only a process-group run can own it, and that is a guess when there
-        // are several.
-        let uncontained = active.filter { $0.cgroup == nil }
-        if uncontained.count == 1 { return uncontained.first }
-        return uncontained.filter { $0.startBootTicks <= stat.startTime }.max { $0.startBootTicks < $1.startBootTicks }
-    }
-
     private static func bootTicks() -> UInt64 {
         var time = timespec()
         clock_gettime(CLOCK_BOOTTIME, &time)
         let ticks = Int64(time.tv_sec) * ProcFS.ticksPerSecond + Int64(time.tv_nsec) * ProcFS.ticksPerSecond / 1_000_000_000
         return UInt64(max(0, ticks))
-    }
-}
-
-/// An isolated run between its clone and its program's exec.
-private final class PendingSetup {
-    /// How long an isolated setup may take before its init is killed.
-    static let limitNanos: Int64 = 30_000_000_000
-
-    var setup: Spawner.IsolatedSetup
-    let plan: SpawnPlan
-    let start: Int64
-    let bootTicks: UInt64
-    let deadline: Int64
-    let continuation: RunCompletion
-    var cancelled = false
-
-    init(setup: Spawner.IsolatedSetup, plan: SpawnPlan, start: Int64, bootTicks: UInt64,
-         continuation: RunCompletion) {
-        self.setup = setup
-        self.plan = plan
-        self.start = start
-        self.bootTicks = bootTicks
-        self.deadline = MonotonicClock.now() + Self.limitNanos
-        self.continuation = continuation
     }
 }
