@@ -4,6 +4,7 @@
 // the corral-init executable; system calls and stack buffers only.
 #define _GNU_SOURCE
 #include "child.h"
+#include "loopback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,24 +147,6 @@ static int corral_count_processes(void) {
     }
     close(directory);
     return count;
-}
-
-/// Brings the loopback of a new network namespace up.
-static int corral_loopback_up(void) {
-    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) return -1;
-    struct ifreq request;
-    memset(&request, 0, sizeof(request));
-    strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
-    int result = ioctl(sock, SIOCGIFFLAGS, &request);
-    if (result == 0) {
-        request.ifr_flags |= IFF_UP | IFF_RUNNING;
-        result = ioctl(sock, SIOCSIFFLAGS, &request);
-    }
-    int saved = errno;
-    close(sock);
-    errno = saved;
-    return result;
 }
 
 /// Writes `text` to a /proc file of this process. Returns 0, or -1 with errno.

@@ -6,6 +6,7 @@
 // the pool's own thread, not between fork and exec.
 #define _GNU_SOURCE
 #include "corral_namespace_pool.h"
+#include "loopback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,30 +23,12 @@ int corral_network_namespace_own(void) {
     return open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 }
 
-/// Brings up the loopback of the calling thread's network namespace.
-static int corral_pool_loopback_up(void) {
-    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) return -1;
-    struct ifreq request;
-    memset(&request, 0, sizeof(request));
-    strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
-    int result = ioctl(sock, SIOCGIFFLAGS, &request);
-    if (result == 0) {
-        request.ifr_flags |= IFF_UP | IFF_RUNNING;
-        result = ioctl(sock, SIOCSIFFLAGS, &request);
-    }
-    int saved = errno;
-    close(sock);
-    errno = saved;
-    return result;
-}
-
 int corral_network_namespace_prepare(int own, int *stranded) {
     *stranded = 0;
     if (unshare(CLONE_NEWNET) != 0) return -1;
     int prepared = -1;
     int error = 0;
-    if (corral_pool_loopback_up() != 0) {
+    if (corral_loopback_up() != 0) {
         error = errno;
     } else {
         prepared = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

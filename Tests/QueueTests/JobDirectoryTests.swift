@@ -17,10 +17,32 @@ struct JobDirectoryTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: server.tmp.path)) ?? []).filter { $0.hasPrefix("corral-job-") }
     }
 
+    /// A server whose jobs get a tmpfs of 8 MiB, two at once.
+    static func server() throws -> ServeProcess {
+        try ServeProcess.start(["--parallelism", "2", "--max-disk", "8M", "--log-level", "warning"])
+    }
+
+    /// Each removal follows its report by a grace period or so: within 10 s, nothing is left.
+    static func expectNothingLeft(_ server: ServeProcess, _ when: String) {
+        let deadline = Date().addingTimeInterval(10)
+        while (mountedJobDirectories(server) > 0 || !jobDirectories(server).isEmpty) && Date() < deadline { usleep(20_000) }
+        #expect(mountedJobDirectories(server) == 0, "job tmpfs still mounted \(when)")
+        #expect(jobDirectories(server).isEmpty, "job directories left \(when): \(jobDirectories(server))")
+    }
+
+    /// SIGTERM right after a job ended: exit 0, and the exit waited for the job's removal.
+    static func expectCleanStop(_ server: ServeProcess) {
+        let path = server.tmp.path
+        let result = server.stop()
+        #expect(result.status == 0, "\(result.standardError)")
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        #expect(!mountinfo.contains(path), "a job tmpfs of the stopped server is still mounted")
+    }
+
     @Test("tmpfs working directories of done jobs are unmounted and removed, while running and after a stop",
           .enabled(if: geteuid() == 0, "a size-limited working directory (tmpfs) needs root"))
     func removedAfterReport() throws {
-        let server = try ServeProcess.start(["--parallelism", "2", "--max-disk", "8M", "--log-level", "warning"])
+        let server = try Self.server()
         var stopped = false
         defer { if !stopped { server.stop() } }
         let jobs = (1...12).map { JobsRouteTests.job("echo \($0) > out; cat out") }
@@ -31,22 +53,14 @@ struct JobDirectoryTests {
             #expect(done.json["state"] as? String == "done", "\(done.text)")
             #expect(JobsRouteTests.stdout(done) == "\(index + 1)\n", "\(done.text)")
         }
-        // Each removal follows its report by a grace period or so.
-        let deadline = Date().addingTimeInterval(10)
-        while (Self.mountedJobDirectories(server) > 0 || !Self.jobDirectories(server).isEmpty) && Date() < deadline { usleep(20_000) }
-        #expect(Self.mountedJobDirectories(server) == 0, "job tmpfs still mounted after every report was written")
-        #expect(Self.jobDirectories(server).isEmpty, "job directories left: \(Self.jobDirectories(server))")
+        Self.expectNothingLeft(server, "after every report was written")
 
         // Jobs done just before a SIGTERM: the drain waits for their removal.
         let late = try JobsRouteTests.call(server, "POST", "/v1/jobs/batch", #"{"jobs": [\#(jobs.prefix(4).joined(separator: ", "))]}"#)
         let lateIds = try #require(late.json["ids"] as? [String], "\(late.text)")
         _ = try JobsRouteTests.wait(server, lateIds.last!)
-        let path = server.tmp.path
         stopped = true
-        let result = server.stop()
-        #expect(result.status == 0, "\(result.standardError)")
-        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        #expect(!mountinfo.contains(path), "a job tmpfs of the stopped server is still mounted")
+        Self.expectCleanStop(server)
     }
 }
 
@@ -56,7 +70,7 @@ struct RunDirectoryTests {
     @Test("POST /v1/run: each answered job's tmpfs goes soon after its answer, and all before a SIGTERM's exit",
           .enabled(if: geteuid() == 0, "a size-limited working directory (tmpfs) needs root"))
     func removedAfterAnswer() throws {
-        let server = try ServeProcess.start(["--parallelism", "2", "--max-disk", "8M", "--log-level", "warning"])
+        let server = try JobDirectoryTests.server()
         var stopped = false
         defer { if !stopped { server.stop() } }
         let body = #"{"processes": [{"args": ["/bin/sh", "-c", "head -c 100000 /dev/zero > big; wc -c < big"]}]}"#
@@ -78,19 +92,10 @@ struct RunDirectoryTests {
         }
         let got = answers.withLock { $0 }
         #expect(got.count == 16 && got.allSatisfy { $0 == "ok" }, "\(got)")
-        let deadline = Date().addingTimeInterval(10)
-        while (JobDirectoryTests.mountedJobDirectories(server) > 0 || !JobDirectoryTests.jobDirectories(server).isEmpty) && Date() < deadline {
-            usleep(20_000)
-        }
-        #expect(JobDirectoryTests.mountedJobDirectories(server) == 0, "job tmpfs still mounted after every answer")
-        #expect(JobDirectoryTests.jobDirectories(server).isEmpty, "job directories left: \(JobDirectoryTests.jobDirectories(server))")
+        JobDirectoryTests.expectNothingLeft(server, "after every answer")
         // An answer, then a SIGTERM at once: the exit waits for the removal.
         _ = try server.run(body)
-        let path = server.tmp.path
         stopped = true
-        let result = server.stop()
-        #expect(result.status == 0, "\(result.standardError)")
-        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        #expect(!mountinfo.contains(path), "a job tmpfs of the stopped server is still mounted")
+        JobDirectoryTests.expectCleanStop(server)
     }
 }
