@@ -66,17 +66,6 @@ struct PersistedTemplateCommandTests {
         ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    /// `corral cleanup --json`'s summary, expecting exit 0 and no failure about the store.
-    static func cleanup(sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
-        let cleanup = try Spawn.run(corralPath, ["cleanup", "--json"])
-        let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any],
-                                   "\(cleanup.standardOutput) \(cleanup.standardError)", sourceLocation: sourceLocation)
-        let failures = summary["failures"] as? [String] ?? []
-        #expect(cleanup.status == 0 || !failures.isEmpty, "\(cleanup.standardError)", sourceLocation: sourceLocation)
-        #expect(!failures.contains { $0.contains("corral-templates") }, "\(failures)", sourceLocation: sourceLocation)
-        return summary
-    }
-
     /// Whether a mount is a job directory of a Corral process that is alive (such as this
     /// test process's other suites' jobs, going on in parallel): `corral-job-PID-…`.
     static func ofLiveCorral(_ line: String) -> Bool {
@@ -85,23 +74,40 @@ struct PersistedTemplateCommandTests {
         return Int32(pid).map { Leftovers.isRunning($0) } ?? false
     }
 
+    /// A mountinfo line without its mount ids (which differ in a copy of the namespace).
+    static func mountKey(_ line: String) -> String {
+        line.split(separator: " ").dropFirst(2).joined(separator: " ")
+    }
+
     /// Runs `corral cleanup` and expects the mount table to hold no line of the store and no
     /// line mentioning corral that was not there before the test (`before`) and is not a live
-    /// Corral's, and the store's directory gone. Other test processes on this host persist
-    /// templates in the same store: a cleanup that finds one persisted after it is run again
-    /// (at most three times); the old code, which left the store's own mount, fails every time.
+    /// Corral's, and the store's directory gone. Other test processes on this host (and this
+    /// process's other suites) persist templates in the same store all the time: the cleanup
+    /// and the look run in a private copy of this mount namespace (`unshare --mount
+    /// --propagation private`), where no mount made elsewhere meanwhile shows up. What the
+    /// cleanup unlinks goes in every namespace (an unlinked mount point is detached in the
+    /// others). The old code, which left the store's own mount, fails this.
     static func expectNothingLeftMounted(before: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        var left: [String] = []
-        for _ in 0..<3 {
-            _ = try cleanup(sourceLocation: sourceLocation)
-            left = mountTable().filter {
-                $0.contains("corral-templates") || ($0.contains("corral") && !before.contains($0) && !ofLiveCorral($0))
-            }
-            if left.isEmpty && !FileManager.default.fileExists(atPath: TemplateStore.directory) { break }
+        let marker = "=== corral-test mountinfo"
+        let script = "'\(corralPath)' cleanup --json; echo \"status $?\"; echo '\(marker)'; cat /proc/self/mountinfo; "
+            + "if [ -e '\(TemplateStore.directory)' ]; then echo STORE-EXISTS; fi"
+        let result = try Spawn.run("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script])
+        let parts = result.standardOutput.components(separatedBy: marker + "\n")
+        #expect(parts.count == 2, "\(result.standardOutput) \(result.standardError)", sourceLocation: sourceLocation)
+        let head = parts.first ?? ""
+        let json = head.components(separatedBy: "\nstatus ").first ?? ""
+        let summary = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
+        let failures = summary?["failures"] as? [String] ?? []
+        #expect(summary != nil, "\(result.standardOutput) \(result.standardError)", sourceLocation: sourceLocation)
+        #expect(head.contains("status 0") || !failures.isEmpty, "\(result.standardError)", sourceLocation: sourceLocation)
+        #expect(!failures.contains { $0.contains("corral-templates") }, "\(failures)", sourceLocation: sourceLocation)
+        let lines = (parts.last ?? "").split(separator: "\n").map(String.init)
+        let known = Set(before.map(mountKey))
+        let left = lines.filter { $0 != "STORE-EXISTS" }.filter {
+            $0.contains("corral-templates") || ($0.contains("corral") && !known.contains(mountKey($0)) && !ofLiveCorral($0))
         }
         #expect(left.isEmpty, "still mounted after corral cleanup: \(left)", sourceLocation: sourceLocation)
-        #expect(!FileManager.default.fileExists(atPath: TemplateStore.directory), "\(TemplateStore.directory) is still there",
-                sourceLocation: sourceLocation)
+        #expect(!lines.contains("STORE-EXISTS"), "\(TemplateStore.directory) is still there", sourceLocation: sourceLocation)
     }
 
     @Test("corral cleanup leaves nothing of Corral mounted: the templates, then the store's own mount and directory go; a second cleanup is a no-op; the next run makes the store again",

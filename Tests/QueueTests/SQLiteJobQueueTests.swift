@@ -57,7 +57,17 @@ struct SQLiteJobQueueTests {
         await #expect(throws: QueueError.self) { _ = try await SQLiteJobQueue.open(path: path) }
         await queue.close()
 
-        let reopened = try await SQLiteJobQueue.open(path: path)
+        // The lock is a flock of the lock file's open description: a child that another suite
+        // of this test process spawns at this moment holds a copy of every descriptor until
+        // its exec (close-on-exec), so the lock may outlive the close by that long.
+        var reopenedQueue: SQLiteJobQueue?
+        for _ in 0..<250 where reopenedQueue == nil {
+            reopenedQueue = try? await SQLiteJobQueue.open(path: path)
+            if reopenedQueue == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        // Still refused after 5 s: once more, for its error.
+        let reopened: SQLiteJobQueue
+        if let reopenedQueue { reopened = reopenedQueue } else { reopened = try await SQLiteJobQueue.open(path: path) }
         #expect(try await reopened.get(ids[0])?.report == Data(#"{"kept":true}"#.utf8))
         #expect(try await reopened.counts() == [.queued: 2, .running: 0, .done: 1, .cancelled: 0])
         let next = try #require(try await reopened.claim(worker: "w", lease: .seconds(30)))
