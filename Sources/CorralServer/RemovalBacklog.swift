@@ -19,6 +19,8 @@ final class RemovalBacklog: Sendable {
         self.limit = max(1, limit)
     }
 
+    var count: Int { state.withLock { $0.pending.count } }
+
     /// Returns once fewer than `limit` removals are under way.
     func waitForRoom() async {
         while state.withLock({ $0.pending.count >= limit }) {
