@@ -112,12 +112,19 @@ static int corral_template_mount_point(int root_fd, const corral_mount *entry) {
     return close(dir);
 }
 
-/// The vfork-style child (sharing Corral's memory and descriptor table, in a new mount
-/// namespace): builds the template and leaves a descriptor of its namespace behind.
+/// The vfork-style child (sharing Corral's memory, and its descriptor table until it has opened
+/// its namespace, in a new mount namespace): builds the template and leaves a descriptor of
+/// its namespace behind.
 static int corral_template_child(void *argument) {
     corral_template_context *context = argument;
     context->namespace_fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (context->namespace_fd < 0) corral_template_fail(context, CORRAL_STAGE_NAMESPACES, -7);
+    // From here on a descriptor table of the child's own: the files it writes into the
+    // tmpfs are open for writing for a moment, and a program another thread of Corral
+    // spawns meanwhile would copy a shared table and hold them until its exec; the
+    // read-only remount below then fails with EBUSY. (The namespace's descriptor, opened
+    // before, stays in Corral's table.)
+    if (unshare(CLONE_FILES) != 0) corral_template_fail(context, CORRAL_STAGE_NAMESPACES, -8);
     const char *root = context->root;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0
         || mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0) {
@@ -126,7 +133,6 @@ static int corral_template_child(void *argument) {
     for (int index = 0; index < context->count; index++) {
         if (corral_make_entry(root, &context->mounts[index]) != 0) corral_template_fail(context, CORRAL_STAGE_FILESYSTEM, index);
     }
-    // The child shares Corral's descriptor table: this one is closed before anything else.
     int root_fd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root_fd < 0) corral_template_fail(context, CORRAL_STAGE_FILESYSTEM, -6);
     for (int index = 0; index < context->run_count; index++) {

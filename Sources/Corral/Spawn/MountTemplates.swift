@@ -84,6 +84,7 @@ enum MountTemplates {
             case -3: what = "remounting it read-only"
             case -6: what = "a mount point for a per-run mount"
             case -7: what = "a mount namespace for it"
+            case -8: what = "a descriptor table of its own"
             default:
                 let index = Int(failure.detail)
                 what = mounts.indices.contains(index) ? String(cString: mounts[index].target) : "entry \(index)"
