@@ -195,9 +195,9 @@ final class QueueWorker: Sendable {
                     do throws(CorralError) {
                         // The report is written while the working directory is removed
                         // (bounded; a drain waits for the removals).
-                        await dispatcher.removals.waitForRoom()
-                        let (report, removal) = try await runner.runReportingFirst(dispatcher.pinned(spec, slot: slot), stop: stop)
-                        dispatcher.removals.add(removal)
+                        let report = try await dispatcher.removals.withRoom { () async throws(CorralError) in
+                            try await runner.runReportingFirst(dispatcher.pinned(spec, slot: slot), stop: stop)
+                        }
                         return .success(report)
                     } catch {
                         return .failure(error)

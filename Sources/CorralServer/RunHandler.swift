@@ -47,9 +47,9 @@ struct RunHandler: Sendable {
                     switch dispatcher.pinned(document, slot: slot) {
                     case .job(let spec):
                         // The answer goes while the working directory is removed (bounded).
-                        await dispatcher.removals.waitForRoom()
-                        let (report, removal) = try await runner.runReportingFirst(spec, stop: stop)
-                        dispatcher.removals.add(removal)
+                        let report = try await dispatcher.removals.withRoom { () async throws(CorralError) in
+                            try await runner.runReportingFirst(spec, stop: stop)
+                        }
                         return .success(.job(report))
                     case .steps(let steps): return .success(.steps(try await StepsRunner(jobs: runner).run(steps, stop: stop)))
                     }
