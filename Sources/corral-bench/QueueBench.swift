@@ -46,7 +46,7 @@ enum QueueBench {
 
             let urlFile = tmp + "/url"
             FileManager.default.createFile(atPath: urlFile, contents: Data(url.utf8), attributes: [.posixPermissions: 0o600])
-            let latency = try await idleLatency(postgres, urlFile: urlFile, rounds: min(max(jobs / 4, 50), 300))
+            let latency = try await idleLatency(postgres, urlFile: urlFile, stateDirectory: tmp + "/idle-state", rounds: min(max(jobs / 4, 50), 300))
             var rates: [(String, Double)] = []
             for workers in [1, 2, 4] {
                 rates.append(("\(workers) worker\(workers == 1 ? "" : "s")", try await workerRate(postgres, urlFile: urlFile, workers: workers, jobs: jobs)))
@@ -56,6 +56,12 @@ enum QueueBench {
             func figure(_ samples: [Double]) -> String {
                 String(format: "{\"p50Millis\": %.3f, \"p99Millis\": %.3f}", Summary.percentile(samples.sorted(), 0.5), Summary.percentile(samples.sorted(), 0.99))
             }
+            // The queue's part of an idle worker's figure: its percentiles less the direct run's.
+            func difference(_ queued: [Double], _ direct: [Double]) -> String {
+                let (a, b) = (queued.sorted(), direct.sorted())
+                return String(format: "{\"p50Millis\": %.3f, \"p99Millis\": %.3f}", Summary.percentile(a, 0.5) - Summary.percentile(b, 0.5),
+                              Summary.percentile(a, 0.99) - Summary.percentile(b, 0.99))
+            }
             let rateItems = rates.map { String(format: "{\"runner\": \"%@\", \"jobsPerSecond\": %.1f}", $0.0, $0.1) }
             var load = [Double](repeating: 0, count: 3)
             _ = getloadavg(&load, 3)
@@ -63,7 +69,8 @@ enum QueueBench {
                 + "\"overhead\": {\"postgres\": \(figure(postgresOverhead)), \"postgresClaimWaitsForDisk\": \(figure(waitingOverhead)), "
                 + "\"postgresWorkerStep\": \(figure(step)), \"postgresWorkerStepSeparate\": \(figure(separateStep)), "
                 + "\"sqlite\": \(figure(sqliteOverhead)), "
-                + "\"postgresIdleWorker\": \(figure(latency))}, "
+                + "\"postgresIdleWorker\": \(figure(latency.worker)), \"serveIdleRun\": \(figure(latency.serve)), "
+                + "\"postgresIdleWorkerOverServe\": \(difference(latency.worker, latency.serve))}, "
                 + "\"rates\": [\(rateItems.joined(separator: ", "))]}}"
         } catch {
             Console.error("corral-bench: the queue benchmark failed: \(error)\n")
@@ -106,29 +113,54 @@ enum QueueBench {
 
     /// Milliseconds a job spends outside its own run when one idle `corral worker` takes it:
     /// from the enqueue until its report is readable, less the job's own wall time (what the
-    /// worker waited before claiming, the claim, admission, the report and its write), one
-    /// job at a time, `rounds` times. The report is looked for every 0.5 ms.
-    static func idleLatency(_ queue: any JobQueue, urlFile: String, rounds: Int) async throws -> [Double] {
+    /// worker waited before claiming, the claim, admission, the sandbox's setup, the report
+    /// and its write), one job at a time, `rounds` times; the report is looked for every
+    /// 0.5 ms. Against the same run through an idle `corral serve`'s `POST /v1/run` (from the
+    /// request until the answer, less the same wall time: admission, the sandbox's setup, the
+    /// answer), round by round, the order alternating: the queue's part is the difference.
+    static func idleLatency(_ queue: any JobQueue, urlFile: String, stateDirectory: String, rounds: Int) async throws
+        -> (worker: [Double], serve: [Double]) {
         _ = try await queue.expire(finishedBefore: .nanoseconds(1))
         let (worker, _) = try start(["worker", "--queue-file", urlFile, "--parallelism", "1", "--file-store", "none", "--log-level", "error"], ready: "worker ready")
         defer { worker.terminate(); worker.waitUntilExit() }
-        let spec = Data(#"{"processes": [{"args": ["/bin/true"]}]}"#.utf8)
-        var samples: [Double] = []
-        for round in 0..<(rounds + 5) {
-            // Idle first, as a worker between jobs is.
-            try await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
+        let (serve, said) = try start(["serve", "--port", "0", "--parallelism", "1", "--state-dir", stateDirectory, "--file-store", "none",
+                                       "--log-level", "error"], ready: "listening on")
+        defer { serve.terminate(); serve.waitUntilExit() }
+        guard let port = said.split(separator: ":").last.flatMap({ Int($0.prefix(while: \.isNumber)) }) else { throw QueueError("no port in \(said)") }
+        let connection = HTTPConnection(port: port)
+        let text = #"{"processes": [{"args": ["/bin/true"]}]}"#
+        let spec = Data(text.utf8)
+        func wall(_ report: Data) throws -> Double {
+            let object = (try? JSONSerialization.jsonObject(with: report)) as? [String: Any]
+            guard let wall = object?["wallTime"] as? Double else { throw QueueError("a report without wallTime: \(String(decoding: report, as: UTF8.self))") }
+            return wall * 1000
+        }
+        func throughQueue() async throws -> Double {
             let begin = ContinuousClock.now
             guard let id = try await queue.enqueue([NewJob(spec: spec)]).first else { throw QueueError("no id") }
             var report: Data?
             while report == nil {
                 if let record = try await queue.get(id), record.state == .done { report = record.report } else { try await Task.sleep(for: .microseconds(500)) }
             }
-            let elapsed = (ContinuousClock.now - begin) / .milliseconds(1)
-            let object = (try? JSONSerialization.jsonObject(with: report ?? Data())) as? [String: Any]
-            guard let wall = object?["wallTime"] as? Double else { throw QueueError("a report without wallTime: \(String(decoding: report ?? Data(), as: UTF8.self))") }
-            if round >= 5 { samples.append(elapsed - wall * 1000) }
+            return (ContinuousClock.now - begin) / .milliseconds(1) - (try wall(report ?? Data()))
         }
-        return samples
+        func direct() throws -> Double {
+            let begin = ContinuousClock.now
+            let answer = try connection.request("POST", "/v1/run", headers: [("Content-Type", "application/json")], body: Array(text.utf8))
+            guard answer.status == 200 else { throw QueueError("POST /v1/run answered \(answer.status)") }
+            return (ContinuousClock.now - begin) / .milliseconds(1) - (try wall(Data(answer.body)))
+        }
+        var workerSamples: [Double] = [], serveSamples: [Double] = []
+        for round in 0..<(rounds + 5) {
+            for queueFirst in round % 2 == 0 ? [true, false] : [false, true] {
+                // Idle first, as a worker (or a server) between jobs is.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
+                let sample = queueFirst ? try await throughQueue() : try direct()
+                guard round >= 5 else { continue }
+                if queueFirst { workerSamples.append(sample) } else { serveSamples.append(sample) }
+            }
+        }
+        return (workerSamples, serveSamples)
     }
 
     static var corral: String {
