@@ -77,7 +77,8 @@ public struct CorralServer: Sendable {
         self.metrics = metrics
         if let store = configuration.fileStore {
             do {
-                fileStore = try FileStore(directory: store.directory, maxBytes: store.maxBytes, maxFileBytes: store.maxFileBytes) {
+                fileStore = try FileStore(directory: store.directory, maxBytes: store.maxBytes, maxFileBytes: store.maxFileBytes,
+                                          sealedCopyBytes: store.sealedCopyBytes) {
                     metrics.fileStore($0)
                 }
             } catch {

@@ -203,12 +203,16 @@ public struct FileStoreSettings: Sendable, Hashable {
     public var maxBytes: UInt64
     /// `--file-store-max-file`: the largest file.
     public var maxFileBytes: UInt64
+    /// `--file-store-copies-max`: the most memory kept in sealed copies of stored inputs (a
+    /// plain program's stored stdin; see ``FileStore/openSealedInput(_:)``).
+    public var sealedCopyBytes: UInt64
 
     public init(directory: String = FileStore.defaultDirectory, maxBytes: UInt64 = FileStore.defaultMaxBytes,
-                maxFileBytes: UInt64 = FileStore.defaultMaxFileBytes) {
+                maxFileBytes: UInt64 = FileStore.defaultMaxFileBytes, sealedCopyBytes: UInt64 = FileStore.defaultSealedCopyBytes) {
         self.directory = directory
         self.maxBytes = maxBytes
         self.maxFileBytes = maxFileBytes
+        self.sealedCopyBytes = sealedCopyBytes
     }
 }
 

@@ -39,6 +39,9 @@ struct JobOptions: ParsableArguments {
     @Option(name: .customLong("file-store-max-file"), help: ArgumentHelp("Largest file the store takes (413 above it).", valueName: "size"))
     var fileStoreMaxFile = "256M"
 
+    @Option(name: .customLong("file-store-copies-max"), help: ArgumentHelp("Most memory kept in sealed copies of stored inputs that programs which are not isolated read as stdin (least recently used go first; 0 keeps none: each run gets a copy of its own).", valueName: "size"))
+    var fileStoreCopiesMax = "256M"
+
     @Option(name: .customLong("max-job-processes"), help: ArgumentHelp("Most entries in a job's processes (they run at once, in one slot).", valueName: "n"))
     var maxJobProcesses = 16
 
@@ -140,7 +143,8 @@ struct JobOptions: ParsableArguments {
             fileStore: fileStore == "none" ? nil : FileStoreSettings(
                 directory: fileStore.hasPrefix("/") ? fileStore : FileManager.default.currentDirectoryPath + "/" + fileStore,
                 maxBytes: try Self.parse(fileStoreMax, "file-store-max", LimitValue.parseSize),
-                maxFileBytes: try Self.parse(fileStoreMaxFile, "file-store-max-file", LimitValue.parseSize)),
+                maxFileBytes: try Self.parse(fileStoreMaxFile, "file-store-max-file", LimitValue.parseSize),
+                sealedCopyBytes: fileStoreCopiesMax == "0" ? 0 : try Self.parse(fileStoreCopiesMax, "file-store-copies-max", LimitValue.parseSize)),
             resultTTL: try Self.parse(resultTTL, "result-ttl", LimitValue.parseDuration),
             lease: try Self.parse(lease, "lease", LimitValue.parseDuration),
             callbackAllow: callbackAllow,
