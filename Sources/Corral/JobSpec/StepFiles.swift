@@ -86,21 +86,49 @@ extension DirectoryHandle {
         try Self.copy(from: input, to: target, path, limit)
     }
 
-    /// Everything from `input`'s start (pread: its offset stays) into `target`.
+    /// Everything from `input`'s start to its size now into `target`, holes kept as holes:
+    /// only the data ranges (`SEEK_DATA`, `SEEK_HOLE`) are read and written, and the size is
+    /// set at the end. A sparse file a program made at no cost (`truncate -s 1T`, a seek past
+    /// the end) so costs Corral the data the program wrote, not the zeros of its holes.
+    /// `input`'s offset is left where it was.
     static func copy(from input: Int32, to target: Int32, _ path: SpecPath, _ limit: UInt64?) throws(CorralError) {
+        var info = stat()
+        guard fstat(input, &info) == 0 else { throw CorralError(.system, "files: stat for \(path): \(SetupFailure.describe(errno))") }
+        let end = info.st_size
+        let saved = lseek(input, 0, SEEK_CUR)
+        defer { if saved >= 0 { _ = lseek(input, saved, SEEK_SET) } }
+        var offset: off_t = 0
+        while offset < end {
+            var data = lseek(input, offset, SEEK_DATA)
+            if data < 0 {
+                guard errno != ENXIO else { break } // nothing but a hole up to the end
+                data = offset // no SEEK_DATA here: everything is data
+            }
+            guard data < end else { break }
+            let hole = lseek(input, data, SEEK_HOLE)
+            try copyRange(from: input, to: target, data, hole > data ? min(hole, end) : end, path, limit)
+            offset = hole > data ? hole : end
+        }
+        guard ftruncate(target, end) == 0 else {
+            throw CorralError(.system, "files: size of \(path): \(SetupFailure.describe(errno))")
+        }
+    }
+
+    /// Bytes `start..<end` of `input` to the same offsets of `target`.
+    private static func copyRange(from input: Int32, to target: Int32, _ start: off_t, _ end: off_t, _ path: SpecPath,
+                                  _ limit: UInt64?) throws(CorralError) {
         let size = 1 << 16
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
-        var offset: off_t = 0
-        while true {
-            let count = pread(input, buffer, size, offset)
+        var offset = start
+        while offset < end {
+            let count = pread(input, buffer, min(size, Int(end - offset)), offset)
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw CorralError(.system, "files: read for \(path): \(SetupFailure.describe(errno))") }
-            if count == 0 { return }
-            offset += off_t(count)
+            if count == 0 { return } // shrunk meanwhile
             var written = 0
             while written < count {
-                let wrote = write(target, buffer + written, count - written)
+                let wrote = pwrite(target, buffer + written, count - written, offset + off_t(written))
                 if wrote < 0 && errno == EINTR { continue }
                 guard wrote > 0 else {
                     if let limit, errno == ENOSPC {
@@ -110,6 +138,7 @@ extension DirectoryHandle {
                 }
                 written += wrote
             }
+            offset += off_t(count)
         }
     }
 }
