@@ -18,23 +18,29 @@ struct TestProgramAttackTests {
           arguments: [false, true])
     func descriptorsAndReopens(isolate: Bool) async throws {
         // Each line the program prints that is not the answer's is a way in: the checker
-        // (exact) then says where. `ls` lists its own descriptors: 0, 1, 2 and the one it
+        // (exact) then says where. (A redirection of a command run by the shell itself may
+        // be made in the shell, so /proc/$$ is read in a subshell.) `ls` lists its own descriptors: 0, 1, 2 and the one it
         // reads /proc/self/fd through.
         let script = """
         (echo x >> /proc/$$/fd/1) 2>/dev/null && echo wrote-output
         (: > /proc/$$/fd/1) 2>/dev/null && echo truncated-output
-        cat /proc/$$/fd/1 >/dev/null 2>&1 && echo read-output
+        [ "$(cat /proc/$$/fd/1 >/dev/null 2>&1; echo $?)" = 0 ] && echo read-output
         (echo x >> /proc/$$/fd/0) 2>/dev/null && echo wrote-input
         ln -L /proc/$$/fd/0 stolen 2>/dev/null && echo linked-input
         exec ls /proc/self/fd
         """
         let report = try await steps("""
         {"steps": [{"name": "t", "processes": [{"args": \(shell(script)), "isolate": \(isolate), "limits": {"wallTime": 10}}],
-          "checker": "exact", "tests": [{"stdin": {"content": "input\\n"}, "answer": {"content": "0\\n1\\n2\\n3\\n"}},
-                                        {"stdin": {"content": "input\\n"}, "answer": {"content": "0\\n1\\n2\\n3\\n"}}]}]}
+          "continueOnFailure": true, "checker": "exact", "tests": [{"stdin": {"content": "input\\n"}, "answer": {"content": "0\\n1\\n2\\n3\\n"}},
+                                        {"stdin": {"content": "input\\n"}, "answer": {"content": "0\\n1\\n2\\n3\\n"}}]},
+                   {"name": "shown", "processes": [{"args": \(shell(script)), "isolate": \(isolate), "limits": {"wallTime": 10}}],
+          "checker": {"type": "custom", "args": ["/bin/sh", "-c", "cat \\"$2\\" >&2; exit 1", "checker"]},
+          "tests": [{"stdin": {"content": "input\\n"}}]}]}
         """)
         let tests = report.steps[0].tests
-        #expect(tests.map(\.verdict) == [.accepted, .accepted], "\(tests.map(\.comment))")
+        // The second step shows what the program printed (the custom checker's comment).
+        let shown = report.steps.last?.tests.first?.comment ?? ""
+        #expect(tests.map(\.verdict) == [.accepted, .accepted], "printed: \(shown)")
         #expect(tests.allSatisfy { $0.processes[0].report.status == .ok }, "\(tests.map { $0.processes[0].report.message })")
     }
 
