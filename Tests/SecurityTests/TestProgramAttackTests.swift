@@ -44,6 +44,36 @@ struct TestProgramAttackTests {
         #expect(tests.allSatisfy { $0.processes[0].report.status == .ok }, "\(tests.map { $0.processes[0].report.message })")
     }
 
+    @Test("a tested program cannot change the binary later tests and later steps take from the compile step",
+          arguments: [false, true])
+    func compiledBinaryStays(isolate: Bool) async throws {
+        let name = "sol-\(UUID().uuidString)"
+        // Each test runs its copy, then rewrites every file of that name it can find (its
+        // own copy, and the compile step's if it could reach it) and every one it can
+        // reach through another process's working directory.
+        let attack = """
+        ./\(name)
+        for f in $(find /tmp /var/tmp /dev/shm -maxdepth 4 -name \(name) -type f 2>/dev/null) /proc/[0-9]*/cwd/\(name); do
+          (printf '#!/bin/sh\\necho hacked\\n' > "$f") 2>/dev/null
+        done
+        exit 0
+        """
+        let report = try await steps("""
+        {"steps": [{"name": "compile", "processes": [{"args": \(shell("printf '#!/bin/sh\\necho orig\\n' > \(name) && chmod 755 \(name)")), "isolate": \(isolate)}]},
+                   {"name": "t", "processes": [{"args": \(shell(attack)), "isolate": \(isolate), "limits": {"wallTime": 20}}],
+                    "files": [{"path": "\(name)", "fromStep": "compile", "fromPath": "\(name)"}], "continueOnFailure": true,
+                    "checker": "exact", "tests": [{"stdin": {"content": ""}, "answer": {"content": "orig\\n"}},
+                                                  {"stdin": {"content": ""}, "answer": {"content": "orig\\n"}},
+                                                  {"stdin": {"content": ""}, "answer": {"content": "orig\\n"}}]},
+                   {"name": "after", "processes": [{"args": ["./\(name)"], "isolate": \(isolate)}],
+                    "files": [{"path": "\(name)", "fromStep": "compile", "fromPath": "\(name)"}]}]}
+        """)
+        #expect(report.steps.count == 3, "\(report.steps.map(\.name)) skipped \(report.skipped)")
+        #expect(report.steps[1].tests.map(\.verdict) == [.accepted, .accepted, .accepted], "\(report.steps[1].tests.map(\.comment))")
+        #expect(report.steps.last?.processes.first?.report.stdout?.text == "orig\n",
+                "\(report.steps.last?.processes.first?.report.stdout?.text ?? "") \(report.steps.last?.processes.first?.report.message ?? "")")
+    }
+
     @Test("a process the tested program leaves behind (setsid, signals ignored) is gone when the step ends: it cannot change the output afterwards",
           arguments: [false, true])
     func nothingOutlivesTheTest(isolate: Bool) async throws {
