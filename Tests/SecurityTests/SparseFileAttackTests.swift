@@ -37,9 +37,7 @@ struct SparseFileAttackTests {
         #expect(lines.count == 2, "\(lines)")
         #expect(lines.last == "\(Self.hole + 1)", "the file taken has the earlier step's size: \(lines)")
         let blocks = Int(lines.first ?? "") ?? Int.max
-        withKnownIssue("hole: StepFiles.swift DirectoryHandle.copy writes every zero of a hole (1 TiB hole: 1 TiB written to the host's disk after the run)") {
-            #expect(blocks <= Self.allowedBlocks, "the copy of a \(Self.hole)-byte hole took \(blocks) blocks of 512 bytes")
-        }
+        #expect(blocks <= Self.allowedBlocks, "the copy of a \(Self.hole)-byte hole took \(blocks) blocks of 512 bytes")
     }
 
     @Test("a test's sparse output given to a custom checker costs the checker's copy no disk for its hole")
@@ -55,9 +53,7 @@ struct SparseFileAttackTests {
         #expect(test.processes.first?.report.status == .ok, "\(test.processes.first?.report.message ?? "")")
         #expect(test.verdict == .wrongAnswer, "\(test.verdict) \(test.comment)")
         let blocks = Int(test.comment.trimmingCharacters(in: .whitespacesAndNewlines)) ?? Int.max
-        withKnownIssue("hole: StepFiles.swift DirectoryHandle.copy (via TestFiles/TestRunner: the checker's copy of `output`) writes every zero of a hole") {
-            #expect(blocks <= Self.allowedBlocks, "the checker's copy of a \(Self.hole)-byte hole took \(blocks) blocks: \(test.comment)")
-        }
+        #expect(blocks <= Self.allowedBlocks, "the checker's copy of a \(Self.hole)-byte hole took \(blocks) blocks: \(test.comment)")
     }
 
     @Test("a test's stdin taken from an earlier step's sparse file costs no disk for its hole")
@@ -73,9 +69,7 @@ struct SparseFileAttackTests {
         let test = try #require(report.steps.last?.tests.first)
         #expect(test.processes.first?.report.status == .ok, "\(test.processes.first?.report.message ?? "")")
         let blocks = Int(test.comment.trimmingCharacters(in: .whitespacesAndNewlines)) ?? Int.max
-        withKnownIssue("hole: StepFiles.swift DirectoryHandle.copy (via TestFiles.put: the test's `input`) writes every zero of a hole") {
-            #expect(blocks <= Self.allowedBlocks, "the test's input (a \(Self.hole)-byte hole) took \(blocks) blocks: \(test.comment)")
-        }
+        #expect(blocks <= Self.allowedBlocks, "the test's input (a \(Self.hole)-byte hole) took \(blocks) blocks: \(test.comment)")
     }
 
     @Test("a tested program's 1 TiB sparse output is judged at once by every built-in checker (no terabyte of zeros read)")

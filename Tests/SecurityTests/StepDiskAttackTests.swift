@@ -34,8 +34,10 @@ struct StepDiskAttackTests {
           .enabled(if: isRoot, Comment(rawValue: needsRoot)))
     func stepsKeepOneBound() async throws {
         let limit: UInt64 = 8 << 20
+        // Each step tries to keep 3 MiB; the steps share the bound, so the third and fourth
+        // find no room (and go on: continueOnFailure), while the job is held open.
         let fill = (1...4).map { index in
-            #"{"name": "fill\#(index)", "processes": [{"args": \#(shell("dd if=/dev/zero of=f bs=1M count=7 status=none")), "isolate": true}]}"#
+            #"{"name": "fill\#(index)", "continueOnFailure": true, "processes": [{"args": \#(shell("dd if=/dev/zero of=f bs=1M count=3 status=none")), "isolate": true}]}"#
         }.joined(separator: ", ")
         let json = """
         {"steps": [\(fill), {"name": "hold", "processes": [{"args": ["/bin/sleep", "1.5"], "isolate": true}]}]}
@@ -54,10 +56,16 @@ struct StepDiskAttackTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let report = try await job.value
-        #expect(report.steps.count == 5 && report.steps.allSatisfy(\.ok), "\(report.steps.map { "\($0.name): \($0.status)" })")
-        withKnownIssue("hole: StepsRunner.swift keeps every step's layout (a tmpfs of workdirLimit each) until the job ends: steps × --max-disk at once") {
-            #expect(most <= limit + (1 << 20), "a job with a bound of \(limit) bytes kept \(most) bytes at once")
-        }
+        #expect(most <= limit + (1 << 20), "a job with a bound of \(limit) bytes kept \(most) bytes at once")
+        let statuses = report.steps.map { "\($0.name): \($0.status)" }
+        #expect(report.steps.count == 5, "\(statuses)")
+        let fitted = report.steps.prefix(2).allSatisfy(\.ok)
+        let refused = report.steps.dropFirst(2).prefix(2).allSatisfy { !$0.ok }
+        #expect(fitted, "the first two steps fit: \(statuses)")
+        #expect(refused, "the third and fourth find no room: \(statuses)")
+        let said = report.steps.dropFirst(2).first?.processes.first?.report.stderr?.text ?? ""
+        #expect(said.contains("No space left on device"), "\(said)")
+        #expect(report.steps.last?.ok == true, "\(statuses)")
     }
 }
 }

@@ -86,6 +86,10 @@ extension DirectoryHandle {
         try Self.copy(from: input, to: target, path, limit)
     }
 
+    /// lseek's `SEEK_DATA` and `SEEK_HOLE` (Linux; Glibc's module does not export them).
+    private static let seekData: Int32 = 3
+    private static let seekHole: Int32 = 4
+
     /// Everything from `input`'s start to its size now into `target`, holes kept as holes:
     /// only the data ranges (`SEEK_DATA`, `SEEK_HOLE`) are read and written, and the size is
     /// set at the end. A sparse file a program made at no cost (`truncate -s 1T`, a seek past
@@ -99,13 +103,13 @@ extension DirectoryHandle {
         defer { if saved >= 0 { _ = lseek(input, saved, SEEK_SET) } }
         var offset: off_t = 0
         while offset < end {
-            var data = lseek(input, offset, SEEK_DATA)
+            var data = lseek(input, offset, Self.seekData)
             if data < 0 {
                 guard errno != ENXIO else { break } // nothing but a hole up to the end
                 data = offset // no SEEK_DATA here: everything is data
             }
             guard data < end else { break }
-            let hole = lseek(input, data, SEEK_HOLE)
+            let hole = lseek(input, data, Self.seekHole)
             try copyRange(from: input, to: target, data, hole > data ? min(hole, end) : end, path, limit)
             offset = hole > data ? hole : end
         }

@@ -1,9 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Runs a ``StepsSpec``: each step as a job of its own (``JobRunner``), in order, each in a
 /// fresh working directory; a step's directories stay open until the whole job ends, so later
 /// steps copy files out of them (``StepSources``) without the client carrying a byte. A step
 /// with tests runs its processes once per test, one test after another
 /// (``TestRunner``). A step that does not end ok stops the job unless it says
 /// `continueOnFailure`.
+///
+/// With a working-directory limit (``JobRunner/workdirLimit``), the steps of a job share it:
+/// each step's directories are a tmpfs of what the steps before it left (the limit less what
+/// their kept directories hold), so the job never keeps more than the limit, however many
+/// steps fill theirs. A step left no room gets one page and the job's warning that its
+/// directory filled up.
 public struct StepsRunner: Sendable {
     public let jobs: JobRunner
     /// Where `fileId` sources are opened; nil: a spec naming one is refused when it runs.
@@ -31,6 +41,7 @@ public struct StepsRunner: Sendable {
                     continue
                 }
                 let report: StepReport
+                let jobs = Self.within(self.jobs, keptBy: layouts)
                 if step.tests.isEmpty {
                     let stepStarted = MonotonicClock.now()
                     do {
@@ -62,5 +73,21 @@ public struct StepsRunner: Sendable {
                                   firstFailure: summaries.lazy.compactMap(\.firstFailure).first)
         return StepsReport(ok: skipped.isEmpty && reports.allSatisfy(\.ok), steps: reports, skipped: skipped, summary: summary,
                            wallTime: Double(MonotonicClock.now() - started) / 1e9)
+    }
+
+    /// `jobs` with the working-directory limit less what `layouts` (the earlier steps') hold,
+    /// read from their tmpfs through their descriptors; at least one page (a tmpfs of size 0
+    /// would have no limit).
+    private static func within(_ jobs: JobRunner, keptBy layouts: [JobLayout]) -> JobRunner {
+        guard let limit = jobs.workdirLimit, !layouts.isEmpty else { return jobs }
+        var kept: UInt64 = 0
+        for layout in layouts where layout.workdir.limit != nil {
+            var info = statvfs()
+            guard fstatvfs(layout.workdir.handle.descriptor, &info) == 0 else { continue }
+            kept += UInt64(info.f_blocks - info.f_bfree) * UInt64(info.f_frsize)
+        }
+        let page = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 4096))
+        let left = limit > kept ? (limit - kept) / page * page : 0
+        return JobRunner(runner: jobs.runner, workdirLimit: max(left, page), fileStore: jobs.fileStore)
     }
 }
