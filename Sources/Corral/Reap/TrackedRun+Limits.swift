@@ -80,7 +80,16 @@ extension TrackedRun {
         _ = Glibc.kill(-pid, SIGKILL)
         for escapee in escapees { Self.kill(escapee) }
         guard let cgroup else { return true }
-        let members = cgroup.killAll()
+        let now = MonotonicClock.now()
+        let groupKilled = groupKilledAt ?? now
+        groupKilledAt = groupKilled
+        // The group kill reached every process of the group (a fork racing it fails), so
+        // what the cgroup lists just after it is mostly the group dying. Only what is still
+        // there ``freezeGraceNanos`` later (a process that left the group with setsid or
+        // setpgid, or a slow death) is frozen and killed: freezing costs the kernel a code
+        // patch on every CPU, and the thaw another, which a run whose group was all of it
+        // need not pay.
+        let members = now - groupKilled < Self.freezeGraceNanos ? cgroup.members() : cgroup.killAll()
         for member in members { knownPids.insert(member) }
         return members.isEmpty
     }
@@ -93,10 +102,10 @@ extension TrackedRun {
     /// User + system CPU of the whole run now, in microseconds: what Corral reaped, plus
     /// every live process of the tree (its own time and that of children it reaped).
     private func sampleCPU() -> Int64 {
-        if let cgroup, let cpu = cgroup.cpu() {
+        if let cgroup, let total = cgroup.cpuTotal() {
             for member in cgroup.members() { knownPids.insert(member) }
             if let current = cgroup.memoryCurrent() { memoryPeak = max(memoryPeak, Int64(current)) }
-            return cpu.total
+            return total
         }
         var ticks: Int64 = 0
         var micros: Int64 = 0
