@@ -71,8 +71,8 @@ enum CgroupFS {
     /// read whole into an array.
     static let smallFile = 256
 
-    /// A decimal number with optional white space around it (`123\n`), as
-    /// `UInt64(text.trimmed)` reads it from the same bytes; nil for anything else (`max`).
+    /// Decimal digits with optional white space around them (`123\n`), as
+    /// `UInt64(text.trimmed)` reads them; nil for anything else (`max`, a sign, an overflow).
     static func parseNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
         var start = 0, end = bytes.count
         while start < end && isSpace(bytes[start]) { start += 1 }

@@ -80,16 +80,21 @@ extension TrackedRun {
         _ = Glibc.kill(-pid, SIGKILL)
         for escapee in escapees { Self.kill(escapee) }
         guard let cgroup else { return true }
-        let now = MonotonicClock.now()
-        let groupKilled = groupKilledAt ?? now
-        groupKilledAt = groupKilled
-        // The group kill reached every process of the group (a fork racing it fails), so
-        // what the cgroup lists just after it is mostly the group dying. Only what is still
-        // there ``freezeGraceNanos`` later (a process that left the group with setsid or
-        // setpgid, or a slow death) is frozen and killed: freezing costs the kernel a code
-        // patch on every CPU, and the thaw another, which a run whose group was all of it
-        // need not pay.
-        let members = now - groupKilled < Self.freezeGraceNanos ? cgroup.members() : cgroup.killAll()
+        // Freezing costs the kernel a code patch on every CPU (and the thaw another), and
+        // waits for each process to reach the freezer: a killed one that has not run yet
+        // holds it up. It is needed only for a process Corral cannot be sure it killed.
+        // The main process (a session leader: it cannot leave its group) died with the
+        // group kill, which a fork cannot race; escapees were killed by pid; both are
+        // Corral's unreaped children, so their pids are still theirs, and a process with
+        // SIGKILL pending cannot fork. A cgroup that lists nothing else needs no freeze:
+        // it is listed again at the next round, until it is empty.
+        let listed = cgroup.members()
+        let members: [Int32]
+        if listed.allSatisfy({ ($0 == pid && mainAlive) || escapees.contains($0) }) {
+            members = listed
+        } else {
+            members = cgroup.killAll()
+        }
         for member in members { knownPids.insert(member) }
         return members.isEmpty
     }

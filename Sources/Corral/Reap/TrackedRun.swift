@@ -23,9 +23,6 @@ final class TrackedRun {
     /// processes are read from their CPU-time clocks (exact) and get the same allowance.
     static let cpuCheckAllowanceMicros: Int64 = 5_000
     static let drainPollNanos: Int64 = 1_000_000
-    /// How long after the group kill whatever is left in a run's cgroup is frozen and
-    /// killed (``killEverything()``).
-    static let freezeGraceNanos: Int64 = 2_000_000
     /// CPUs the run's processes can use at once: no run gains CPU time faster than this
     /// many seconds a second.
     static let cpuCount = Int64(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -54,8 +51,6 @@ final class TrackedRun {
     let captures: [Capture]
     /// A limit seen while reaping, acted on in ``advance(scan:)``.
     var pendingStop: StopReason?
-    /// When the end of the run first killed its process group.
-    var groupKilledAt: Int64?
     /// When the run's processes are looked at next (``sampleFirstNanos``).
     var nextSample: Int64
     var sampleInterval = TrackedRun.sampleFirstNanos
