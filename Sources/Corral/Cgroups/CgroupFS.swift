@@ -30,13 +30,98 @@ enum CgroupFS {
 
     /// A number file (`cpuacct.usage`, `pids.max`'s peer `pids.current`, `memory.peak`...).
     static func readNumber(_ path: String) -> UInt64? {
+        if let small = readSmall(path, parseNumber) { return small }
         guard let text = read(path) else { return nil }
         return UInt64(text.trimmed)
+    }
+
+    /// The value of `key` in a `key value` file (`memory.oom_control`), as
+    /// `readKeyed(path)[key]`.
+    static func readValue(_ path: String, key: String) -> UInt64? {
+        if let small = readSmall(path, { parseValue($0, key: key) }) { return small }
+        return readKeyed(path)[key]
+    }
+
+    /// `parse` applied to a file of under ``smallFile`` bytes, read onto the stack; nil
+    /// when it is longer or cannot be read (then the caller reads it the long way).
+    private static func readSmall<T>(_ path: String, _ parse: (UnsafeRawBufferPointer) -> T?) -> T?? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return withUnsafeTemporaryAllocation(byteCount: smallFile, alignment: 1) { buffer -> T?? in
+            var count = 0
+            while count < buffer.count {
+                let got = Glibc.read(fd, buffer.baseAddress! + count, buffer.count - count)
+                if got < 0 && errno == EINTR { continue }
+                guard got >= 0 else { return nil }
+                if got == 0 { break }
+                count += got
+            }
+            guard count < buffer.count else { return nil }
+            return .some(parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+        }
     }
 
     /// `key value` lines (`cpu.stat`, `memory.events`, `memory.oom_control`, `pids.events`).
     static func readKeyed(_ path: String) -> [String: UInt64] {
         read(path).map(parseKeyed) ?? [:]
+    }
+
+    /// The most bytes ``CgroupFile/readNumber()`` reads onto the stack; a longer file is
+    /// read whole into an array.
+    static let smallFile = 256
+
+    /// Decimal digits with optional white space around them (`123\n`), as
+    /// `UInt64(text.trimmed)` reads them; nil for anything else (`max`, a sign, an overflow).
+    static func parseNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var start = 0, end = bytes.count
+        while start < end && isSpace(bytes[start]) { start += 1 }
+        while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+        guard start < end else { return nil }
+        var value: UInt64 = 0
+        for index in start..<end {
+            let byte = bytes[index]
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowB) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflowA && !overflowB else { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    /// The value of `key` in `key value` lines, as `parseKeyed(text)[key]` gives it.
+    static func parseValue(_ bytes: UnsafeRawBufferPointer, key: String) -> UInt64? {
+        var key = key
+        return key.withUTF8 { key -> UInt64? in
+            var result: UInt64?
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                // Fields split on spaces, empty ones dropped: exactly two, the first the key.
+                var fields: [Range<Int>] = []
+                var index = lineStart
+                while index < lineEnd && fields.count < 3 {
+                    while index < lineEnd && bytes[index] == UInt8(ascii: " ") { index += 1 }
+                    let fieldStart = index
+                    while index < lineEnd && bytes[index] != UInt8(ascii: " ") { index += 1 }
+                    if index > fieldStart { fields.append(fieldStart..<index) }
+                }
+                if fields.count == 2, fields[0].count == key.count,
+                   zip(fields[0], key).allSatisfy({ bytes[$0] == $1 }),
+                   let value = parseNumber(UnsafeRawBufferPointer(rebasing: bytes[fields[1]])) {
+                    result = value
+                }
+                lineStart = lineEnd + 1
+            }
+            return result
+        }
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+            || byte == 0x0B || byte == 0x0C
     }
 
     static func parseKeyed(_ text: String) -> [String: UInt64] {
@@ -100,10 +185,12 @@ enum CgroupFS {
         defer { closedir(handle) }
         var result: [String] = []
         while let entry = readdir(handle) {
+            // A cgroup's control files are most of its entries: skipped before a name is made.
+            if directoriesOnly && entry.pointee.d_type != UInt8(DT_DIR) { continue }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            if name != "." && name != ".." && (!directoriesOnly || entry.pointee.d_type == UInt8(DT_DIR)) { result.append(name) }
+            if name != "." && name != ".." { result.append(name) }
         }
         return result
     }

@@ -29,12 +29,30 @@ final class CgroupFile: @unchecked Sendable {
         return String(decoding: buffer[0..<count], as: UTF8.self)
     }
 
+    /// A number file (`cpuacct.usage`: the reaper's CPU check): parsed from the bytes
+    /// read into a small buffer on the stack, no strings made.
     func readNumber() -> UInt64? {
-        read().flatMap { UInt64($0.trimmed) }
+        readSmall { CgroupFS.parseNumber($0) } ?? read().flatMap { UInt64($0.trimmed) }
+    }
+
+    /// The value of `key` in a `key value` file (`pids.events`), parsed as ``readNumber()``.
+    func readValue(_ key: String) -> UInt64? {
+        readSmall { CgroupFS.parseValue($0, key: key) } ?? readKeyed()[key]
     }
 
     func readKeyed() -> [String: UInt64] {
         read().map(CgroupFS.parseKeyed) ?? [:]
+    }
+
+    /// `parse` applied to the file's contents when they fit in ``CgroupFS/smallFile`` bytes;
+    /// nil (after no parse) when they do not, or the read failed.
+    private func readSmall<T>(_ parse: (UnsafeRawBufferPointer) -> T?) -> T?? {
+        withUnsafeTemporaryAllocation(byteCount: CgroupFS.smallFile, alignment: 1) { buffer -> T?? in
+            var count: Int
+            repeat { count = pread(descriptor, buffer.baseAddress, buffer.count, 0) } while count < 0 && errno == EINTR
+            guard count >= 0, count < buffer.count else { return nil }
+            return .some(parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count])))
+        }
     }
 
     func write(_ value: String) throws(CgroupError) {

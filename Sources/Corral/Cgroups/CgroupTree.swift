@@ -22,6 +22,7 @@ enum CgroupTree {
     }
 
     private static func collect(_ directory: String, into result: inout [String], budget: inout Int) {
+        guard mayHaveChildren(directory) else { return }
         for name in CgroupFS.entries(of: directory) where budget > 0 {
             budget -= 1
             let child = directory + "/" + name
@@ -32,7 +33,17 @@ enum CgroupTree {
 
     /// Whether `directory` has any child cgroup.
     static func hasChildren(_ directory: String) -> Bool {
-        !CgroupFS.entries(of: directory).isEmpty
+        mayHaveChildren(directory) && !CgroupFS.entries(of: directory).isEmpty
+    }
+
+    /// False only when `directory` is a directory with no subdirectory: cgroupfs (kernfs,
+    /// v1 and v2) counts a directory's links as 2 plus its subdirectories, so one `stat`
+    /// answers what listing the few dozen control files of a leaf would. Anything else
+    /// (an error, another count) is listed.
+    static func mayHaveChildren(_ directory: String) -> Bool {
+        var info = stat()
+        guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return true }
+        return info.st_nlink != 2
     }
 
     /// The processes in `directory` and in every cgroup below it.

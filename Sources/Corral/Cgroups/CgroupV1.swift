@@ -208,9 +208,9 @@ final class CgroupV1Run: RunCgroup, @unchecked Sendable {
 
     func memoryEvents() -> CgroupMemoryEvents? { CgroupMemoryEvents.v1(memoryDirectory) }
 
-    func oomKills() -> UInt64 { CgroupFS.readKeyed(memoryDirectory + "/memory.oom_control")["oom_kill"] ?? 0 }
+    func oomKills() -> UInt64 { CgroupFS.readValue(memoryDirectory + "/memory.oom_control", key: "oom_kill") ?? 0 }
 
-    func processLimitHits() -> UInt64 { shared.pidsEvents.readKeyed()["max"] ?? 0 }
+    func processLimitHits() -> UInt64 { shared.pidsEvents.readValue("max") ?? 0 }
 
     /// Every process of the run joined all four cgroups before exec and its children
     /// inherit them, so the freezer's tree (its cgroup and any its program made below it)
