@@ -147,9 +147,14 @@ struct TestRunner: Sendable {
                 keepFiles = true
                 return nil
             }
-            let answer = try files.openAnswer()
-            defer { _ = Glibc.close(answer) }
-            let result = builtin.check(output: output, answer: answer)
+            let result: CheckResult
+            if let bytes = files.answerBytes {
+                result = builtin.check(output: output, answer: bytes)
+            } else {
+                let answer = try files.openAnswer()
+                defer { _ = Glibc.close(answer) }
+                result = builtin.check(output: output, answer: answer)
+            }
             return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
                               processes: job.processes, wallTime: 0)
         }
