@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The built-in checkers against hand-made outputs and answers, each written to a file and
-/// compared through descriptors as a test's would be.
+/// compared through descriptors as a test's would be, and with the answer from memory.
 @Suite("Checkers")
 struct CheckerTests {
     /// The files themselves (uniquely named, removed after each check) lie in the temporary
@@ -21,7 +21,11 @@ struct CheckerTests {
         }
         let out = open(outputPath, O_RDONLY), ans = open(answerPath, O_RDONLY)
         defer { close(out); close(ans) }
-        return checker.check(output: out, answer: ans)
+        let result = checker.check(output: out, answer: ans)
+        // A test's inline answer is compared from memory: every case gives the same result so.
+        let fromMemory = checker.check(output: out, answer: answer)
+        #expect(fromMemory == result, "answer from memory: \(fromMemory), from a file: \(result)")
+        return result
     }
 
     func verdict(_ checker: BuiltinChecker, _ output: String, _ answer: String) throws -> CheckResult.Decision {

@@ -31,16 +31,23 @@ public enum BuiltinChecker: Sendable, Hashable, Codable {
     /// A layout-only difference under `exact` or `lines` (the tokens agree) is a
     /// presentation error.
     public func check(output: Int32, answer: Int32) -> CheckResult {
-        let result = compare(output, answer)
+        check(output: output) { CheckReader(fd: answer) }
+    }
+
+    /// The same with the answer given as bytes (a test's inline answer: no file is made for it).
+    public func check(output: Int32, answer: [UInt8]) -> CheckResult {
+        check(output: output) { CheckReader(bytes: answer) }
+    }
+
+    private func check(output: Int32, answer: () -> CheckReader) -> CheckResult {
+        let result = compare(CheckReader(fd: output), answer())
         guard result.verdict == .wrongAnswer, self == .exact || self == .lines else { return result }
-        let tokens = BuiltinChecker.tokens.compare(output, answer)
+        let tokens = BuiltinChecker.tokens.compare(CheckReader(fd: output), answer())
         guard tokens.verdict == .accepted else { return result }
         return CheckResult(.presentationError, "\(result.comment) (the tokens match: only the layout differs)")
     }
 
-    private func compare(_ output: Int32, _ answer: Int32) -> CheckResult {
-        let out = CheckReader(fd: output)
-        let ans = CheckReader(fd: answer)
+    private func compare(_ out: CheckReader, _ ans: CheckReader) -> CheckResult {
         let result: CheckResult
         switch self {
         case .exact: result = Self.exact(out, ans)

@@ -19,8 +19,19 @@ final class CheckReader {
     /// The first read error (errno), if any: the check then fails as a checker error.
     private(set) var readError: Int32?
 
+    /// The content itself instead of a file (a test's answer given inline): read from it
+    /// through the same buffer.
+    private let bytes: [UInt8]?
+
     init(fd: Int32) {
         self.fd = fd
+        bytes = nil
+        buffer = .allocate(capacity: Self.capacity)
+    }
+
+    init(bytes: [UInt8]) {
+        fd = -1
+        self.bytes = bytes
         buffer = .allocate(capacity: Self.capacity)
     }
 
@@ -47,6 +58,17 @@ final class CheckReader {
         base += Int64(end - keep)
         position = keep
         end = keep
+        if let bytes {
+            let count = min(Self.capacity - keep, bytes.count - Int(fileOffset))
+            guard count > 0 else {
+                atEOF = true
+                return false
+            }
+            bytes.withUnsafeBufferPointer { (buffer + keep).update(from: $0.baseAddress! + Int(fileOffset), count: count) }
+            fileOffset += off_t(count)
+            end = keep + count
+            return true
+        }
         while true {
             let count = pread(fd, buffer + keep, Self.capacity - keep, fileOffset)
             if count < 0 && errno == EINTR { continue }

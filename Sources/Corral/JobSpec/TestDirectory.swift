@@ -4,14 +4,14 @@ import Glibc
 #endif
 
 /// The directory a step's tests keep their own files in (``TestFiles``): made once per step
-/// (root's, 0700, a tmpfs of the job's size limit when it has one), emptied after each test,
+/// (root's, 0700, as root a tmpfs: of the job's size limit when it has one), emptied after each test,
 /// removed with the step. No program can reach it by path; what a test's program gets of it
 /// are descriptors of files made fresh for that test. Blocking work: off the cooperative pool.
 struct TestDirectory: Sendable {
     let workdir: Workdir
 
     static func create(limit: UInt64?) throws(CorralError) -> TestDirectory {
-        TestDirectory(workdir: try Workdir.create(limit: limit))
+        TestDirectory(workdir: try Workdir.create(limit: limit, inMemory: true))
     }
 
     /// A new descriptor of one of the files (the caller, or the run it is given to, closes it).

@@ -7,7 +7,7 @@ import Glibc
 /// `output`, a new file in the step's test directory (``TestDirectory``: root's, 0700, a tmpfs
 /// of the job's size limit when it has one, that no program can reach by path), and its stdin
 /// read-only:
-/// - inline content (and, with a built-in checker, its answer): a sealed memfd (no write,
+/// - inline content: a sealed memfd (no write,
 ///   grow, shrink or further seal, not even through /proc/self/fd/0; no name on any file
 ///   system, so nothing to link to);
 /// - a stored file (`fileId`) for an isolated program running as another user than root: the
@@ -21,7 +21,8 @@ import Glibc
 ///   store's file a name of its own (which would outlive its eviction and the store's bound);
 /// - otherwise (a step's file, a custom checker's or an interactor's input): the `input` file,
 ///   root's and 0600, which the checker or interactor also gets.
-/// `answer` is a file too when a custom checker or an interactor reads it. Every file is made
+/// A built-in checker compares an inline answer from memory; `answer` is a file when a custom
+/// checker or an interactor reads it. Every file is made
 /// fresh for the test (O_EXCL: nothing of an earlier test is reused) and removed after it.
 /// Blocking work: off the cooperative pool.
 struct TestFiles: Sendable {
@@ -29,7 +30,9 @@ struct TestFiles: Sendable {
     /// The tested process's stdin and stdout (taken by its run); nil in an interactive step.
     private(set) var programInput: Int32?
     private(set) var programOutput: Int32?
-    /// The answer, read by a built-in checker; nil: the `answer` file (a custom checker's).
+    /// The answer, read by a built-in checker: given inline (compared from memory, no file
+    /// made), or a stored file's descriptor; both nil: the `answer` file (a custom checker's).
+    private(set) var answerBytes: [UInt8]?
     private(set) var answerDescriptor: Int32?
     /// The files made in the test directory, removed by ``remove()``.
     private var made: [SpecPath] = []
@@ -80,9 +83,9 @@ struct TestFiles: Sendable {
             case .fileId(let id) where direct:
                 files.answerDescriptor = try sources.open(fileId: id, field: "\(field).answer")
             case .content(let bytes) where direct:
-                files.answerDescriptor = try sealed(bytes, "\(field).answer")
+                files.answerBytes = bytes
             case nil where direct:
-                files.answerDescriptor = try sealed([], "\(field).answer")
+                files.answerBytes = []
             default:
                 try files.put(test.answer ?? .content([]), at: answer, sources: sources, field: "\(field).answer")
             }

@@ -24,12 +24,13 @@ struct TestRunner: Sendable {
         let lease = try jobs.leaseStoredFiles(step.job)
         defer { lease?.release() }
         // The test files' directory and the processes' working directory: made once for the
-        // step (a tmpfs each under a size limit), emptied after each test, removed at its end.
+        // step, emptied after each test, removed at its end; as root a tmpfs each (of the size
+        // limit, if any): a test's files and directories then cost no disk journal's write.
         let limit = jobs.workdirLimit
         let (directory, workdir) = try await Blocking.run { () throws(CorralError) -> (TestDirectory, Workdir) in
             let directory = try TestDirectory.create(limit: limit)
             do throws(CorralError) {
-                return (directory, try Workdir.create(limit: limit))
+                return (directory, try Workdir.create(limit: limit, inMemory: true))
             } catch {
                 directory.remove()
                 throw error
@@ -146,9 +147,14 @@ struct TestRunner: Sendable {
                 keepFiles = true
                 return nil
             }
-            let answer = try files.openAnswer()
-            defer { _ = Glibc.close(answer) }
-            let result = builtin.check(output: output, answer: answer)
+            let result: CheckResult
+            if let bytes = files.answerBytes {
+                result = builtin.check(output: output, answer: bytes)
+            } else {
+                let answer = try files.openAnswer()
+                defer { _ = Glibc.close(answer) }
+                result = builtin.check(output: output, answer: answer)
+            }
             return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
                               processes: job.processes, wallTime: 0)
         }
