@@ -147,7 +147,7 @@ let package = Package(
         .executableTarget(name: "corral-bench", dependencies: ["Corral", "CCorral", "CorralServer", "CorralQueue", "LoopbackHTTP"]),
         // Shared by the test targets: fixture compilation, process checks, a spawner.
         .target(name: "CorralTestSupport", dependencies: ["Corral", "LoopbackHTTP"], path: "Tests/CorralTestSupport"),
-        .testTarget(name: "CorralTests", dependencies: ["Corral", "CCorral"]),
+        .testTarget(name: "CorralTests", dependencies: ["Corral", "CCorral", "CorralTestSupport"]),
         // The command line's values: ArgumentParser's and the fast path's parse agree.
         .testTarget(
             name: "CommandLineTests",
