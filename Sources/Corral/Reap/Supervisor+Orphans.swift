@@ -8,9 +8,17 @@ extension Supervisor {
     /// run the sessions its other processes may be in.
     func scanChildren() {
         scannedThisPass = true
-        var children = ProcFS.children(ofThreads: [processID], in: processID)
-        if threadID != processID {
-            children += ProcFS.children(ofThreads: [threadID], in: processID)
+        var children: [Int32] = []
+        for thread in threadID != processID ? [processID, threadID] : [processID] {
+            // Read through a descriptor kept open (the scan comes at every sample), else by path.
+            if ownChildrenFiles[thread] == nil {
+                ownChildrenFiles[thread] = .some(ProcFile("/proc/\(processID)/task/\(thread)/children"))
+            }
+            if let file = ownChildrenFiles[thread] ?? nil, let pids = file.read(ProcFS.parsePids) {
+                children += pids
+            } else {
+                children += ProcFS.children(ofThreads: [thread], in: processID)
+            }
         }
         var present: Set<Int32> = []
         var unclaimed: [(Int32, ProcessStat)] = []

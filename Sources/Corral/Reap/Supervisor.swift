@@ -34,6 +34,8 @@ final class Supervisor: @unchecked Sendable {
     /// Children of ours in our own session: the host's, left alone.
     var foreignChildren: Set<Int32> = []
     var scannedThisPass = false
+    /// This process's and the reaper thread's `children` files, opened at the first scan.
+    var ownChildrenFiles: [Int32: ProcFile?] = [:]
 
     private init(wakeDescriptor: Int32) {
         self.wakeDescriptor = wakeDescriptor

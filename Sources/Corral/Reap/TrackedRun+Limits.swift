@@ -118,7 +118,9 @@ extension TrackedRun {
         pending.append(contentsOf: escapees)
         var seen: Set<Int32> = []
         while let process = pending.popLast() {
-            guard seen.insert(process).inserted, let stat = ProcFS.stat(process) else { continue }
+            guard seen.insert(process).inserted else { continue }
+            let files = process == pid && mainAlive ? openMainFiles() : nil
+            guard let stat = files.map({ $0.stat.read(ProcFS.parseStat) ?? nil }) ?? ProcFS.stat(process) else { continue }
             // Its own CPU exactly (no tick's lag: the check schedule can come close to the
             // limit); what it reaped only in ticks.
             if let own = ProcFS.ownCPUMicros(process) {
@@ -129,8 +131,20 @@ extension TrackedRun {
             }
             memoryPeak = max(memoryPeak, stat.residentPages * ProcFS.pageSize)
             note(process, stat)
-            pending.append(contentsOf: ProcFS.children(of: process, threads: stat.threads))
+            if let files, stat.threads <= 1 {
+                pending.append(contentsOf: files.children.read(ProcFS.parsePids) ?? [])
+            } else {
+                pending.append(contentsOf: ProcFS.children(of: process, threads: stat.threads))
+            }
         }
         return reapedMicros + micros + ticks * 1_000_000 / ProcFS.ticksPerSecond
+    }
+
+    /// The main process's procfs files, opened the first time (nil once it is reaped).
+    private func openMainFiles() -> ProcessFiles? {
+        if let opened = mainFiles { return opened }
+        let files = ProcessFiles(pid)
+        mainFiles = .some(files)
+        return files
     }
 }

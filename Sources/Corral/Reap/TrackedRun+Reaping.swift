@@ -64,6 +64,7 @@ extension TrackedRun {
         escapees.remove(result.pid)
         if result.pid == pid {
             mainAlive = false
+            mainFiles = .some(nil)
             outcome.wallNanos = now - start
             switch programStatus() ?? status {
             case .exited(let code): outcome.mainEnd = .exited(code)

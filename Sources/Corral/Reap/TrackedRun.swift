@@ -61,6 +61,9 @@ final class TrackedRun {
     let wallDeadline: Int64?
     let cpuLimitMicros: Int64?
     var reapedMicros: Int64 = 0
+    /// The main process's procfs files, opened at its first sample (it is Corral's unreaped
+    /// child then, so they are its own) and closed when it is reaped.
+    var mainFiles: ProcessFiles??
     /// The largest resident set seen, in bytes: sampled from /proc, and from rusage.
     var memoryPeak: Int64 = 0
     /// Corral's own peak resident set when it spawned the main process. The main process

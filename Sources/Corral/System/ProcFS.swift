@@ -45,32 +45,53 @@ enum ProcFS {
     }
 
     static func stat(_ pid: Int32) -> ProcessStat? {
-        guard let bytes = read("/proc/\(pid)/stat"),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count
-        else { return nil }
-        let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 21 else { return nil }
-        func number(_ index: Int) -> Int64 {
+        read("/proc/\(pid)/stat")?.withUnsafeBytes(parseStat) ?? nil
+    }
+
+    /// A `stat` line's fields after the command name (which may hold spaces and parentheses:
+    /// the last `)` ends it), parsed from the bytes as read.
+    static func parseStat(_ bytes: UnsafeRawBufferPointer) -> ProcessStat? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return nil }
+        // Fields 3 (state) to 24 (rss) of proc(5), counted from 0 after the name; the
+        // state's letter reads as 0.
+        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 22) { number -> ProcessStat? in
+            var field = 0
             var value: Int64 = 0
             var negative = false
-            for byte in fields[index] {
-                if byte == UInt8(ascii: "-") { negative = true; continue }
-                guard byte >= 48 && byte <= 57 else { break }
-                value = value &* 10 &+ Int64(byte - 48)
+            var inField = false
+            for byte in bytes[(close + 2)...] where field < number.count {
+                if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") {
+                    if inField {
+                        number[field] = negative ? -value : value
+                        field += 1
+                    }
+                    (value, negative, inField) = (0, false, false)
+                } else {
+                    inField = true
+                    if byte == UInt8(ascii: "-") {
+                        negative = true
+                    } else if byte >= 48 && byte <= 57 {
+                        value = value &* 10 &+ Int64(byte - 48)
+                    }
+                }
             }
-            return negative ? -value : value
+            if inField && field < number.count {
+                number[field] = negative ? -value : value
+                field += 1
+            }
+            guard field == number.count else { return nil }
+            return ProcessStat(
+                state: bytes[close + 2],
+                parent: Int32(truncatingIfNeeded: number[1]),
+                group: Int32(truncatingIfNeeded: number[2]),
+                session: Int32(truncatingIfNeeded: number[3]),
+                cpuTicks: number[11] + number[12] + number[13] + number[14],
+                reapedChildrenTicks: number[13] + number[14],
+                threads: Int(number[17]),
+                startTime: UInt64(max(0, number[19])),
+                residentPages: number[21]
+            )
         }
-        return ProcessStat(
-            state: fields[0].first ?? UInt8(ascii: "?"),
-            parent: Int32(truncatingIfNeeded: number(1)),
-            group: Int32(truncatingIfNeeded: number(2)),
-            session: Int32(truncatingIfNeeded: number(3)),
-            cpuTicks: number(11) + number(12) + number(13) + number(14),
-            reapedChildrenTicks: number(13) + number(14),
-            threads: Int(number(17)),
-            startTime: UInt64(max(0, number(19))),
-            residentPages: number(21)
-        )
     }
 
     /// The CPU time `pid` has used so far (all its threads, not its children), in
@@ -115,7 +136,11 @@ enum ProcFS {
     }
 
     private static func pids(in path: String) -> [Int32] {
-        guard let bytes = read(path) else { return [] }
+        read(path)?.withUnsafeBytes(parsePids) ?? []
+    }
+
+    /// The pids of a `children` file: numbers separated by spaces.
+    static func parsePids(_ bytes: UnsafeRawBufferPointer) -> [Int32] {
         var result: [Int32] = []
         var value: Int32 = 0
         var inNumber = false
