@@ -14,13 +14,39 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+// The network namespace of the calling thread, from a socket made in it (SIOCGSKNS), not
+// from /proc/thread-self: a lookup below a thread's own /proc/PID/task/TID leaves dentries
+// that, once the process exits, make its parent's wait4 spin for milliseconds on a busy host
+// (seen here: the reap of a process whose second thread read its own task directory took
+// 5-16 ms at the 90th percentile, against microseconds without).
+static int current_network_namespace(void) {
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -1;
+    int namespace = ioctl(sock, SIOCGSKNS);
+    int saved = errno;
+    close(sock);
+    if (namespace < 0) {
+        errno = saved;
+        return -1;
+    }
+    // Close-on-exec (the kernel makes it so; set again for one that did not).
+    if (fcntl(namespace, F_SETFD, FD_CLOEXEC) != 0) {
+        saved = errno;
+        close(namespace);
+        errno = saved;
+        return -1;
+    }
+    return namespace;
+}
+
 int corral_network_namespace_own(void) {
-    return open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return current_network_namespace();
 }
 
 int corral_network_namespace_prepare(int own, int *stranded) {
@@ -31,7 +57,7 @@ int corral_network_namespace_prepare(int own, int *stranded) {
     if (corral_loopback_up() != 0) {
         error = errno;
     } else {
-        prepared = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        prepared = current_network_namespace();
         if (prepared < 0) error = errno;
     }
     // Back to where the thread was, so that nothing but the descriptor holds the new one.

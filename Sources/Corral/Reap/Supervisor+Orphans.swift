@@ -2,23 +2,30 @@
 /// run it belongs to.
 extension Supervisor {
     /// Looks for children re-parented to us (we are the subreaper) and gives each to the
-    /// run it belongs to. Orphans land on the main thread; the runs' main processes are
-    /// children of this thread. A child no run claims yet is looked at again next time
-    /// (and within this scan after others were adopted): adopting one process teaches a
-    /// run the sessions its other processes may be in.
+    /// run it belongs to. Orphans land on the first thread of the process that has not
+    /// exited: the main thread, while it runs. The runs' main processes are children of the
+    /// reaper thread and known already. A child no run claims yet is looked at again next
+    /// time (and within this scan after others were adopted): adopting one process teaches
+    /// a run the sessions its other processes may be in.
+    ///
+    /// Only the main thread's `/proc` entries are read while it runs: a lookup below another
+    /// thread's own task directory leaves dentries that, once the process exits, made its
+    /// parent's `wait4` spin for milliseconds on a busy host (what a judge that starts
+    /// `corral run` per run waited for). If the main thread has exited (a program that ended
+    /// it with `pthread_exit`, as `dispatchMain()` does), every thread's children are read.
     func scanChildren() {
         scannedThisPass = true
-        var children: [Int32] = []
-        for thread in threadID != processID ? [processID, threadID] : [processID] {
-            // Read through a descriptor kept open (the scan comes at every sample), else by path.
-            if ownChildrenFiles[thread] == nil {
-                ownChildrenFiles[thread] = .some(ProcFile("/proc/\(processID)/task/\(thread)/children"))
-            }
-            if let file = ownChildrenFiles[thread] ?? nil, let pids = file.read(ProcFS.parsePids) {
-                children += pids
-            } else {
-                children += ProcFS.children(ofThreads: [thread], in: processID)
-            }
+        let children: [Int32]
+        if mainThreadFiles == nil {
+            mainThreadFiles = .some(ProcessFiles(processID))
+        }
+        if let files = mainThreadFiles ?? nil,
+           let state = files.stat.read({ ProcFS.parseStat($0)?.state }) ?? nil,
+           state != UInt8(ascii: "Z"), state != UInt8(ascii: "X"),
+           let pids = files.children.read(ProcFS.parsePids) {
+            children = pids
+        } else {
+            children = ProcFS.children(ofThreads: ProcFS.threadIDs(of: processID), in: processID)
         }
         var present: Set<Int32> = []
         var unclaimed: [(Int32, ProcessStat)] = []

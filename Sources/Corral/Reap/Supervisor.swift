@@ -34,8 +34,8 @@ final class Supervisor: @unchecked Sendable {
     /// Children of ours in our own session: the host's, left alone.
     var foreignChildren: Set<Int32> = []
     var scannedThisPass = false
-    /// This process's and the reaper thread's `children` files, opened at the first scan.
-    var ownChildrenFiles: [Int32: ProcFile?] = [:]
+    /// The main thread's `stat` and `children` files, opened at the first scan.
+    var mainThreadFiles: ProcessFiles??
 
     private init(wakeDescriptor: Int32) {
         self.wakeDescriptor = wakeDescriptor
@@ -79,8 +79,10 @@ final class Supervisor: @unchecked Sendable {
 
     private func loop() {
         threadID = corral_gettid()
-        // A name to tell it by in `top -H` and /proc/PID/task (the accounting tests measure it).
-        try? CgroupFS.write("/proc/self/task/\(threadID)/comm", "corral-reaper")
+        // A name to tell it by in `top -H` and /proc/PID/task (the accounting tests measure
+        // it); by prctl, never through this thread's own /proc task directory (see
+        // ``scanChildren()``).
+        _ = corral_name_thread("corral-reaper")
         var descriptors: [pollfd] = []
         while true {
             descriptors.removeAll(keepingCapacity: true)
