@@ -88,8 +88,9 @@ extension DirectoryHandle {
     }
 
     /// Reads a file after the run, never through a symbolic link and never outside the
-    /// directory; FIFOs, devices and directories are refused.
-    func collect(_ spec: CollectSpec) -> CollectedFile {
+    /// directory; FIFOs, devices and directories are refused. At most `spec.max` bytes, and
+    /// at most what is left of the job's report `budget` (the rest is cut: `truncated`).
+    func collect(_ spec: CollectSpec, budget: ReportBudget) -> CollectedFile {
         let fd = openBeneath(spec.path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { return CollectedFile(path: spec.path.description, content: nil, error: Self.reason(errno)) }
         defer { _ = Glibc.close(fd) }
@@ -107,6 +108,8 @@ extension DirectoryHandle {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         var truncated = false
+        let cap = budget.take(spec.max)
+        defer { budget.giveBack(cap - UInt64(data.count)) }
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
@@ -114,7 +117,7 @@ extension DirectoryHandle {
                 return CollectedFile(path: spec.path.description, content: nil, error: "read: \(SetupFailure.describe(errno))")
             }
             if count == 0 { break }
-            let room = Int(min(UInt64(count), spec.max - min(spec.max, UInt64(data.count))))
+            let room = Int(min(UInt64(count), cap - min(cap, UInt64(data.count))))
             data.append(contentsOf: buffer[0..<room])
             if room < count { truncated = true; break }
         }

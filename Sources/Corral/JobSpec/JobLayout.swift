@@ -20,7 +20,8 @@ struct PreparedProcess: Sendable {
 final class JobLayout: Sendable {
     let workdir: Workdir
     /// Each process's directory, in the spec's order (kept open for `collect`).
-    private let directories: [DirectoryHandle]
+    /// Closed early by ``keepOnlyWorkdir()`` (a step's layout, held until the job ends).
+    private let openDirectories: Mutex<[DirectoryHandle]>
     private let prepared: Mutex<[PreparedProcess]?>
     /// The users leased to the job's processes (``RunnerConfiguration/userRange``).
     private let leases: [UserLease]
@@ -37,7 +38,7 @@ final class JobLayout: Sendable {
         self.workdir = workdir
         self.ownsWorkdir = ownsWorkdir
         self.names = names
-        self.directories = directories
+        openDirectories = Mutex(directories)
         self.prepared = Mutex(prepared)
         self.leases = leases
         self.store = store
@@ -51,16 +52,32 @@ final class JobLayout: Sendable {
         }
     }
 
-    /// Each process's directory by its name: what a later step takes files from. They stay
-    /// open until ``finish(keep:)``.
-    var directoriesByProcess: [String: DirectoryHandle] {
-        Dictionary(zip(names, directories), uniquingKeysWith: { first, _ in first })
+    /// What a later step takes files from: the working directory (open until
+    /// ``finish(keep:)``) and the processes' names, each a directory beneath it.
+    var stepDirectories: StepDirectories {
+        StepDirectories(workdir: workdir.handle, processes: names)
     }
 
-    func collect(_ spec: JobSpec) -> [CollectedFile] {
+    /// Closes the processes' directories, keeping only the working directory's descriptor
+    /// until ``finish(keep:)``: a job of steps holds one descriptor per step it keeps, not one
+    /// per process of every step (a client chooses both counts).
+    func keepOnlyWorkdir() {
+        let closing = openDirectories.withLock { open in
+            defer { open = [] }
+            return open
+        }
+        closing.forEach { $0.close() }
+    }
+
+    func collect(_ spec: JobSpec, budget: ReportBudget) -> [CollectedFile] {
         spec.collect.map { item in
             let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
-            var file = item.store && store != nil ? directories[index].collectToStore(item, store: store!) : directories[index].collect(item)
+            var file = openDirectories.withLock { directories -> CollectedFile in
+                guard index < directories.count else {
+                    return CollectedFile(path: item.path.description, content: nil, error: "the process's directory is closed")
+                }
+                return item.store && store != nil ? directories[index].collectToStore(item, store: store!) : directories[index].collect(item, budget: budget)
+            }
             file.process = spec.processes[index].name
             return file
         }
@@ -69,7 +86,7 @@ final class JobLayout: Sendable {
     /// Closes what no run took, and removes the directory unless it is kept.
     func finish(keep: Bool) {
         for process in takeProcesses() { Self.close(process) }
-        directories.forEach { $0.close() }
+        keepOnlyWorkdir()
         if !ownsWorkdir {
             removeProcessDirectories(names)
         } else if keep {
@@ -96,7 +113,7 @@ final class JobLayout: Sendable {
     /// descriptor, taken over: closed here on failure, else by the run). `readOnly`: files
     /// that stay root's and 0444 after the directories are handed to their users. `store`:
     /// where `fileId` files come from and `"store": true` collects go.
-    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, userRange: ClosedRange<UInt32>?, sources: StepSources = .none,
+    static func prepare(_ spec: JobSpec, workdirLimit: UInt64?, workdirInodes: UInt64? = nil, userRange: ClosedRange<UInt32>?, sources: StepSources = .none,
                         injected: [Int: [Int32: Int32]] = [:], readOnly: [SpecPath] = [], store: FileStore? = nil,
                         workdir shared: Workdir? = nil) throws(CorralError) -> JobLayout {
         var injected = injected
@@ -121,7 +138,7 @@ final class JobLayout: Sendable {
             if let shared {
                 workdir = shared
             } else {
-                workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit)
+                workdir = try Workdir.create(keep: spec.workdir.keep, limit: spec.workdir.keep ? nil : workdirLimit, inodes: workdirInodes)
             }
         } catch {
             leases.forEach { $0.release() }
@@ -191,24 +208,6 @@ final class JobLayout: Sendable {
         }
         return JobLayout(workdir: workdir, directories: directories, prepared: prepared, leases: leases, names: spec.processes.map(\.name),
                          store: store, ownsWorkdir: shared == nil)
-    }
-
-    /// Puts the job's stored files in place: a hard link to the store's read-only file where
-    /// Corral is root and the process runs as another user (it cannot write a root-owned
-    /// 0444 file, nor chmod it), else a copy. Returns the identities of what it placed.
-    private static func placeStoredFiles(_ spec: JobSpec, directories: [DirectoryHandle], store: FileStore?,
-                                         limit: UInt64?) throws(CorralError) -> Set<FileIdentity> {
-        var placed: Set<FileIdentity> = []
-        for file in spec.files {
-            guard case .stored(let id) = file.source else { continue }
-            guard let store else { throw CorralError(.invalidJob, "files: \(file.path): fileId \(id): this runner has no file store") }
-            for (index, process) in spec.processes.enumerated() where file.process == nil || file.process == process.name {
-                let user = RunUser.of(Job(arguments: process.args, isolation: process.isolation, user: process.user))
-                let link = geteuid() == 0 && user.uid != 0
-                placed.insert(try directories[index].placeStored(file, from: store, link: link, limit: limit))
-            }
-        }
-        return placed
     }
 
     /// One directory per process, named after it (0700). The job's directory itself stays

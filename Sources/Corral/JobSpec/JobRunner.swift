@@ -19,11 +19,39 @@ public struct JobRunner: Sendable {
     /// Where `files[].fileId` come from and `collect[]` with `"store": true` go; nil: a job
     /// that names either is refused.
     public let fileStore: FileStore?
+    /// The files and directories the working directory may hold (with a `workdirLimit`);
+    /// nil: ``Workdir/inodes(for:)`` of the limit. A later step of a job of steps gets what
+    /// the earlier ones left (``StepsRunner``).
+    let workdirInodes: UInt64?
+    /// What a job's report may hold of captured output and collected files together (one
+    /// budget for a whole job of steps, its tests and checkers included): past it a capture
+    /// or a collected file is cut (`truncated: true`). Default 256 MiB.
+    public let maxReportBytes: UInt64
+    /// A job of steps' one budget (``StepsRunner``); nil: each job its own of ``maxReportBytes``.
+    let reportBudget: ReportBudget?
 
-    public init(runner: Runner = Runner(), workdirLimit: UInt64? = nil, fileStore: FileStore? = nil) {
+    public static let defaultMaxReportBytes: UInt64 = 256 << 20
+
+    public init(runner: Runner = Runner(), workdirLimit: UInt64? = nil, fileStore: FileStore? = nil,
+                maxReportBytes: UInt64 = JobRunner.defaultMaxReportBytes) {
+        self.init(runner: runner, workdirLimit: workdirLimit, workdirInodes: nil, fileStore: fileStore, maxReportBytes: maxReportBytes,
+                  reportBudget: nil)
+    }
+
+    init(runner: Runner, workdirLimit: UInt64?, workdirInodes: UInt64?, fileStore: FileStore?, maxReportBytes: UInt64,
+         reportBudget: ReportBudget?) {
         self.runner = runner
         self.workdirLimit = workdirLimit
+        self.workdirInodes = workdirInodes
         self.fileStore = fileStore
+        self.maxReportBytes = maxReportBytes
+        self.reportBudget = reportBudget
+    }
+
+    /// This runner with the report budget of a whole job of steps.
+    func sharing(_ budget: ReportBudget) -> JobRunner {
+        JobRunner(runner: runner, workdirLimit: workdirLimit, workdirInodes: workdirInodes, fileStore: fileStore,
+                  maxReportBytes: maxReportBytes, reportBudget: budget)
     }
 
     /// `stop` stops every process of the job from outside the calling task (``RunStop``);
@@ -62,7 +90,7 @@ public struct JobRunner: Sendable {
         let workdirLimit = self.workdirLimit
         let store = fileStore
         let layout = try await Blocking.run { () throws(CorralError) -> JobLayout in
-            try JobLayout.prepare(spec, workdirLimit: workdirLimit, userRange: userRange, sources: sources, injected: injected,
+            try JobLayout.prepare(spec, workdirLimit: workdirLimit, workdirInodes: workdirInodes, userRange: userRange, sources: sources, injected: injected,
                                   readOnly: readOnly, store: store, workdir: workdir)
         }
         return try await runPrepared(spec, layout: layout, started: started, stop: stop)
@@ -84,6 +112,7 @@ public struct JobRunner: Sendable {
             return byIndex
         }
         var named: [NamedRunReport] = []
+        let budget = reportBudget ?? ReportBudget(maxReportBytes)
         let full = layout.workdir.isFull
         for (process, outcome) in zip(spec.processes, reports) {
             guard let outcome else {
@@ -100,11 +129,12 @@ public struct JobRunner: Sendable {
             if full, let limit = layout.workdir.limit {
                 report.warnings.append("the job's working directory filled up (limit \(LimitValue.describe(bytes: limit))): a write there failed with ENOSPC")
             }
+            budget.trim(&report)
             let span = report.monotonicSpan?.seconds(since: zero)
             named.append(NamedRunReport(name: process.name, report: report, startedAt: span?.start, endedAt: span?.end))
         }
         // A thread of its own only when there is something to read (a step's test has nothing).
-        let files = spec.collect.isEmpty ? [] : await Blocking.run { () -> [CollectedFile] in layout.collect(spec) }
+        let files = spec.collect.isEmpty ? [] : await Blocking.run { () -> [CollectedFile] in layout.collect(spec, budget: budget) }
         let status = named.first { $0.report.status != .ok }?.report.status ?? .ok
         let report = JobReport(status: status, processes: named, files: files,
                                workdir: spec.workdir.keep ? layout.workdir.path : nil,

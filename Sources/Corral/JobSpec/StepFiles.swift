@@ -10,8 +10,8 @@ import Glibc
 /// FIFO never blocks Corral), and taken only when `fstat` says it is a regular file with one
 /// name (a hard link may name a file the program could not read itself).
 struct StepSources: Sendable {
-    /// Step name → process name → that process's directory (open; owned by the step's layout).
-    var steps: [String: [String: DirectoryHandle]] = [:]
+    /// Step name → its directories (the working directory open, owned by the step's layout).
+    var steps: [String: StepDirectories] = [:]
     var store: (any StoredFiles)?
 
     static let none = StepSources()
@@ -21,8 +21,10 @@ struct StepSources: Sendable {
         guard let directories = steps[reference.step] else {
             throw CorralError(.invalidJob, "\(field): step \"\(reference.step)\" has not run (or left no directory)")
         }
-        let directory = reference.process.flatMap { directories[$0] } ?? (directories.count == 1 ? directories.values.first : nil)
-        guard let directory else { throw CorralError(.invalidJob, "\(field): step \"\(reference.step)\" has no such process") }
+        guard let directory = directories.open(process: reference.process) else {
+            throw CorralError(.invalidJob, "\(field): step \"\(reference.step)\" has no such process")
+        }
+        defer { directory.close() }
         let fd = directory.openBeneath(reference.path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else {
             throw CorralError(.invalidJob, "\(field): \(reference.path) of step \"\(reference.step)\": \(DirectoryHandle.reason(errno))")
@@ -69,6 +71,28 @@ struct StepSources: Sendable {
         } catch {
             throw CorralError(error.kind == .notFound ? .invalidJob : .system, "\(field): \(error.description)")
         }
+    }
+}
+
+/// The directories a step left: its working directory, held open until the job ends (one
+/// descriptor per step), and its processes' directories, named after them beneath it, opened
+/// only when a later step takes a file (``StepSources``). No program can rename or replace
+/// them: the working directory is Corral's own (0700, root's as root), and a program enters
+/// only its own process's directory, never the one above.
+struct StepDirectories: Sendable {
+    let workdir: DirectoryHandle
+    /// The processes' names; empty: the files are in `workdir` itself (a test's own files).
+    let processes: [String]
+
+    /// A new descriptor of the directory of `process` (or of the only process's when nil),
+    /// beneath the working directory, following no link; nil when there is no such process
+    /// (or it cannot be opened). The caller closes it.
+    func open(process: String?) -> DirectoryHandle? {
+        if processes.isEmpty { return process == nil ? try? workdir.duplicate() : nil }
+        guard let name = process ?? (processes.count == 1 ? processes[0] : nil), processes.contains(name),
+              let path = try? SpecPath(name), path.components.count == 1 else { return nil }
+        let fd = workdir.openBeneath(path, O_RDONLY | corral_o_directory())
+        return fd >= 0 ? DirectoryHandle(descriptor: fd) : nil
     }
 }
 

@@ -41,6 +41,9 @@ struct StepsParser {
         let object = try base.object(root, "", allowed: ["steps"])
         let items = try base.array(object["steps"]!, "steps")
         guard !items.isEmpty else { throw SpecError("steps", "must hold at least one step") }
+        guard items.count <= StepsSpec.maxSteps else {
+            throw SpecError("steps", "\(items.count) steps, more than the \(StepsSpec.maxSteps) a job may have (split them into several jobs)")
+        }
         var steps: [StepSpec] = []
         for (index, item) in items.enumerated() {
             steps.append(try step(item, "steps[\(index)]", earlier: steps))

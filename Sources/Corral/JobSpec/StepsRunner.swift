@@ -29,7 +29,11 @@ public struct StepsRunner: Sendable {
     /// `stop` (or cancelling the task) stops the running step and the steps after it.
     public func run(_ spec: StepsSpec, stop: RunStop? = nil) async throws(CorralError) -> StepsReport {
         let started = MonotonicClock.now()
+        let lease = try Self.leaseStoredFiles(spec, store: store)
+        defer { lease?.release() }
         var sources = StepSources(store: store)
+        // One budget for everything the job's report holds (``ReportBudget``).
+        let shared = self.jobs.sharing(ReportBudget(self.jobs.maxReportBytes))
         var layouts: [JobLayout] = []
         var reports: [StepReport] = []
         var skipped: [String] = []
@@ -41,7 +45,7 @@ public struct StepsRunner: Sendable {
                     continue
                 }
                 let report: StepReport
-                let jobs = Self.within(self.jobs, keptBy: layouts)
+                let jobs = Self.within(shared, keptBy: layouts)
                 if step.tests.isEmpty {
                     let stepStarted = MonotonicClock.now()
                     do {
@@ -51,7 +55,8 @@ public struct StepsRunner: Sendable {
                     }
                     let (job, layout) = try await jobs.runKeepingLayout(step.job, stop: stop, sources: sources)
                     layouts.append(layout)
-                    sources.steps[step.name] = layout.directoriesByProcess
+                    layout.keepOnlyWorkdir()
+                    sources.steps[step.name] = layout.stepDirectories
                     report = StepReport(name: step.name, ok: job.status == .ok, status: job.status, processes: job.processes,
                                         files: job.files, wallTime: Double(MonotonicClock.now() - stepStarted) / 1e9)
                 } else {
@@ -77,17 +82,28 @@ public struct StepsRunner: Sendable {
 
     /// `jobs` with the working-directory limit less what `layouts` (the earlier steps') hold,
     /// read from their tmpfs through their descriptors; at least one page (a tmpfs of size 0
-    /// would have no limit).
+    /// would have no limit). The files and directories too: each costs kernel memory that no
+    /// block counts (about 1 KiB; 131072 empty directories, the inodes of a 1 GiB directory,
+    /// held 133 MB of slab here with 0 bytes used), so the steps share the limit's inodes as
+    /// they share its bytes (at least ``minimumStepInodes`` each, for its own directories).
     private static func within(_ jobs: JobRunner, keptBy layouts: [JobLayout]) -> JobRunner {
         guard let limit = jobs.workdirLimit, !layouts.isEmpty else { return jobs }
-        var kept: UInt64 = 0
+        var kept: UInt64 = 0, keptInodes: UInt64 = 0
         for layout in layouts where layout.workdir.limit != nil {
             var info = statvfs()
             guard fstatvfs(layout.workdir.handle.descriptor, &info) == 0 else { continue }
             kept += UInt64(info.f_blocks - info.f_bfree) * UInt64(info.f_frsize)
+            keptInodes += UInt64(info.f_files - info.f_ffree)
         }
         let page = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 4096))
         let left = limit > kept ? (limit - kept) / page * page : 0
-        return JobRunner(runner: jobs.runner, workdirLimit: max(left, page), fileStore: jobs.fileStore)
+        let inodes = jobs.workdirInodes ?? Workdir.inodes(for: limit)
+        let inodesLeft = inodes > keptInodes ? inodes - keptInodes : 0
+        return JobRunner(runner: jobs.runner, workdirLimit: max(left, page), workdirInodes: max(inodesLeft, minimumStepInodes),
+                         fileStore: jobs.fileStore, maxReportBytes: jobs.maxReportBytes, reportBudget: jobs.reportBudget)
     }
+
+    /// The files and directories a step gets when the earlier ones took the rest: its root,
+    /// its processes' directories and a few files.
+    static let minimumStepInodes: UInt64 = 64
 }

@@ -16,6 +16,12 @@ public struct StepsSpec: Sendable, Hashable {
     /// (`corral serve --max-tests`): each test is a run, and its report is kept until the job ends.
     public static let defaultMaxTestsPerStep = 1000
 
+    /// The most steps a job may have (every parser, every server): a job keeps each step's
+    /// directories (a tmpfs mount as root, a descriptor) until it ends, so the steps bound
+    /// what one client's job holds of the host's mounts (`fs.mount-max` is the whole mount
+    /// namespace's) and of the runner's descriptors.
+    public static let maxSteps = 64
+
     public init(steps: [StepSpec]) {
         self.steps = steps
     }

@@ -10,8 +10,8 @@ import Glibc
 struct TestDirectory: Sendable {
     let workdir: Workdir
 
-    static func create(limit: UInt64?) throws(CorralError) -> TestDirectory {
-        TestDirectory(workdir: try Workdir.create(limit: limit, inMemory: true))
+    static func create(limit: UInt64?, inodes: UInt64?) throws(CorralError) -> TestDirectory {
+        TestDirectory(workdir: try Workdir.create(limit: limit, inodes: inodes, inMemory: true))
     }
 
     /// A new descriptor of one of the files (the caller, or the run it is given to, closes it).

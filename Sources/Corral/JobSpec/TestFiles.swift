@@ -167,7 +167,7 @@ struct TestFiles: Sendable {
     /// The sources a checker's or an interactor's files come from: the steps', and this test's.
     func sources(adding base: StepSources) -> StepSources {
         var sources = base
-        sources.steps[Self.stepName] = ["": directory.workdir.handle]
+        sources.steps[Self.stepName] = StepDirectories(workdir: directory.workdir.handle, processes: [])
         return sources
     }
 

@@ -26,11 +26,11 @@ struct TestRunner: Sendable {
         // The test files' directory and the processes' working directory: made once for the
         // step, emptied after each test, removed at its end; as root a tmpfs each (of the size
         // limit, if any): a test's files and directories then cost no disk journal's write.
-        let limit = jobs.workdirLimit
+        let limit = jobs.workdirLimit, inodes = jobs.workdirInodes
         let (directory, workdir) = try await Blocking.run { () throws(CorralError) -> (TestDirectory, Workdir) in
-            let directory = try TestDirectory.create(limit: limit)
+            let directory = try TestDirectory.create(limit: limit, inodes: inodes)
             do throws(CorralError) {
-                return (directory, try Workdir.create(limit: limit, inMemory: true))
+                return (directory, try Workdir.create(limit: limit, inodes: inodes, inMemory: true))
             } catch {
                 directory.remove()
                 throw error

@@ -35,7 +35,9 @@ struct Workdir: Sendable {
     /// above: a step's tests use it, so that a test's files and directories cost no write to
     /// a journal of the disk's file system (on this development host, an ext4 `rmdir` took
     /// 0.08-0.7 ms under load, more than a whole run's overhead).
-    static func create(keep: Bool = false, limit: UInt64? = nil, inMemory: Bool = false) throws(CorralError) -> Workdir {
+    /// `inodes`: the tmpfs's files and directories when it has a `limit` (default
+    /// ``inodes(for:)``); a step of a job of steps gets what the earlier steps left.
+    static func create(keep: Bool = false, limit: UInt64? = nil, inodes: UInt64? = nil, inMemory: Bool = false) throws(CorralError) -> Workdir {
         removeStaleOnce()
         let owner = CgroupOwner.current
         let prefix = keep ? "corral-kept-" : "corral-job-\(owner.pid)-\(owner.startTime)-"
@@ -46,7 +48,7 @@ struct Workdir: Sendable {
         let path = String(cString: made)
         let mounted = limit != nil || (inMemory && geteuid() == 0)
         if mounted {
-            let options = limit.map { "size=\($0),nr_inodes=\(max(4096, $0 / 8192)),mode=0700" } ?? "nr_inodes=1048576,mode=0700"
+            let options = limit.map { "size=\($0),nr_inodes=\(inodes ?? Self.inodes(for: $0)),mode=0700" } ?? "nr_inodes=1048576,mode=0700"
             guard mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 else {
                 let error = errno
                 rmdir(path)
@@ -64,6 +66,10 @@ struct Workdir: Sendable {
         }
         return Workdir(path: path, handle: handle, limit: limit, mounted: mounted)
     }
+
+    /// The files and directories a working directory of `limit` bytes holds: one per 8 KiB,
+    /// at least 4096. Each costs kernel memory (about 1 KiB) that no block of the tmpfs counts.
+    static func inodes(for limit: UInt64) -> UInt64 { max(4096, limit / 8192) }
 
     /// Whether the job filled its size-limited directory (no block or no inode left).
     var isFull: Bool {

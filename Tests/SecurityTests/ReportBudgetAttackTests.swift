@@ -1,0 +1,47 @@
+import Corral
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// A report is held in the runner's memory (a server's) until it is answered. Each capture
+/// and each collected file is bounded by its own `max` (a server's `--max-output`, 64 MiB),
+/// but a client chose how many there were: the same sparse 64 MiB file (which costs the
+/// program nothing) collected a thousand times in a 40 KB request, or a thousand tests each
+/// keeping 64 MiB of stderr, was 64 GiB of the server's memory. A job's report holds at most
+/// ``JobRunner/maxReportBytes`` of both together.
+extension SecurityTests {
+@Suite("What a job's report holds")
+struct ReportBudgetAttackTests {
+    static let budget = JobRunner.defaultMaxReportBytes
+
+    @Test("one sparse file collected many times is read only up to the job's report budget")
+    func collectedManyTimes() async throws {
+        let entries = (0..<6).map { _ in #"{"path": "f", "max": "64M"}"# }.joined(separator: ", ")
+        let json = #"{"processes": [{"args": \#(shell("truncate -s 64M f"))}], "collect": [\#(entries)]}"#
+        let report = try await JobRunner(workdirLimit: 8 << 20).run(JobSpec.parse(Data(json.utf8)))
+        #expect(report.status == .ok)
+        let kept = report.files.reduce(0) { $0 + ($1.content?.bytes ?? 0) }
+        #expect(kept > 0)
+        #expect(UInt64(kept) <= Self.budget, "the report held \(kept) bytes of collected files, over \(Self.budget)")
+        #expect(report.files.last?.content?.truncated == true)
+    }
+
+    @Test("the stderr of many tests is kept only up to the job's report budget")
+    func stderrOfManyTests() async throws {
+        let tests = (0..<10).map { _ in #"{"stdin": {"content": ""}}"# }.joined(separator: ", ")
+        let json = """
+        {"steps": [{"name": "run", "processes": [{"args": \(shell("dd if=/dev/zero bs=1M count=32 status=none >&2")),
+                     "stderr": {"capture": {"max": "32M"}}}], "tests": [\(tests)]}]}
+        """
+        guard case .steps(let spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
+        let report = try await StepsRunner().run(spec)
+        let tested = report.steps.first?.tests ?? []
+        #expect(tested.count == 10)
+        #expect(tested.allSatisfy { $0.verdict == .accepted }, "\(tested.map(\.comment))")
+        let kept = tested.reduce(0) { $0 + ($1.processes.first?.report.stderr?.bytes ?? 0) }
+        #expect(kept > 0)
+        #expect(UInt64(kept) <= Self.budget, "the report held \(kept) bytes of the tests' stderr, over \(Self.budget)")
+        #expect(tested.last?.processes.first?.report.stderr?.truncated == true)
+    }
+}
+}
