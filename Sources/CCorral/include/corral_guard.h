@@ -12,5 +12,7 @@ int corral_guard_start(pid_t *guard_pid);
 
 /// One message to the guard, without SIGPIPE. Returns 0, or -1 with errno.
 int corral_guard_send(int channel, const char *message);
+/// The same for `count` messages in one call (sendmmsg); 0 when every one was sent.
+int corral_guard_send_all(int channel, const char *const *messages, int count);
 
 #endif

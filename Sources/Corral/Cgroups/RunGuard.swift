@@ -26,12 +26,21 @@ enum RunGuard {
     /// same, only not cleaned up should Corral be killed).
     static func watch(_ directories: [String]) {
         guard let descriptor = ensureStarted() else { return }
-        for directory in directories { _ = corral_guard_send(descriptor, "+" + directory) }
+        send(descriptor, directories.map { "+" + $0 })
     }
 
     static func release(_ directories: [String]) {
         guard let descriptor = channel.withLock({ $0?.descriptor }) else { return }
-        for directory in directories { _ = corral_guard_send(descriptor, "-" + directory) }
+        send(descriptor, directories.map { "-" + $0 })
+    }
+
+    /// A run's messages in one system call (``corral_guard_send_all``).
+    private static func send(_ descriptor: Int32, _ messages: [String]) {
+        let copies = messages.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        guard copies.allSatisfy({ $0 != nil }) else { return }
+        let pointers = copies.map { UnsafePointer<CChar>($0) }
+        _ = pointers.withUnsafeBufferPointer { corral_guard_send_all(descriptor, $0.baseAddress, Int32($0.count)) }
     }
 
     /// At a normal exit: the guard is told to go (its channel closed, nothing watched) and
