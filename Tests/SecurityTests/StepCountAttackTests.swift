@@ -55,17 +55,7 @@ struct StepCountAttackTests {
 
     /// The files and directories in use in this process's job tmpfs mounts now.
     static func keptInodes() -> UInt64 {
-        let own = "/corral-job-\(getpid())-"
-        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        var total: UInt64 = 0
-        for line in mounts.split(separator: "\n") where line.contains(" - tmpfs ") {
-            let fields = line.split(separator: " ")
-            guard fields.count > 4, fields[4].contains(own) else { continue }
-            var info = statvfs()
-            guard statvfs(String(fields[4]), &info) == 0 else { continue }
-            total += UInt64(info.f_files - info.f_ffree)
-        }
-        return total
+        StepDiskAttackTests.jobMounts { UInt64($0.f_files - $0.f_ffree) }
     }
 
     @Test("the steps of a job share its directory's files and directories (each about 1 KiB of kernel memory no block counts), as they share its bytes",

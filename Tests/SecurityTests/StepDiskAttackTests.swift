@@ -17,6 +17,11 @@ struct StepDiskAttackTests {
 
     /// The bytes in use in this process's job tmpfs mounts now.
     static func keptBytes() -> UInt64 {
+        jobMounts { UInt64($0.f_blocks - $0.f_bfree) * UInt64($0.f_frsize) }
+    }
+
+    /// `used` summed over this process's job tmpfs mounts, from each one's statvfs.
+    static func jobMounts(_ used: (statvfs) -> UInt64) -> UInt64 {
         let own = "/corral-job-\(getpid())-"
         let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         var total: UInt64 = 0
@@ -25,7 +30,7 @@ struct StepDiskAttackTests {
             guard fields.count > 4, fields[4].contains(own) else { continue }
             var info = statvfs()
             guard statvfs(String(fields[4]), &info) == 0 else { continue }
-            total += UInt64(info.f_blocks - info.f_bfree) * UInt64(info.f_frsize)
+            total += used(info)
         }
         return total
     }
