@@ -204,6 +204,19 @@ struct StepsTests {
         #expect { try JobDocument.parse(steps(3), maxTestsPerStep: 2) } throws: { ($0 as? SpecError)?.path == "steps[0].tests" }
     }
 
+    @Test("a custom checker with a dir is refused (it ran where its input, output and answer were not: every test a checker-error)")
+    func checkerDirRefused() throws {
+        let json = """
+        {"steps": [{"name": "t", "processes": [{"args": ["/bin/cat"]}],
+          "checker": {"type": "custom", "args": ["/bin/sh", "-c", "test -f \\"$1\\"", "sh"], "dir": "sub"},
+          "tests": [{"stdin": {"content": "1\\n"}, "answer": {"content": "1\\n"}}]}]}
+        """
+        #expect { try JobDocument.parse(Data(json.utf8)) } throws: { error in
+            guard let error = error as? SpecError else { return false }
+            return error.path == "steps[0].checker.dir" && error.message.contains("own directory")
+        }
+    }
+
     @Test("a test's stdin and answer by fileId: read from the runner's file store")
     func stdinFromTheStore() async throws {
         let directory = TemporaryDirectory()

@@ -26,6 +26,11 @@ extension StepsParser {
             }
             fields["files"] = nil
         }
+        // Its input, output and answer are placed in its own directory and named to it
+        // relative to it: run in a `dir` below that, it could find none of them.
+        if fields["dir"] != nil {
+            throw SpecError("\(path).dir", "not for a checker: it runs in its own directory, where its input, output and answer are")
+        }
         for key in ["stdin", "stdout", "fds", "name"] where fields[key] != nil {
             throw SpecError("\(path).\(key)", "not for a checker (it reads its input, output and answer as files)")
         }
