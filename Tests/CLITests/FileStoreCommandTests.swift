@@ -37,4 +37,19 @@ struct FileStoreCommandTests {
         let alone = try corral("run", "--file-store", store, "--", "/bin/true")
         #expect(alone.status != 0 && alone.standardError.contains("--file-store goes with --spec"), "\(alone.standardError)")
     }
+
+    @Test("the directories a store makes are 0700, as corral serve requires of its state directory (a store's 0755 parent made the default /var/lib/corral refused)")
+    func storeParentsPrivate() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let state = directory.file("state")
+        let spec = directory.file("job.json")
+        try #"{"processes": [{"args": ["/bin/true"]}]}"#.write(toFile: spec, atomically: true, encoding: .utf8)
+        let ran = try corral("run", "--quiet", "--spec", spec, "--file-store", state + "/deeper/files")
+        #expect(ran.status == 0, "\(ran.standardError)")
+        for path in [state, state + "/deeper", state + "/deeper/files"] {
+            let mode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+            #expect(mode == 0o700, "\(path): \(String(mode, radix: 8))")
+        }
+    }
 }

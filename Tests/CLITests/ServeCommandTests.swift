@@ -121,7 +121,8 @@ struct ServeCommandTests {
         let server = try Server.start(["--no-isolate"])
         defer { server.tmp.remove() }
         #expect(try server.request("GET", "/v1/version").status == 200)
-        let second = try corral("serve", "--no-isolate", "--port", String(server.port))
+        // A state directory of its own (the default one is the host's, whatever state it is in).
+        let second = try corral("serve", "--no-isolate", "--state-dir", server.tmp.path + "/second-state", "--port", String(server.port))
         #expect(second.status == 125)
         #expect(second.standardError.contains("cannot listen on 127.0.0.1:\(server.port): Address already in use"), "\(second.standardError)")
         kill(server.process.pid, SIGINT)

@@ -16,9 +16,6 @@ extension Supervisor {
     func scanChildren() {
         scannedThisPass = true
         let children: [Int32]
-        if mainThreadFiles == nil {
-            mainThreadFiles = .some(ProcessFiles(processID))
-        }
         if let files = mainThreadFiles ?? nil,
            let state = files.stat.read({ ProcFS.parseStat($0)?.state }) ?? nil,
            state != UInt8(ascii: "Z"), state != UInt8(ascii: "X"),

@@ -34,7 +34,7 @@ final class Supervisor: @unchecked Sendable {
     /// Children of ours in our own session: the host's, left alone.
     var foreignChildren: Set<Int32> = []
     var scannedThisPass = false
-    /// The main thread's `stat` and `children` files, opened at the first scan.
+    /// The main thread's `stat` and `children` files, opened when the reaper starts.
     var mainThreadFiles: ProcessFiles??
 
     private init(wakeDescriptor: Int32) {
@@ -83,6 +83,9 @@ final class Supervisor: @unchecked Sendable {
         // it); by prctl, never through this thread's own /proc task directory (see
         // ``scanChildren()``).
         _ = corral_name_thread("corral-reaper")
+        // Opened now, for the life of the process (two descriptors from the start, not from
+        // the first orphan scan of some later run).
+        mainThreadFiles = .some(ProcessFiles(processID))
         var descriptors: [pollfd] = []
         while true {
             descriptors.removeAll(keepingCapacity: true)

@@ -76,14 +76,15 @@ struct StoreDirectory {
         return kill(pid, 0) == 0 || errno == EPERM
     }
 
-    /// `mkdir -p`: parents 0755 (the state directory), the store itself 0700.
+    /// `mkdir -p`, every directory it makes 0700: the default store's parent is the state
+    /// directory `corral serve` shares and refuses unless it is 0700 (made 0755 here, a
+    /// server on the default state directory would not start after a `corral run` had made
+    /// the store). Existing directories are left as they are.
     private static func makeParents(_ path: String) throws(CorralError) {
         var current = ""
-        let parts = path.split(separator: "/")
-        for (index, part) in parts.enumerated() {
+        for part in path.split(separator: "/") {
             current += "/" + part
-            let mode: mode_t = index == parts.count - 1 ? 0o700 : 0o755
-            if mkdir(current, mode) != 0 && errno != EEXIST {
+            if mkdir(current, 0o700) != 0 && errno != EEXIST {
                 throw CorralError(.system, "file store: mkdir \(current): \(SetupFailure.describe(errno))")
             }
         }
