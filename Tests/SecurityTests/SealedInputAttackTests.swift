@@ -202,6 +202,60 @@ struct SealedInputAttackTests {
         #expect(held.isEmpty, "descriptors \(held) still hold a sealed copy")
     }
 
+    /// Red team (redteam2): a client stores more distinct test inputs than the process may open
+    /// files and has a plain (not isolated) run read each as its stdin. The copies were kept up
+    /// to 1024 descriptors, the whole of the usual soft limit: a `--no-isolate` server then
+    /// failed every `accept` and every run with EMFILE. At most an eighth of the soft limit is
+    /// kept now; the oldest copies go, and an input whose copy went is copied again.
+    @Test("a client storing many distinct inputs cannot make the sealed copies take the process's descriptors")
+    func copiesLeaveDescriptors() async throws {
+        var files = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0)
+        let soft = files.rlim_cur == rlim_t.max ? 1 << 20 : Int(files.rlim_cur)
+        let bound = max(8, min(1024, soft / 8))
+        try await withStore(maxBytes: 64 << 20) { store, _ in
+            let stored = try (0..<(bound + 40)).map { try store.put(Array("input \($0)\n".utf8)) }
+            for (index, file) in stored.enumerated() {
+                let fd = try store.openSealedInput(file.id)
+                #expect(readAll(fd) == Array("input \(index)\n".utf8))
+                close(fd)
+                #expect(store.sealedCopies.files <= bound, "\(store.sealedCopies.files) copies kept, more than \(bound) (soft limit \(soft))")
+            }
+            #expect(store.sealedCopies.files == bound)
+            // The first input's copy went first; it is made again, with the same bytes.
+            let fd = try store.openSealedInput(stored[0].id)
+            #expect(readAll(fd) == Array("input 0\n".utf8))
+            close(fd)
+            #expect(store.sealedCopies.files == bound)
+        }
+    }
+
+    /// The same attack on a process with few descriptors to spare: `corral run --spec` with a
+    /// soft limit of 200 open files and a step of 240 tests of `/bin/cat`, each with a stdin of
+    /// its own from the store. Keeping 1024 copies, the run failed with EMFILE near the 190th
+    /// test; with an eighth of the limit kept (25), every test passes.
+    @Test("a job of many distinct stored inputs runs to the end under a low limit of open files",
+          .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+    func manyInputsUnderLowFileLimit() throws {
+        let tmp = TemporaryDirectory()
+        let storePath = tmp.path + "/store"
+        let tests = 240
+        var ids: [String] = []
+        do {
+            let store = try FileStore(directory: storePath, maxBytes: 64 << 20)
+            ids = try (0..<tests).map { try store.put(Array("line \($0)\n".utf8)).id.description }
+        }
+        let entries = ids.map { #"{"stdin": {"fileId": "\#($0)"}, "answer": {"fileId": "\#($0)"}}"# }
+        let spec = #"{"steps": [{"name": "t", "processes": [{"args": ["/bin/cat"]}], "checker": "exact", "tests": [\#(entries.joined(separator: ", "))]}]}"#
+        try spec.write(toFile: tmp.path + "/spec.json", atomically: true, encoding: .utf8)
+        let result = try Spawn.run("/bin/sh", ["-c", #"ulimit -Sn 200 && exec "$0" run --quiet --file-store "$1" --spec "$2""#,
+                                               corralBinary, storePath, tmp.path + "/spec.json"])
+        let report = (try? JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8))) as? [String: Any]
+        let summary = (report?["steps"] as? [[String: Any]])?.first?["summary"] as? [String: Any]
+        #expect(result.status == 0 && summary?["passed"] as? Int == tests,
+                "exit \(result.status), \(summary.map { "\($0)" } ?? "no summary"): \(result.standardError.suffix(600))")
+    }
+
     @Test("a file removed or evicted from the store is not served from its sealed copy; the same bytes stored again are")
     func removedFileIsNotServed() async throws {
         try await withStore(maxBytes: 2 << 20) { store, _ in

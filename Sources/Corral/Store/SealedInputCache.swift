@@ -20,15 +20,25 @@ import Glibc
 /// evicts or removes the file, and serves one only for an id it still has.
 ///
 /// Bounded: at most ``maxBytes`` of copies (least recently used go first) and
-/// ``maxEntries`` descriptors; a file larger than the bound is copied for its run alone and
-/// not kept. The memory is Corral's (charged to its cgroup, never to a run's) and freed when
+/// ``maxEntries`` descriptors (an eighth of the process's soft limit of open files, at most
+/// 1024: a client that stores many distinct inputs must not take the descriptors a server
+/// needs for its connections and runs); a file larger than the bound is copied for its run
+/// alone and not kept. The memory is Corral's (charged to its cgroup, never to a run's) and freed when
 /// the entries are dropped: at eviction, and when the store goes away.
 final class SealedInputCache: Sendable {
     /// The most bytes of copies kept by default.
     static let defaultMaxBytes: UInt64 = 256 << 20
-    static let maxEntries = 1024
+    /// The most descriptors kept by default: an eighth of the soft limit of open files, at
+    /// least 8 and at most 1024 (with the usual soft limit of 1024: 128).
+    static var defaultMaxEntries: Int {
+        var files = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0 else { return 8 }
+        let soft = files.rlim_cur == rlim_t.max ? UInt64(1 << 20) : UInt64(files.rlim_cur)
+        return Int(max(8, min(1024, soft / 8)))
+    }
 
     let maxBytes: UInt64
+    let maxEntries: Int
     private let state = Mutex(State())
 
     struct Entry {
@@ -55,8 +65,9 @@ final class SealedInputCache: Sendable {
         var bytes: UInt64
     }
 
-    init(maxBytes: UInt64) {
+    init(maxBytes: UInt64, maxEntries: Int = SealedInputCache.defaultMaxEntries) {
         self.maxBytes = maxBytes
+        self.maxEntries = max(1, maxEntries)
     }
 
     deinit {
@@ -96,7 +107,7 @@ final class SealedInputCache: Sendable {
         return try state.withLock { (state) throws(FileStoreError) -> Int32 in
             if state.entries[id] == nil {
                 // Least recently used first, until it fits.
-                while state.bytes > maxBytes - size || state.entries.count >= Self.maxEntries,
+                while state.bytes > maxBytes - size || state.entries.count >= maxEntries,
                       let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
                     state.drop(oldest)
                 }
