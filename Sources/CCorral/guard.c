@@ -26,6 +26,11 @@
 #define CORRAL_GUARD_PATH 1024
 
 static char corral_guard_paths[CORRAL_GUARD_SLOTS][CORRAL_GUARD_PATH];
+// Slots below `corral_guard_used` may hold a path; `corral_guard_watched` of them do. Every
+// scan stops at `corral_guard_used`: the table is 1 MiB of zero pages, and reading all of it
+// (once at every exit) cost a one-shot `corral run` about 256 page faults in the guard.
+static int corral_guard_used;
+static int corral_guard_watched;
 static char corral_guard_message[CORRAL_GUARD_PATH + 1];
 static char corral_guard_file[CORRAL_GUARD_PATH + 32];
 static char corral_guard_buffer[65536];
@@ -84,30 +89,26 @@ static void corral_guard_pause_ms(long milliseconds) {
 static void corral_guard_kill_all(void) {
     // Nothing watched (Corral ended normally and released every run): nothing to wait for.
     // Without this check a normal exit paid 20 ms of pauses here, and Corral waits for it.
-    int watched = 0;
-    for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
-        if (corral_guard_paths[slot][0] != 0) watched = 1;
-    }
-    if (!watched) return;
+    if (corral_guard_watched == 0) return;
     for (int round = 0; round < 20; round++) {
         int found = 0;
-        for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
+        for (int slot = 0; slot < corral_guard_used; slot++) {
             const char *directory = corral_guard_paths[slot];
             if (directory[0] == 0) continue;
             if (corral_guard_write(directory, "/cgroup.kill", "1") == 0) continue;
             (void)corral_guard_write(directory, "/freezer.state", "FROZEN");
         }
         corral_guard_pause_ms(5);
-        for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
+        for (int slot = 0; slot < corral_guard_used; slot++) {
             if (corral_guard_paths[slot][0] != 0) found += corral_guard_kill_members(corral_guard_paths[slot]);
         }
-        for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
+        for (int slot = 0; slot < corral_guard_used; slot++) {
             if (corral_guard_paths[slot][0] != 0) (void)corral_guard_write(corral_guard_paths[slot], "/freezer.state", "THAWED");
         }
         if (found == 0 && round > 0) break;
         corral_guard_pause_ms(10);
     }
-    for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
+    for (int slot = 0; slot < corral_guard_used; slot++) {
         if (corral_guard_paths[slot][0] != 0) (void)rmdir(corral_guard_paths[slot]);
     }
 }
@@ -137,15 +138,22 @@ static void corral_guard_main(int channel) {
         if (got <= 0) break; // Corral is gone
         corral_guard_message[got] = 0;
         const char *path = corral_guard_message + 1;
-        if (corral_guard_message[0] == '+') {
+        if (corral_guard_message[0] == '+' && path[0] != 0) {
             for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
                 if (corral_guard_paths[slot][0] != 0) continue;
                 memcpy(corral_guard_paths[slot], path, (size_t)got);
+                if (slot >= corral_guard_used) corral_guard_used = slot + 1;
+                corral_guard_watched++;
                 break;
             }
-        } else if (corral_guard_message[0] == '-') {
-            for (int slot = 0; slot < CORRAL_GUARD_SLOTS; slot++) {
-                if (strcmp(corral_guard_paths[slot], path) == 0) { corral_guard_paths[slot][0] = 0; break; }
+        } else if (corral_guard_message[0] == '-' && path[0] != 0) {
+            for (int slot = 0; slot < corral_guard_used; slot++) {
+                if (strcmp(corral_guard_paths[slot], path) != 0) continue;
+                corral_guard_paths[slot][0] = 0;
+                corral_guard_watched--;
+                // Trailing free slots are no longer scanned.
+                while (corral_guard_used > 0 && corral_guard_paths[corral_guard_used - 1][0] == 0) corral_guard_used--;
+                break;
             }
         }
     }

@@ -38,16 +38,26 @@ struct CgroupHost: Sendable {
         func fields(_ line: Substring.UTF8View.SubSequence, _ separator: Character) -> [Substring] {
             line.split(separator: UInt8(ascii: separator.unicodeScalars.first!), omittingEmptySubsequences: false).map { Substring($0) }
         }
-        var ownPaths: [String: String] = [:] // controller (or "" for v2) → path
+        // Controller (or "" for v2) and path, a dozen at most: an array, not a dictionary (the
+        // runtime's first `[String: String]` resize looked its storage type up by mangled name).
+        var ownPaths: [(controller: String, path: String)] = []
+        func ownPath(_ controller: String) -> String? { ownPaths.first { $0.controller == controller }?.path }
         if let text = CgroupFS.read("/proc/self/cgroup") {
             for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
-                let parts = fields(line, ":")
-                guard parts.count >= 3 else { continue }
-                let path = parts[2...].joined(separator: ":")
-                if parts[0] == "0" && parts[1].isEmpty {
-                    ownPaths[""] = path
+                // ID:CONTROLLERS:PATH, where the path may hold colons of its own: everything
+                // after the second colon (cut by index; `joined` over the fields was generic
+                // code that scanned every protocol conformance of the binary at its first use).
+                guard let first = line.firstIndex(of: UInt8(ascii: ":")),
+                      let second = line[line.index(after: first)...].firstIndex(of: UInt8(ascii: ":")) else { continue }
+                let id = Substring(line[..<first]), names = line[line.index(after: first)..<second]
+                let path = String(Substring(line[line.index(after: second)...]))
+                if id == "0" && names.isEmpty {
+                    ownPaths.append(("", path))
                 } else {
-                    for controller in parts[1].utf8.split(separator: UInt8(ascii: ",")) { ownPaths[String(Substring(controller))] = path }
+                    for controller in names.split(separator: UInt8(ascii: ",")) {
+                        let name = String(Substring(controller))
+                        if ownPath(name) == nil { ownPaths.append((name, path)) }
+                    }
                 }
             }
         }
@@ -65,7 +75,7 @@ struct CgroupHost: Sendable {
                 let root = left[left.startIndex + 3]
                 let mount = unescape(left[left.startIndex + 4])
                 let type = right[right.startIndex], superOptions = right[right.startIndex + 2]
-                if type == "cgroup2", unified == nil, root == "/", let own = ownPaths[""] {
+                if type == "cgroup2", unified == nil, root == "/", let own = ownPath("") {
                     let ownDirectory = mount + (own == "/" ? "" : own)
                     let controllers = CgroupFS.read(ownDirectory + "/cgroup.controllers").map {
                         Set($0.utf8.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }).map { String(Substring($0)) })
@@ -74,7 +84,7 @@ struct CgroupHost: Sendable {
                 } else if type == "cgroup", root == "/" {
                     for option in superOptions.utf8.split(separator: UInt8(ascii: ",")) {
                         let name = String(Substring(option))
-                        if let own = ownPaths[name], v1[name] == nil {
+                        if let own = ownPath(name), v1[name] == nil {
                             v1[name] = Hierarchy(mount: mount, ownPath: own)
                         }
                     }

@@ -39,7 +39,9 @@ enum CgroupV2Delegation {
             var up = mount
             let components = parent.dropFirst(mount.count).split(separator: "/")
             for component in components {
-                let node = up + "/" + component
+                // String(component): `String + Substring` is generic code that looks the
+                // element type's conformances up at run time (a scan of all of them).
+                let node = up + "/" + String(component)
                 let missing = wanted.filter { !subtreeControl(up).contains($0) }
                 if !missing.isEmpty {
                     if created.contains(up) {
