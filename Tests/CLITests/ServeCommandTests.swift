@@ -72,10 +72,12 @@ struct ServeCommandTests {
         let long = #"{"processes": [{"args": ["/bin/sleep", "\#(marker)"]}]}"#
         async let shortAnswer = onThread { try server.request("POST", "/v1/run", body: short) }
         async let longAnswer = onThread { try server.request("POST", "/v1/run", body: long) }
-        #expect(try await onThread { Self.wait { server.health()["inFlight"] as? Int == 2 } })
+        // 30 s, not 10: under the full suite in CI both runs were seen in flight only after
+        // more than 10 s (the first isolated runs of a new server), and the rest then passed.
+        #expect(try await onThread { Self.wait(30) { server.health()["inFlight"] as? Int == 2 } })
         async let queuedAnswer = onThread { try server.request("POST", "/v1/run", body: short) }
-        #expect(try await onThread { Self.wait { server.health()["queued"] as? Int == 1 } })
-        #expect(try await onThread { Self.wait { Leftovers.sleepers(marker) == 1 } })
+        #expect(try await onThread { Self.wait(30) { server.health()["queued"] as? Int == 1 } })
+        #expect(try await onThread { Self.wait(30) { Leftovers.sleepers(marker) == 1 } })
 
         let signalled = Date()
         kill(server.process.pid, SIGTERM)
