@@ -23,14 +23,14 @@ import Glibc
 /// ``maxEntries`` descriptors (an eighth of the process's soft limit of open files, at most
 /// 1024: a client that stores many distinct inputs must not take the descriptors a server
 /// needs for its connections and runs); a file larger than the bound is copied for its run
-/// alone and not kept. The memory is Corral's (charged to its cgroup, never to a run's) and freed when
-/// the entries are dropped: at eviction, and when the store goes away.
+/// alone and not kept. The memory is Corral's (charged to its cgroup, never to a run's) and
+/// freed when the entries are dropped: at eviction, and when the store goes away.
 final class SealedInputCache: Sendable {
     /// The most bytes of copies kept by default.
     static let defaultMaxBytes: UInt64 = 256 << 20
-    /// The most descriptors kept by default: an eighth of the soft limit of open files, at
-    /// least 8 and at most 1024 (with the usual soft limit of 1024: 128).
-    static var defaultMaxEntries: Int {
+    /// The most descriptors kept: an eighth of the soft limit of open files when the cache is
+    /// made, at least 8 and at most 1024 (with the usual soft limit of 1024: 128).
+    static var entriesForFileLimit: Int {
         var files = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &files) == 0 else { return 8 }
         let soft = files.rlim_cur == rlim_t.max ? UInt64(1 << 20) : UInt64(files.rlim_cur)
@@ -65,9 +65,9 @@ final class SealedInputCache: Sendable {
         var bytes: UInt64
     }
 
-    init(maxBytes: UInt64, maxEntries: Int = SealedInputCache.defaultMaxEntries) {
+    init(maxBytes: UInt64) {
         self.maxBytes = maxBytes
-        self.maxEntries = max(1, maxEntries)
+        maxEntries = Self.entriesForFileLimit
     }
 
     deinit {
