@@ -22,7 +22,8 @@ struct Options: Sendable {
 
     static let usage = """
         usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--cli-against PATH] [--judge N] [--judge-http N] [--judge-repeats N] [--checkers M] [--store N] [--queue N]
-          --runs N     timed runs of the baseline and of each mode (default 2000)
+          --runs N     timed runs of the baseline and of each mode (default 2000; 0 skips
+                       them, for the other measurements alone)
           --warmup N   untimed runs of each before measuring (default 50)
           --json       print only JSON on standard output
           --ping-pong N  round trips of the interactive job (default 10000; 0 skips it)
@@ -79,7 +80,7 @@ struct Options: Sendable {
                 guard inlineValue == nil else { throw .invalid("--json takes no value") }
                 options.json = true
             case "--runs":
-                options.runs = try count(name, inlineValue ?? iterator.next(), minimum: 1)
+                options.runs = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--ping-pong":
                 options.pingPongRounds = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--server":

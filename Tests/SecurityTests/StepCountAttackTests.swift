@@ -87,6 +87,41 @@ struct StepCountAttackTests {
         #expect(report.steps.last?.ok == true, "\(statuses)")
     }
 
+    @Test("a step gives its users back when it ends: 3 steps of 2 processes run under a --user-range of 4 uids, and a later step still takes an earlier one's file",
+          .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+    func stepsReleaseUsers() throws {
+        let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
+        func process(_ name: String, _ script: String) -> String {
+            #"{"name": "\#(name)", "args": \#(shell(script)), "stdout": {"capture": {}}}"#
+        }
+        let json = """
+        {"steps": [{"name": "a", "processes": [\(process("p", "id -u; echo made > out")), \(process("q", "id -u"))]},
+                   {"name": "b", "processes": [\(process("p", "id -u")), \(process("q", "id -u"))]},
+                   {"name": "c", "processes": [\(process("p", "id -u; cat out")), \(process("q", "id -u"))],
+                    "files": [{"path": "out", "fromStep": "a", "fromPath": "out", "fromProcess": "p", "process": "p"}]}]}
+        """
+        let spec = tmp.file("steps.json")
+        try json.write(toFile: spec, atomically: true, encoding: .utf8)
+        // A job of steps held every step's uids until it ended: here the third step found the
+        // range's four in use by the first two, as every other job of a server did meanwhile.
+        let result = try Spawn.run(corralBinary, ["run", "--spec", spec, "--user-range", "60210-60213"],
+                                   environment: ["TMPDIR=\(tmp.path)", "PATH=/usr/bin:/bin"])
+        #expect(result.status == 0, "exit \(result.status): \(result.standardError.suffix(600)) \(result.standardOutput.prefix(1500))")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any],
+                                  "\(result.standardError.suffix(600))")
+        #expect(report["ok"] as? Bool == true, "\(result.standardOutput.prefix(1500))")
+        let steps = report["steps"] as? [[String: Any]] ?? []
+        #expect(steps.count == 3)
+        for step in steps {
+            let outputs = (step["processes"] as? [[String: Any]] ?? []).map { (($0["stdout"] as? [String: Any])?["text"] as? String) ?? "" }
+            let uids = outputs.compactMap { $0.split(separator: "\n").first.flatMap { UInt32($0) } }
+            #expect(uids.count == 2 && Set(uids).count == 2 && uids.allSatisfy { (60210...60213).contains($0) },
+                    "step \(step["name"] ?? "?"): \(outputs)")
+            if step["name"] as? String == "c" { #expect(outputs.first?.hasSuffix("made\n") == true, "\(outputs)") }
+        }
+    }
+
     @Test("a test's stored stdin and answer are held while the job runs: not deleted nor evicted under its later tests")
     func testFilesHeld() async throws {
         let path = "/tmp/corral-store-held-\(UUID().uuidString)"

@@ -20,7 +20,8 @@ struct PreparedProcess: Sendable {
 final class JobLayout: Sendable {
     let workdir: Workdir
     /// Each process's directory, in the spec's order (kept open for `collect`).
-    /// Closed early by ``keepOnlyWorkdir()`` (a step's layout, held until the job ends).
+    /// Closed early by ``keepOnlyWorkdir()`` (a step's layout, held until the job ends), which
+    /// also releases ``leases``.
     private let openDirectories: Mutex<[DirectoryHandle]>
     private let prepared: Mutex<[PreparedProcess]?>
     /// The users leased to the job's processes (``RunnerConfiguration/userRange``).
@@ -58,10 +59,20 @@ final class JobLayout: Sendable {
         StepDirectories(workdir: workdir.handle, processes: names)
     }
 
-    /// Closes the processes' directories, keeping only the working directory's descriptor
-    /// until ``finish(keep:)``: a job of steps holds one descriptor per step it keeps, not one
-    /// per process of every step (a client chooses both counts).
+    /// A finished step's layout, kept for the files later steps take: closes the processes'
+    /// directories, keeping only the working directory's descriptor until ``finish(keep:)``
+    /// (a job of steps holds one descriptor per step it keeps, not one per process of every
+    /// step: a client chooses both counts), and gives the processes' users back (a job of 64
+    /// steps of 16 processes held 1024 uids until it ended, more than a server's whole
+    /// `--user-range` often is, so every other job failed meanwhile). The step's processes
+    /// have all ended; their files stay their users', in Corral's 0700 working directory,
+    /// which the next holder of such a uid cannot enter.
     func keepOnlyWorkdir() {
+        closeDirectories()
+        leases.forEach { $0.release() }
+    }
+
+    private func closeDirectories() {
         let closing = openDirectories.withLock { open in
             defer { open = [] }
             return open
@@ -86,7 +97,7 @@ final class JobLayout: Sendable {
     /// Closes what no run took, and removes the directory unless it is kept.
     func finish(keep: Bool) {
         for process in takeProcesses() { Self.close(process) }
-        keepOnlyWorkdir()
+        closeDirectories()
         if !ownsWorkdir {
             removeProcessDirectories(names)
         } else if keep {

@@ -85,7 +85,7 @@ public struct NamedRunReport: Sendable, Hashable, Codable {
 /// A file collected from the working directory after the run.
 public struct CollectedFile: Sendable, Hashable, Codable {
     public var path: String
-    /// The content, as text when valid UTF-8 else base64, cut at the file's `max`; nil on error.
+    /// The content, as text or base64 (``CapturedOutput``), cut at the file's `max`; nil on error.
     public var content: CapturedOutput?
     /// Why it could not be collected: missing, a symbolic link, not a regular file, outside
     /// the working directory...

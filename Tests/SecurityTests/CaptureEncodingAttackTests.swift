@@ -1,0 +1,62 @@
+import Corral
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// A capture that is valid UTF-8 was given as text, and JSON spells each control character
+/// but five as `\u00XX`: 1 MiB of NULs was 6 MiB of report, so the job's report budget
+/// (256 MiB of captures) was 1.5 GiB of JSON in a server's memory and on the wire. Output
+/// mostly of such characters is now base64 (4 bytes for 3); text with a stray one stays text.
+extension SecurityTests {
+@Suite("What a capture of control characters costs as JSON")
+struct CaptureEncodingAttackTests {
+    static let size = 1 << 20
+    static let spec = #"{"processes": [{"args": ["/usr/bin/head", "-c", "\#(size)", "/dev/zero"], "stdout": {"capture": {"max": "2M"}}}]}"#
+
+    /// The report's JSON is under 1.4 times the bytes captured, and its stdout gives them back.
+    func expectCompact(_ text: String, _ report: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(text.utf8.count < Self.size * 14 / 10, "a report of \(text.utf8.count) bytes for \(Self.size) NULs",
+                sourceLocation: sourceLocation)
+        let processes = try #require(report["processes"] as? [[String: Any]], "\(text.prefix(500))", sourceLocation: sourceLocation)
+        let stdout = try #require(processes.first?["stdout"] as? [String: Any], sourceLocation: sourceLocation)
+        #expect(stdout["text"] == nil, sourceLocation: sourceLocation)
+        let base64 = try #require(stdout["base64"] as? String, sourceLocation: sourceLocation)
+        #expect(Data(base64Encoded: base64) == Data(count: Self.size), sourceLocation: sourceLocation)
+        #expect(stdout["bytes"] as? Int == Self.size, sourceLocation: sourceLocation)
+    }
+
+    @Test("library: 1 MiB of NULs is base64 in the report, a stray NUL in text stays text")
+    func library() async throws {
+        let report = try await runSpec(Self.spec)
+        #expect(report.status == .ok)
+        let stdout = try #require(report.processes.first?.report.stdout)
+        #expect(stdout.text == nil && stdout.base64 != nil)
+        #expect(stdout.data == Array(repeating: 0, count: Self.size))
+        let json = try JSONEncoder().encode(report)
+        try expectCompact(String(decoding: json, as: UTF8.self), try #require(JSONSerialization.jsonObject(with: json) as? [String: Any]))
+
+        let mixed = try await runSpec(#"{"processes": [{"args": \#(shell(#"printf 'a line\000 with a NUL\nand\ttabs\n'"#)), "stdout": {"capture": {}}}]}"#)
+        #expect(mixed.processes.first?.report.stdout?.text == "a line\0 with a NUL\nand\ttabs\n")
+    }
+
+    @Test("corral run --spec: the report of 1 MiB of NULs is under 1.4 MiB")
+    func commandLine() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("job.json")
+        try Self.spec.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Spawn.run(corralBinary, ["run", "--spec", path])
+        #expect(result.status == 0, "\(result.standardError)")
+        try expectCompact(result.standardOutput, try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]))
+    }
+
+    @Test("corral serve (isolated, as it starts by default): the answer to 1 MiB of NULs is under 1.4 MiB", .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+    func server() throws {
+        let server = try ServeProcess.start([])
+        defer { server.stop() }
+        let answer = try server.run(Self.spec)
+        #expect(answer.status == 200, "\(answer.text.prefix(500))")
+        try expectCompact(answer.text, answer.json)
+    }
+}
+}
