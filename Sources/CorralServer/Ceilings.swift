@@ -15,10 +15,13 @@ public struct Ceilings: Sendable, Hashable {
     public var jobProcesses: Int
     /// Tests of one step of a job of steps (each a run, one after another, in one slot).
     public var stepTests: Int
+    /// The longest a job may hold its slot by its own limits: the wall times of its steps,
+    /// each test's processes and checker in turn (``JobAdmission``).
+    public var jobTime: Duration
 
     public init(cpuTime: Duration = .seconds(60), wallTime: Duration = .seconds(300), memory: UInt64 = 8 << 30,
                 output: UInt64 = 64 << 20, processes: UInt64 = 1024, jobProcesses: Int = 16,
-                stepTests: Int = StepsSpec.defaultMaxTestsPerStep) {
+                stepTests: Int = StepsSpec.defaultMaxTestsPerStep, jobTime: Duration = .seconds(3600)) {
         self.cpuTime = cpuTime
         self.wallTime = wallTime
         self.memory = memory
@@ -26,6 +29,7 @@ public struct Ceilings: Sendable, Hashable {
         self.processes = processes
         self.jobProcesses = jobProcesses
         self.stepTests = stepTests
+        self.jobTime = jobTime
     }
 
     func validate() throws(ServerError) {
@@ -36,6 +40,7 @@ public struct Ceilings: Sendable, Hashable {
         guard processes > 0 else { throw ServerError("--max-processes must be greater than zero") }
         guard jobProcesses > 0 else { throw ServerError("--max-job-processes must be greater than zero") }
         guard stepTests > 0 else { throw ServerError("--max-tests must be greater than zero") }
+        guard jobTime > .zero else { throw ServerError("--max-job-time must be greater than zero") }
     }
 }
 

@@ -18,7 +18,9 @@ struct JobAdmission: Sendable {
     var cpus: CPUList?
 
     func admit(_ body: Data) throws(SpecError) -> JobSpec {
-        try admit(JobSpec.parse(body, isolationRequired: isolation != nil))
+        let spec = try admit(JobSpec.parse(body, isolationRequired: isolation != nil))
+        try bound(.job(spec))
+        return spec
     }
 
     /// A job or a job of steps: every step's job, and every custom checker as a job of one
@@ -26,7 +28,10 @@ struct JobAdmission: Sendable {
     func admitDocument(_ body: Data) throws(SpecError) -> JobDocument {
         // The body is bounded (--max-body); the tests' ceiling is this server's, named below.
         switch try JobDocument.parse(body, isolationRequired: isolation != nil, maxTestsPerStep: .max) {
-        case .job(let spec): return .job(try admit(spec))
+        case .job(let spec):
+            let admitted = try admit(spec)
+            try bound(.job(admitted))
+            return .job(admitted)
         case .steps(var steps):
             for index in steps.steps.indices {
                 let path = "steps[\(index)]"
@@ -44,6 +49,7 @@ struct JobAdmission: Sendable {
                     steps.steps[index].checker = .custom(checker)
                 }
             }
+            try bound(.steps(steps))
             return .steps(steps)
         }
     }

@@ -48,6 +48,9 @@ struct JobOptions: ParsableArguments {
     @Option(name: .customLong("max-tests"), help: ArgumentHelp("Most tests in one step of a job of steps (each a run, one after another, in one slot).", valueName: "n"))
     var maxTests = StepsSpec.defaultMaxTestsPerStep
 
+    @Option(name: .customLong("max-job-time"), help: ArgumentHelp("The longest a job may hold its slot by its own limits (its steps, and each test's processes and checker in turn, at their wall times); a job that could take longer gets 400.", valueName: "duration"))
+    var maxJobTime = "1h"
+
     @Option(name: .customLong("default-cpu-time"), help: ArgumentHelp("CPU time of a process whose job does not say.", valueName: "duration"))
     var defaultCpuTime = "10s"
 
@@ -125,7 +128,8 @@ struct JobOptions: ParsableArguments {
                 output: try Self.parse(maxOutput, "max-output", LimitValue.parseSize),
                 processes: try Self.parse(maxProcesses, "max-processes", LimitValue.parseCount),
                 jobProcesses: maxJobProcesses,
-                stepTests: maxTests),
+                stepTests: maxTests,
+                jobTime: try Self.parse(maxJobTime, "max-job-time", LimitValue.parseDuration)),
             defaults: JobDefaults(
                 cpuTime: try Self.parse(defaultCpuTime, "default-cpu-time", LimitValue.parseDuration),
                 wallTime: try defaultWallTime.map { try Self.parse($0, "default-wall-time", LimitValue.parseDuration) },

@@ -95,4 +95,25 @@ struct StepsRouteTests {
             #expect(at.text.contains(#""passed":3"#), "\(at.text)")
         }
     }
+
+    @Test("a job whose runs in turn could hold its slot past --max-job-time is refused with 400 naming the flag; within it, it runs")
+    func jobTimeCeiling() async throws {
+        @Sendable func steps(_ count: Int) -> String {
+            let tests = Array(repeating: #"{"stdin": {"content": ""}}"#, count: count).joined(separator: ", ")
+            return #"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"], "limits": {"wallTime": "1s"}}], "checker": "exact", "tests": [\#(tests)]}]}"#
+        }
+        try await withServer(testConfiguration { $0.ceilings.jobTime = .seconds(5) }) { server in
+            let over = try await server.post(json: steps(10))
+            #expect(over.status == 400, "\(over.text)")
+            #expect(over.json["path"] as? String == "steps", "\(over.text)")
+            #expect(over.text.contains("--max-job-time"), "\(over.text)")
+            let within = try await server.post(json: steps(4))
+            #expect(within.status == 200, "\(within.text)")
+            #expect(within.text.contains(#""passed":4"#), "\(within.text)")
+            // A plain job is bounded by the longest of its processes' wall times.
+            let plain = try await server.post(json: #"{"processes": [{"args": ["/bin/true"], "limits": {"wallTime": "6s"}}]}"#)
+            #expect(plain.status == 400, "\(plain.text)")
+            #expect(plain.json["path"] as? String == "processes", "\(plain.text)")
+        }
+    }
 }
