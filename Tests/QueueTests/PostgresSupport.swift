@@ -1,4 +1,5 @@
 import CorralQueue
+import CorralTestSupport
 import Foundation
 import PostgresNIO
 import Logging
@@ -18,28 +19,17 @@ enum TestPostgres {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Scripts/test-postgres").path
         let wasRunning = FileManager.default.fileExists(atPath: "/tmp/corral-test-postgres/cluster/postmaster.pid")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script]
-        let output = Pipe()
-        process.standardOutput = output
-        do { try process.run() } catch { return nil }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Spawn waits for its own pid. Foundation's Process never saw the script end here: its
+        // SIGCHLD handler was gone from this process, the script stayed a zombie and the
+        // suite hung at the first queue test. Installing the package may take minutes.
+        guard let started = try? Spawn.start("/bin/bash", [script]).wait(timeout: 900), started.status == 0 else { return nil }
+        let text = started.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("postgres://") else { return nil }
         if !wasRunning {
             stopScript = script
             atexit {
                 guard let script = TestPostgres.stopScript else { return }
-                let stop = Process()
-                stop.executableURL = URL(fileURLWithPath: "/bin/bash")
-                stop.arguments = [script, "stop"]
-                stop.standardOutput = FileHandle.nullDevice
-                stop.standardError = FileHandle.nullDevice
-                try? stop.run()
-                stop.waitUntilExit()
+                _ = try? Spawn.run("/bin/bash", [script, "stop"])
             }
         }
         return text

@@ -38,7 +38,11 @@ extension TrackedRun {
             outcome.processLimitHit = cgroup.processLimitHits() > 0
         }
         // Tidying after the report is out overlaps with whatever the caller does next; the
-        // exit hook waits for it (``CgroupParents/releaseAll()``).
+        // exit hook waits for it (``CgroupParents/releaseAll()``). Installed here too, not
+        // only with a cgroup: a run without one (rootless, process-group mode) still has its
+        // isolation staging directory to remove, and `corral run` exits right after the report
+        // (two rootless runs at once left one's /tmp/corral-root-* behind).
+        CgroupParents.registerExitHook()
         CgroupParents.tidying.add(1, ordering: .sequentiallyConsistent)
         continuation.resume(returning: Verdict.report(for: outcome))
         memoryEvents?.close()
