@@ -25,7 +25,7 @@ struct CaptureEncodingAttackTests {
         #expect(stdout["bytes"] as? Int == Self.size, sourceLocation: sourceLocation)
     }
 
-    @Test("library: 1 MiB of NULs is base64 in the report, a stray NUL in text stays text")
+    @Test("library: 1 MiB of NULs is base64 in the report; a stray NUL in text, or a short output of NULs, stays text")
     func library() async throws {
         let report = try await runSpec(Self.spec)
         #expect(report.status == .ok)
@@ -37,6 +37,9 @@ struct CaptureEncodingAttackTests {
 
         let mixed = try await runSpec(#"{"processes": [{"args": \#(shell(#"printf 'a line\000 with a NUL\nand\ttabs\n'"#)), "stdout": {"capture": {}}}]}"#)
         #expect(mixed.processes.first?.report.stdout?.text == "a line\0 with a NUL\nand\ttabs\n")
+        // Short output stays text however many NULs it has (a /proc/PID/cmdline, say).
+        let short = try await runSpec(#"{"processes": [{"args": \#(shell(#"printf 'corral-init\000\000'"#)), "stdout": {"capture": {}}}]}"#)
+        #expect(short.processes.first?.report.stdout?.text == "corral-init\0\0")
     }
 
     @Test("corral run --spec: the report of 1 MiB of NULs is under 1.4 MiB")

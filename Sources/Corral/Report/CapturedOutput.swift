@@ -19,12 +19,12 @@ public struct CapturedOutput: Sendable, Hashable, Codable {
         self.truncated = truncated
     }
 
-    /// Whether more than one byte in 15 is a control character that JSON spells in six bytes
-    /// (`\u0000`; all below 0x20 but tab, newline, carriage return, backspace and form feed).
-    /// Such output, valid UTF-8 though it is, is given as base64: as text a capture of NULs
-    /// grew sixfold in a report (64 MiB of them were 384 MiB of JSON in the server's memory
-    /// and on the wire). Text now costs at most about 2.3 bytes of JSON a byte; a stray
-    /// control character in text keeps it text.
+    /// Whether the control characters that JSON spells in six bytes (`\u0000`; all below
+    /// 0x20 but tab, newline, carriage return, backspace and form feed) would make the text
+    /// more than 4 KiB longer in a report than base64 is. Such output, valid UTF-8 though it
+    /// is, is given as base64: as text a capture of NULs grew sixfold in a report (64 MiB of
+    /// them were 384 MiB of JSON in the server's memory and on the wire). Short output with a
+    /// NUL or two (`/proc/PID/cmdline`) stays text.
     static func mostlyLongEscapes(_ data: [UInt8]) -> Bool {
         var long = 0
         for byte in data where byte < 0x20 {
@@ -33,7 +33,8 @@ public struct CapturedOutput: Sendable, Hashable, Codable {
             default: long += 1
             }
         }
-        return long * 15 > data.count
+        // Text: the bytes and 5 more for each long escape; base64: 4 bytes for 3.
+        return long * 5 > data.count / 3 + 4096
     }
 
     /// The captured bytes, decoded back.
