@@ -32,6 +32,11 @@ public struct Ceilings: Sendable, Hashable {
         self.jobTime = jobTime
     }
 
+    /// When a job still in its slot is stopped: `jobTime` and a tenth more, and a second (a
+    /// job's runs are admitted up to `jobTime` by their wall times; what Corral does between
+    /// them takes a few milliseconds a run).
+    public var jobDeadline: Duration { jobTime + jobTime / 10 + .seconds(1) }
+
     func validate() throws(ServerError) {
         guard cpuTime > .zero else { throw ServerError("--max-cpu-time must be greater than zero") }
         guard wallTime > .zero else { throw ServerError("--max-wall-time must be greater than zero") }
@@ -71,5 +76,10 @@ public struct JobDefaults: Sendable, Hashable {
         try check(memory > 0 && memory <= ceilings.memory, "memory")
         try check(output > 0 && output <= ceilings.output, "output")
         try check(processes > 0 && processes <= ceilings.processes, "processes")
+        let wall = wallTime ?? min(cpuTime * 2 + .seconds(1), ceilings.wallTime)
+        guard wall <= ceilings.jobTime else {
+            throw ServerError("--max-job-time \(LimitValue.describe(ceilings.jobTime)) is shorter than the wall time a process gets by default "
+                              + "(\(LimitValue.describe(wall)): --default-wall-time, else 2 × --default-cpu-time + 1 s): every job that does not set one would be refused")
+        }
     }
 }

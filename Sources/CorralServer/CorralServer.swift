@@ -93,7 +93,8 @@ public struct CorralServer: Sendable {
         self.notices = notices
         bodyBudget = BodyBudget(capacity: configuration.maxBodiesInFlight) { metrics.bodyBytes($0) }
         connections = ConnectionCounter(limit: configuration.maxConnections)
-        dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue, cpus: configuration.cpus) { metrics.update($0) }
+        dispatcher = Dispatcher(parallelism: configuration.parallelism, queueLimit: configuration.queue, cpus: configuration.cpus,
+                                jobDeadline: configuration.ceilings.jobDeadline) { metrics.update($0) }
     }
 
     /// The Hummingbird application: its routes, bound as configured. `onListening` gets the

@@ -47,10 +47,16 @@ final class Dispatcher: Sendable {
     /// The working directories of answered jobs still being removed (at most `parallelism`);
     /// ``drain(grace:)`` waits for them.
     let removals: RemovalBacklog
+    /// A job still in its slot this long after it got it is stopped (``Ceilings/jobDeadline``):
+    /// admission bounds what a job's own limits let it take, this bounds the rest (file work
+    /// between its runs, checkers, collection).
+    let jobDeadline: Duration?
     private let state: Mutex<State>
     private let onChange: @Sendable (Counts) -> Void
 
-    init(parallelism: Int, queueLimit: Int, cpus: CPUList? = nil, onChange: @escaping @Sendable (Counts) -> Void = { _ in }) {
+    init(parallelism: Int, queueLimit: Int, cpus: CPUList? = nil, jobDeadline: Duration? = nil,
+         onChange: @escaping @Sendable (Counts) -> Void = { _ in }) {
+        self.jobDeadline = jobDeadline
         slotCPUs = cpus.map { list in list.cpus.prefix(parallelism).compactMap { try? CPUList(cpus: [$0]) } }
         self.parallelism = parallelism
         self.queueLimit = queueLimit
@@ -102,7 +108,14 @@ final class Dispatcher: Sendable {
         let slot = try await acquire(id)
         let started = ContinuousClock.now
         state.withLock { $0.stops[id] = stop }
+        let deadline = jobDeadline.map { limit in
+            Task {
+                try? await Task.sleep(for: limit)
+                if !Task.isCancelled { stop.stop() }
+            }
+        }
         let value = await job(slot)
+        deadline?.cancel()
         release(id, slot: slot, seconds: (ContinuousClock.now - started) / .seconds(1))
         return value
     }

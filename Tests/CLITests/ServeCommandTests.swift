@@ -214,5 +214,9 @@ struct ServeCommandTests {
         let badLimit = try corral("serve", "--max-cpu-time", "5s", "--port", "0")
         #expect(badLimit.status == 125, "a default over its ceiling is refused")
         #expect(badLimit.standardError.contains("--default-cpu-time"), "\(badLimit.standardError)")
+        // The default wall time (2 × 10 s + 1 s) would refuse every job that sets none.
+        let shortJobs = try corral("serve", "--max-job-time", "5s", "--port", "0")
+        #expect(shortJobs.status == 125)
+        #expect(shortJobs.standardError.contains("--max-job-time") && shortJobs.standardError.contains("21 s"), "\(shortJobs.standardError)")
     }
 }

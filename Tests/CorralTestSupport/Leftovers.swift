@@ -67,7 +67,16 @@ extension Leftovers {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
         let state = stat[stat.index(close, offsetBy: 2)]
-        return state != "Z" && state != "X"
+        guard state != "Z" && state != "X" else { return false }
+        // Killed but not yet a zombie (a busy host shows this for a moment): exiting
+        // (PF_EXITING in the flags, the 9th field) or SIGKILL pending. It runs no code again.
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        if fields.count > 6, let flags = UInt(fields[6]), flags & 0x4 != 0 { return false }
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        for line in status.split(separator: "\n") where line.hasPrefix("SigPnd:") || line.hasPrefix("ShdPnd:") {
+            if let pending = UInt64(line.split(separator: "\t").last ?? "", radix: 16), pending & (1 << (SIGKILL - 1)) != 0 { return false }
+        }
+        return true
     }
 }
 

@@ -82,6 +82,14 @@ struct JobSpecTests {
         (#"{"processes": [{"args": ["a"]}, {"args": ["b"]}], "collect": [{"path": "x"}]}"#, "collect[0].process: missing: each process of a job has a directory of its own; say whose file this is"),
         (#"{"processes": [{"args": ["a"]}], "files": [{"path": "x", "content": "", "process": "nobody"}]}"#, "files[0].process: no process is named \"nobody\""),
         (#"{"processes": [{"args": ["a"]}], "workdir": {"keep": "yes"}}"#, "workdir.keep: must be true or false, not a string"),
+        // Each collect entry reads its file again after the runs (into the store: hashes and
+        // writes it): ten entries of one 60 MiB file held a server slot 6 s past its bound.
+        (#"{"processes": [{"args": ["a"]}], "collect": [{"path": "f", "store": true}, {"path": "f"}, {"path": "g"}, {"path": "f", "max": 4}]}"#,
+         "collect[3].path: \"f\" is already collected by collect[1]"),
+        (#"{"processes": [{"args": ["a"]}], "collect": [{"path": "f", "store": true}, {"path": "f", "store": true}]}"#,
+         "collect[1].path: \"f\" is already collected by collect[0] into the store"),
+        ("{\"processes\": [{\"args\": [\"a\"]}], \"collect\": [" + (0...JobSpec.maxCollect).map { "{\"path\": \"f\($0)\"}" }.joined(separator: ", ") + "]}",
+         "collect: 257 entries, more than the 256 a job may collect"),
     ]
 
     @Test("a spec that does not validate is refused, naming the field", arguments: refused)

@@ -6,7 +6,8 @@ import Testing
 /// A capture that is valid UTF-8 was given as text, and JSON spells each control character
 /// but five as `\u00XX`: 1 MiB of NULs was 6 MiB of report, so the job's report budget
 /// (256 MiB of captures) was 1.5 GiB of JSON in a server's memory and on the wire. Output
-/// mostly of such characters is now base64 (4 bytes for 3); text with a stray one stays text.
+/// whose escapes would cost more than base64 (past 4 KiB) is now base64 (4 bytes for 3);
+/// text with a stray one stays text. A checker's comment is text without them.
 extension SecurityTests {
 @Suite("What a capture of control characters costs as JSON")
 struct CaptureEncodingAttackTests {
@@ -40,6 +41,9 @@ struct CaptureEncodingAttackTests {
         // Short output stays text however many NULs it has (a /proc/PID/cmdline, say).
         let short = try await runSpec(#"{"processes": [{"args": \#(shell(#"printf 'corral-init\000\000'"#)), "stdout": {"capture": {}}}]}"#)
         #expect(short.processes.first?.report.stdout?.text == "corral-init\0\0")
+        // Text of short lines stays text (each newline is two bytes of JSON, not six).
+        let lines = try await runSpec(#"{"processes": [{"args": \#(shell("yes | head -c 65536")), "stdout": {"capture": {}}}]}"#)
+        #expect(lines.processes.first?.report.stdout?.text?.hasPrefix("y\ny\n") == true)
     }
 
     @Test("corral run --spec: the report of 1 MiB of NULs is under 1.4 MiB")
@@ -60,6 +64,28 @@ struct CaptureEncodingAttackTests {
         let answer = try server.run(Self.spec)
         #expect(answer.status == 200, "\(answer.text.prefix(500))")
         try expectCompact(answer.text, answer.json)
+    }
+
+    @Test("a custom checker's stderr of NULs: the test's comment is text without control characters, at most 4 KiB")
+    func checkerComment() async throws {
+        // The comment is text in every test's report, beside the checker's own base64 stderr:
+        // 4 KiB of NULs were 24 KiB of JSON per test, 50 tests 1.5 MB.
+        let json = #"""
+        {"steps": [{"name": "t", "processes": [{"args": ["/bin/true"]}],
+          "checker": {"type": "custom", "args": ["/bin/sh", "-c", "head -c 8192 /dev/zero >&2; exit 1", "checker"]},
+          "tests": [{"stdin": {"content": ""}}, {"stdin": {"content": ""}}]}]}
+        """#
+        guard case .steps(let spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
+        let report = try await StepsRunner().run(spec)
+        let tests = try #require(report.steps.first?.tests)
+        #expect(tests.count == 2)
+        for test in tests {
+            #expect(test.verdict == .wrongAnswer)
+            #expect(test.comment.utf8.count <= 4096 && !test.comment.utf8.contains { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A }, "\(test.comment.prefix(40))")
+        }
+        let encoded = try JSONEncoder().encode(report)
+        // Each test: the checker's 8 KiB of stderr as base64 (about 11 KiB) and the comment.
+        #expect(encoded.count < 2 * 20_000, "\(encoded.count) bytes of report")
     }
 }
 }

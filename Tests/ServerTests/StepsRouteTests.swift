@@ -102,7 +102,7 @@ struct StepsRouteTests {
             let tests = Array(repeating: #"{"stdin": {"content": ""}}"#, count: count).joined(separator: ", ")
             return #"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"], "limits": {"wallTime": "1s"}}], "checker": "exact", "tests": [\#(tests)]}]}"#
         }
-        try await withServer(testConfiguration { $0.ceilings.jobTime = .seconds(5) }) { server in
+        try await withServer(testConfiguration { $0.ceilings.jobTime = .seconds(5); $0.defaults.wallTime = .seconds(1) }) { server in
             let over = try await server.post(json: steps(10))
             #expect(over.status == 400, "\(over.text)")
             #expect(over.json["path"] as? String == "steps", "\(over.text)")
@@ -114,6 +114,33 @@ struct StepsRouteTests {
             let plain = try await server.post(json: #"{"processes": [{"args": ["/bin/true"], "limits": {"wallTime": "6s"}}]}"#)
             #expect(plain.status == 400, "\(plain.text)")
             #expect(plain.json["path"] as? String == "processes", "\(plain.text)")
+        }
+    }
+
+    @Test("a job whose file work between runs outlasts --max-job-time is stopped in its slot: 5000 tests of 1 µs each, admitted, stop early")
+    func jobDeadline() async throws {
+        // Admission counts the runs' wall times only: each test's own set-up (its files, its
+        // directory, the check) is outside them. 5000 tests of 1 µs were admitted under a
+        // ceiling of 1 s and held the slot for their set-up alone; 64 steps of 1000 such tests
+        // copying large files would have held it for hours.
+        let tests = Array(repeating: #"{"stdin": {"content": "x"}}"#, count: 5000).joined(separator: ", ")
+        let job = #"{"steps": [{"name": "a", "processes": [{"args": ["/bin/true"], "limits": {"wallTime": "1us"}}], "#
+            + #""checker": "exact", "stopOnFirstFailure": false, "tests": [\#(tests)]}]}"#
+        let configuration = testConfiguration {
+            $0.ceilings.jobTime = .seconds(1)
+            $0.ceilings.stepTests = 5000
+            $0.defaults.wallTime = .milliseconds(500)
+        }
+        try await withServer(configuration) { server in
+            let started = ContinuousClock.now
+            let answer = try await server.post(json: job)
+            let took = ContinuousClock.now - started
+            #expect(answer.status == 200, "\(answer.text.prefix(500))")
+            let summary = answer.json["summary"] as? [String: Any] ?? [:]
+            let run = summary["run"] as? Int ?? -1
+            #expect(run >= 0 && run < 5000, "\(summary)")
+            // Stopped at 1 s + 0.1 s + 1 s in its slot; the answer itself takes a moment more.
+            #expect(took < .seconds(30), "\(took)")
         }
     }
 }

@@ -17,11 +17,17 @@ enum TestlibVerdict {
         }
     }
 
-    /// The run's captured stderr, at most ``maxComment`` bytes of it, invalid UTF-8 replaced.
+    /// The run's captured stderr, at most ``maxComment`` bytes of it, as text: control
+    /// characters but tab and newline become `?` and invalid UTF-8 U+FFFD, cut again to
+    /// ``maxComment`` bytes. The comment is text in every test's report: 4 KiB of NULs were
+    /// 24 KiB of JSON there (`\u0000` each), next to the stderr's own base64.
     static func comment(_ report: RunReport) -> String {
         guard let stderr = report.stderr else { return "" }
-        let bytes = stderr.data.prefix(maxComment)
+        let bytes = stderr.data.prefix(maxComment).map { byte -> UInt8 in
+            byte < 0x20 && byte != 0x09 && byte != 0x0A ? UInt8(ascii: "?") : byte
+        }
         var text = String(decoding: bytes, as: UTF8.self)
+        while text.utf8.count > maxComment { text.removeLast() }
         while text.hasSuffix("\n") { text.removeLast() }
         return text
     }

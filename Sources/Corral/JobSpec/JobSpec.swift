@@ -3,6 +3,8 @@
 /// the library (``JobRunner``), `corral run --spec` and the server. Parse it with
 /// ``JobSpec/parse(_:)``, which refuses anything it does not know, naming the field.
 public struct JobSpec: Sendable, Hashable, Codable {
+    /// The most entries a job's `collect` may have (each reads its file after the runs).
+    public static let maxCollect = 256
     public var processes: [ProcessSpec]
     /// The names of the pipes; each has exactly one reading and one writing end among the
     /// processes' `stdin`, `stdout`, `stderr` and `fds`.

@@ -55,9 +55,23 @@ struct SpecParser {
         for (index, value) in try array(object["files"] ?? .array([]), "files").enumerated() {
             files.append(try file(value, "files[\(index)]"))
         }
+        // Each entry reads the whole file again (and, into the store, hashes and writes it),
+        // after the runs and outside their wall times: a few, and each file once.
+        let collectValues = try array(object["collect"] ?? .array([]), "collect")
+        guard collectValues.count <= JobSpec.maxCollect else {
+            throw SpecError("collect", "\(collectValues.count) entries, more than the \(JobSpec.maxCollect) a job may collect")
+        }
         var collect: [CollectSpec] = []
-        for (index, value) in try array(object["collect"] ?? .array([]), "collect").enumerated() {
-            collect.append(try collected(value, "collect[\(index)]"))
+        var collecting: [String: Int] = [:]
+        for (index, value) in collectValues.enumerated() {
+            let entry = try collected(value, "collect[\(index)]")
+            // Once into the report and once into the store is allowed (a peek at what was stored).
+            let key = (entry.process ?? "") + "\u{0}" + entry.path.description + (entry.store ? "\u{0}store" : "")
+            if let first = collecting[key] {
+                throw SpecError("collect[\(index)].path", "\"\(entry.path)\" is already collected by collect[\(first)]\(entry.store ? " into the store" : "")")
+            }
+            collecting[key] = index
+            collect.append(entry)
         }
         var workdir = WorkdirSpec()
         if let value = object["workdir"] {

@@ -23,8 +23,9 @@ public struct CapturedOutput: Sendable, Hashable, Codable {
     /// 0x20 but tab, newline, carriage return, backspace and form feed) would make the text
     /// more than 4 KiB longer in a report than base64 is. Such output, valid UTF-8 though it
     /// is, is given as base64: as text a capture of NULs grew sixfold in a report (64 MiB of
-    /// them were 384 MiB of JSON in the server's memory and on the wire). Short output with a
-    /// NUL or two (`/proc/PID/cmdline`) stays text.
+    /// them were 384 MiB of JSON in the server's memory and on the wire). Escapes of two
+    /// bytes (newlines, quotes) are not counted: text of short lines stays text, at most
+    /// twice its size. Short output with a NUL or two (`/proc/PID/cmdline`) stays text.
     static func mostlyLongEscapes(_ data: [UInt8]) -> Bool {
         var long = 0
         for byte in data where byte < 0x20 {
