@@ -238,6 +238,7 @@ struct SealedInputAttackTests {
           .enabled(if: isRoot, Comment(rawValue: needsRoot)))
     func manyInputsUnderLowFileLimit() throws {
         let tmp = TemporaryDirectory()
+        defer { tmp.remove() }
         let storePath = tmp.path + "/store"
         let tests = 240
         var ids: [String] = []
