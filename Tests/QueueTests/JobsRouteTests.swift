@@ -26,6 +26,19 @@ struct JobsRouteTests {
         return #"{"processes": [{"args": ["/bin/sh", "-c", "\#(escaped)"]}]}"#
     }
 
+    @Test("POST /v1/jobs: a job over --max-job-time is refused with 400 before it is queued; within it, queued")
+    func jobTimeCeiling() throws {
+        let server = try ServeProcess.start(["--parallelism", "1", "--max-job-time", "5s", "--default-wall-time", "2s", "--log-level", "warning"])
+        defer { server.stop() }
+        let over = try Self.call(server, "POST", "/v1/jobs", #"{"processes": [{"args": ["/bin/true"], "limits": {"wallTime": "6s"}}]}"#)
+        #expect(over.status == 400, "\(over.text)")
+        #expect(over.json["path"] as? String == "processes" && over.text.contains("--max-job-time"), "\(over.text)")
+        let within = try Self.call(server, "POST", "/v1/jobs", Self.job("true"))
+        #expect(within.status == 202, "\(within.text)")
+        let id = try #require(within.json["id"] as? String)
+        #expect(try Self.wait(server, id).json["state"] as? String == "done")
+    }
+
     /// Polls `GET /v1/jobs/{id}` until it is in one of `states` (or the time is up).
     static func wait(_ server: ServeProcess, _ id: String, for states: Set<String> = ["done", "cancelled"], seconds: Double = 30) throws -> Answer {
         let deadline = Date().addingTimeInterval(seconds)
