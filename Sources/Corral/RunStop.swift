@@ -13,6 +13,7 @@ import Synchronization
 public final class RunStop: Sendable {
     private struct State {
         var stopped = false
+        var reason: String?
         var runs: Set<UInt64> = []
     }
 
@@ -24,8 +25,15 @@ public final class RunStop: Sendable {
         state.withLock { $0.stopped }
     }
 
-    public func stop() {
+    /// Why the first ``stop(reason:)`` that gave one stopped the runs; each run it stops says
+    /// so in its report's message.
+    public var reason: String? {
+        state.withLock { $0.reason }
+    }
+
+    public func stop(reason: String? = nil) {
         let runs = state.withLock { state -> Set<UInt64> in
+            if !state.stopped { state.reason = reason }
             state.stopped = true
             return state.runs
         }

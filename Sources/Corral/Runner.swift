@@ -81,7 +81,7 @@ public struct Runner: Sendable {
     func run(_ job: Job, descriptors: [Int32: Int32], directory: Int32? = nil, stop: RunStop? = nil) async throws(CorralError) -> RunReport {
         let prepared: PreparedRun
         switch try prepare(job, descriptors: descriptors, directory: directory, stop: stop) {
-        case .report(let report): return report
+        case .report(let report): return Self.stopped(report, by: stop)
         case .ready(let ready): prepared = ready
         }
         defer { prepared.release() }
@@ -93,7 +93,15 @@ public struct Runner: Sendable {
         } onCancel: {
             prepared.cancel()
         }
-        return await Self.nameViolation(report, audit: prepared.audit)
+        return Self.stopped(await Self.nameViolation(report, audit: prepared.audit), by: stop)
+    }
+
+    /// A run its ``RunStop`` cancelled says why, when the stop gave a reason.
+    private static func stopped(_ report: RunReport, by stop: RunStop?) -> RunReport {
+        guard report.status == .cancelled, let reason = stop?.reason else { return report }
+        var report = report
+        report.message += "; \(reason)"
+        return report
     }
 
     private enum Preparation {

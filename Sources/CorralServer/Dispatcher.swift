@@ -111,7 +111,9 @@ final class Dispatcher: Sendable {
         let deadline = jobDeadline.map { limit in
             Task {
                 try? await Task.sleep(for: limit)
-                if !Task.isCancelled { stop.stop() }
+                if !Task.isCancelled {
+                    stop.stop(reason: "stopped by the server: the job was still in its slot \(LimitValue.describe(limit)) after it got it (--max-job-time, a tenth and 1 s more)")
+                }
             }
         }
         let value = await job(slot)

@@ -6,6 +6,26 @@ import Testing
 /// The dispatcher's own bookkeeping: a ticket leaves nothing behind however it ends.
 @Suite("Dispatcher")
 struct DispatcherTests {
+    @Test("a job still in its slot at the deadline is stopped, and its run says why")
+    func deadline() async throws {
+        let dispatcher = Dispatcher(parallelism: 1, queueLimit: 1, jobDeadline: .milliseconds(300))
+        let stop = RunStop()
+        let started = ContinuousClock.now
+        let report = try await dispatcher.run(dispatcher.ticket(), stop: stop) { () async -> JobReport? in
+            try? await JobRunner().run(JobSpec(processes: [ProcessSpec(name: "p0", args: ["/bin/sleep", "30"])]), stop: stop)
+        }
+        let run = try #require(report?.processes.first?.report)
+        #expect(run.status == .cancelled, "\(run.message)")
+        #expect(run.message.contains("--max-job-time"), "\(run.message)")
+        #expect(ContinuousClock.now - started < .seconds(20))
+        #expect(dispatcher.bookkeeping == (0, 0, 0, 0))
+        // A job that ends in time is not stopped after it.
+        let quick = RunStop()
+        _ = try await dispatcher.run(dispatcher.ticket(), stop: quick) { 1 }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!quick.isStopped)
+    }
+
     @Test("a ticket withdrawn before, while and after its job runs, or refused, leaves nothing behind")
     func bookkeeping() async throws {
         let dispatcher = Dispatcher(parallelism: 1, queueLimit: 1)
