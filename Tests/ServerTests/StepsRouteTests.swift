@@ -139,6 +139,8 @@ struct StepsRouteTests {
             let summary = answer.json["summary"] as? [String: Any] ?? [:]
             let run = summary["run"] as? Int ?? -1
             #expect(run >= 0 && run < 5000, "\(summary)")
+            #expect((answer.json["stopped"] as? String)?.contains("--max-job-time") == true, "\(answer.json["stopped"] ?? "no stopped")")
+            #expect(answer.json["ok"] as? Bool == false)
             // Stopped at 1 s + 0.1 s + 1 s in its slot; the answer itself takes a moment more.
             #expect(took < .seconds(30), "\(took)")
         }

@@ -154,13 +154,17 @@ public struct StepsReport: Sendable, Hashable, Codable {
     /// Over every step's tests; `firstFailure` names its step.
     public var summary: TestSummary
     public var wallTime: Double
+    /// Why the job was stopped before its end (its ``RunStop``'s reason); nil (absent from
+    /// the JSON) when it was not. A stop between two tests cancels no run, so only this says it.
+    public var stopped: String?
 
-    public init(ok: Bool, steps: [StepReport], skipped: [String], summary: TestSummary, wallTime: Double) {
+    public init(ok: Bool, steps: [StepReport], skipped: [String], summary: TestSummary, wallTime: Double, stopped: String? = nil) {
         self.ok = ok
         self.steps = steps
         self.skipped = skipped
         self.summary = summary
         self.wallTime = wallTime
+        self.stopped = stopped
     }
 
     /// `corral run --spec`'s exit code: 0 when ok; a step without tests that failed gives

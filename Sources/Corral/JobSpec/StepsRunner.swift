@@ -76,8 +76,9 @@ public struct StepsRunner: Sendable {
         let summary = TestSummary(tests: spec.steps.reduce(0) { $0 + $1.tests.count }, run: summaries.reduce(0) { $0 + $1.run },
                                   passed: summaries.reduce(0) { $0 + $1.passed },
                                   firstFailure: summaries.lazy.compactMap(\.firstFailure).first)
-        return StepsReport(ok: skipped.isEmpty && reports.allSatisfy(\.ok), steps: reports, skipped: skipped, summary: summary,
-                           wallTime: Double(MonotonicClock.now() - started) / 1e9)
+        let stopped = stop?.isStopped == true ? stop?.reason ?? "stopped before its end" : nil
+        return StepsReport(ok: stopped == nil && skipped.isEmpty && reports.allSatisfy(\.ok), steps: reports, skipped: skipped, summary: summary,
+                           wallTime: Double(MonotonicClock.now() - started) / 1e9, stopped: stopped)
     }
 
     /// `jobs` with the working-directory limit less what `layouts` (the earlier steps') hold,
