@@ -1,4 +1,5 @@
 import Corral
+import CorralTestSupport
 import Foundation
 @testable import CorralServer
 import Testing
@@ -6,7 +7,8 @@ import Testing
 /// The dispatcher's own bookkeeping: a ticket leaves nothing behind however it ends.
 @Suite("Dispatcher")
 struct DispatcherTests {
-    @Test("a job still in its slot at the deadline is stopped, and its run says why")
+    // Not while a suite proves that no run cgroup of this test process is left.
+    @Test("a job still in its slot at the deadline is stopped, and its run says why", .cgroupExclusive)
     func deadline() async throws {
         let dispatcher = Dispatcher(parallelism: 1, queueLimit: 1, jobDeadline: .milliseconds(300))
         let stop = RunStop()
