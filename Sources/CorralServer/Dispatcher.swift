@@ -217,7 +217,7 @@ final class Dispatcher: Sendable {
     /// Cancels every running job (each ends with status `cancelled`).
     func cancelRunning() {
         let stops = state.withLock { Array($0.stops.values) }
-        for stop in stops { stop.stop() }
+        for stop in stops { stop.stop(reason: "stopped by the server: it was shutting down, and its grace period was over") }
     }
 
     /// Shutdown: refuse what waits, let what runs go on for `grace`, then cancel it; returns

@@ -77,7 +77,7 @@ final class QueueWorker: Sendable {
 
     /// Stops the run of job `id` here, if it runs here (its cancel was written already).
     func stopLocal(_ id: String) {
-        state.withLock { $0.stops[id] }?.stop()
+        state.withLock { $0.stops[id] }?.stop(reason: "the job was cancelled (DELETE /v1/jobs/\(id))")
     }
 
     private func lane() async {

@@ -145,4 +145,29 @@ struct StepsRouteTests {
             #expect(took < .seconds(30), "\(took)")
         }
     }
+
+    @Test("collecting into the store stops at the job's deadline: 32 sparse 64 MiB files, the rest not collected, naming --max-job-time")
+    func collectStopsAtDeadline() async throws {
+        // Collection runs after the runs, outside their wall times: 64 such files held a slot
+        // 21.9 s past a 3.2 s deadline (about 0.34 s each, release build).
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let names = (0..<32).map { "f\($0)" }
+        let collect = names.map { #"{"path": "\#($0)", "store": true, "max": "64M"}"# }.joined(separator: ", ")
+        let job = #"{"processes": [{"args": ["/usr/bin/truncate", "-s", "64M", \#(names.map { "\"\($0)\"" }.joined(separator: ", "))], "#
+            + #""limits": {"output": "64M", "wallTime": "1s"}}], "collect": [\#(collect)]}"#
+        let configuration = testConfiguration {
+            $0.ceilings.jobTime = .seconds(1)
+            $0.defaults.wallTime = .milliseconds(500)
+            $0.fileStore = FileStoreSettings(directory: directory.file("store"), maxBytes: 4 << 30, maxFileBytes: 64 << 20)
+        }
+        try await withServer(configuration) { server in
+            let answer = try await server.post(json: job)
+            #expect(answer.status == 200, "\(answer.text.prefix(500))")
+            let files = answer.json["files"] as? [[String: Any]] ?? []
+            #expect(files.count == 32)
+            let stopped = files.filter { ($0["error"] as? String)?.contains("--max-job-time") == true }
+            #expect(!stopped.isEmpty, "\(files.map { $0["error"] ?? $0["fileId"] ?? "?" })")
+        }
+    }
 }

@@ -80,14 +80,21 @@ final class JobLayout: Sendable {
         closing.forEach { $0.close() }
     }
 
-    func collect(_ spec: JobSpec, budget: ReportBudget) -> [CollectedFile] {
+    /// After the runs: each entry read (or stored) in turn, none once `stop` has stopped the
+    /// job (a server's deadline: this work is outside every run's wall time).
+    func collect(_ spec: JobSpec, budget: ReportBudget, stop: RunStop?) -> [CollectedFile] {
         spec.collect.map { item in
             let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
+            if let stop, stop.isStopped {
+                return CollectedFile(path: item.path.description, content: nil, error: "not collected: \(stop.reason ?? "the job was stopped")",
+                                     process: spec.processes[index].name)
+            }
             var file = openDirectories.withLock { directories -> CollectedFile in
                 guard index < directories.count else {
                     return CollectedFile(path: item.path.description, content: nil, error: "the process's directory is closed")
                 }
-                return item.store && store != nil ? directories[index].collectToStore(item, store: store!) : directories[index].collect(item, budget: budget)
+                return item.store && store != nil ? directories[index].collectToStore(item, store: store!, stop: stop)
+                    : directories[index].collect(item, budget: budget)
             }
             file.process = spec.processes[index].name
             return file

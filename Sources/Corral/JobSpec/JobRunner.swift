@@ -134,7 +134,7 @@ public struct JobRunner: Sendable {
             named.append(NamedRunReport(name: process.name, report: report, startedAt: span?.start, endedAt: span?.end))
         }
         // A thread of its own only when there is something to read (a step's test has nothing).
-        let files = spec.collect.isEmpty ? [] : await Blocking.run { () -> [CollectedFile] in layout.collect(spec, budget: budget) }
+        let files = spec.collect.isEmpty ? [] : await Blocking.run { () -> [CollectedFile] in layout.collect(spec, budget: budget, stop: stop) }
         let status = named.first { $0.report.status != .ok }?.report.status ?? .ok
         let report = JobReport(status: status, processes: named, files: files,
                                workdir: spec.workdir.keep ? layout.workdir.path : nil,

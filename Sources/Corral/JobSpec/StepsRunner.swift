@@ -38,9 +38,12 @@ public struct StepsRunner: Sendable {
         var reports: [StepReport] = []
         var skipped: [String] = []
         var failedBefore = false
+        // Whether the stop cut anything: a step skipped, a test not run, a run cancelled.
+        var cut = false
         do throws(CorralError) {
             for step in spec.steps {
                 if failedBefore || stop?.isStopped == true || Task.isCancelled {
+                    if !failedBefore { cut = true }
                     skipped.append(step.name)
                     continue
                 }
@@ -63,6 +66,7 @@ public struct StepsRunner: Sendable {
                     report = try await TestRunner(step: step, jobs: jobs, sources: sources, stop: stop).run()
                 }
                 reports.append(report)
+                if stop?.isStopped == true && Self.cut(report, step) { cut = true }
                 if !report.ok && !step.continueOnFailure { failedBefore = true }
             }
         } catch {
@@ -76,9 +80,23 @@ public struct StepsRunner: Sendable {
         let summary = TestSummary(tests: spec.steps.reduce(0) { $0 + $1.tests.count }, run: summaries.reduce(0) { $0 + $1.run },
                                   passed: summaries.reduce(0) { $0 + $1.passed },
                                   firstFailure: summaries.lazy.compactMap(\.firstFailure).first)
-        let stopped = stop?.isStopped == true ? stop?.reason ?? "stopped before its end" : nil
+        // A stop that came after the last run (during the last removal) cut nothing.
+        let stopped = cut ? stop?.reason ?? "stopped before its end" : nil
         return StepsReport(ok: stopped == nil && skipped.isEmpty && reports.allSatisfy(\.ok), steps: reports, skipped: skipped, summary: summary,
                            wallTime: Double(MonotonicClock.now() - started) / 1e9, stopped: stopped)
+    }
+
+    /// Whether a stopped job's step lost something to the stop: a run cancelled, a file not
+    /// collected, or tests not run that no failure (with `stopOnFirstFailure`) left out.
+    static func cut(_ report: StepReport, _ step: StepSpec) -> Bool {
+        let runs = report.processes + report.tests.flatMap { $0.processes } + report.tests.compactMap { test in
+            test.checker.map { NamedRunReport(name: "checker", report: $0) }
+        }
+        if runs.contains(where: { $0.report.status == .cancelled }) { return true }
+        if report.files.contains(where: { $0.error?.hasPrefix("not collected:") == true }) { return true }
+        guard !step.tests.isEmpty, report.tests.count < step.tests.count else { return false }
+        let failedOut = step.stopOnFirstFailure && report.tests.last.map { $0.verdict != .accepted } == true
+        return !failedOut
     }
 
     /// `jobs` with the working-directory limit less what `layouts` (the earlier steps') hold,

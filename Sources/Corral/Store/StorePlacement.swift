@@ -78,7 +78,7 @@ extension DirectoryHandle {
 
     /// Collects a file into the store (`"store": true`): never through a link, a regular file
     /// with no other names, at most `spec.max` bytes (a larger one is not stored).
-    func collectToStore(_ spec: CollectSpec, store: FileStore) -> CollectedFile {
+    func collectToStore(_ spec: CollectSpec, store: FileStore, stop: RunStop? = nil) -> CollectedFile {
         func failed(_ reason: String) -> CollectedFile { CollectedFile(path: spec.path.description, content: nil, error: reason) }
         let fd = openBeneath(spec.path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { return failed(Self.reason(errno)) }
@@ -100,6 +100,7 @@ extension DirectoryHandle {
                 if count < 0 && errno == EINTR { continue }
                 guard count >= 0 else { upload.abandon(); return failed("read: \(SetupFailure.describe(errno))") }
                 if count == 0 { break }
+                if let stop, stop.isStopped { upload.abandon(); return failed("not collected: \(stop.reason ?? "the job was stopped")") }
                 // The program may still be growing it (a process it left behind).
                 guard upload.size + UInt64(count) <= limit else { upload.abandon(); return failed("grew past \(limit) bytes while read: not stored") }
                 try upload.write(buffer, 0..<count)
