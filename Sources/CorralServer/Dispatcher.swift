@@ -51,6 +51,14 @@ final class Dispatcher: Sendable {
     /// admission bounds what a job's own limits let it take, this bounds the rest (file work
     /// between its runs, checkers, collection).
     let jobDeadline: Duration?
+    private static let deadlineReason = "stopped by the server: the job was still in its slot"
+
+    /// Whether `stop` was stopped by a job's deadline (such a job is not given back to a
+    /// queue at a drain: it would only reach its deadline again).
+    static func stoppedAtDeadline(_ stop: RunStop) -> Bool {
+        stop.reason?.hasPrefix(deadlineReason) == true
+    }
+
     private let state: Mutex<State>
     private let onChange: @Sendable (Counts) -> Void
 
@@ -112,7 +120,7 @@ final class Dispatcher: Sendable {
             Task {
                 try? await Task.sleep(for: limit)
                 if !Task.isCancelled {
-                    stop.stop(reason: "stopped by the server: the job was still in its slot \(LimitValue.describe(limit)) after it got it (--max-job-time, a tenth and 1 s more)")
+                    stop.stop(reason: "\(Self.deadlineReason) \(LimitValue.describe(limit)) after it got it (--max-job-time, a tenth and 1 s more)")
                 }
             }
         }

@@ -205,7 +205,7 @@ final class QueueWorker: Sendable {
                 })
                 switch result {
                 case .success(let report):
-                    if report.status == .cancelled && isDraining { return .giveBack }
+                    if report.status == .cancelled && isDraining && !Dispatcher.stoppedAtDeadline(stop) { return .giveBack }
                     return .report(Data(ReportJSON.encode(report)), report)
                 case .failure(let error):
                     metrics.recordSetupError()

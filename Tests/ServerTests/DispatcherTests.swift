@@ -19,13 +19,21 @@ struct DispatcherTests {
         let run = try #require(report?.processes.first?.report)
         #expect(run.status == .cancelled, "\(run.message)")
         #expect(run.message.contains("--max-job-time"), "\(run.message)")
+        #expect(Dispatcher.stoppedAtDeadline(stop))
         #expect(ContinuousClock.now - started < .seconds(20))
         #expect(dispatcher.bookkeeping == (0, 0, 0, 0))
         // A job that ends in time is not stopped after it.
         let quick = RunStop()
         _ = try await dispatcher.run(dispatcher.ticket(), stop: quick) { 1 }
         try await Task.sleep(for: .milliseconds(500))
-        #expect(!quick.isStopped)
+        #expect(!quick.isStopped && !Dispatcher.stoppedAtDeadline(quick))
+        // A stop for another reason (a shutdown) is not the deadline's: such a job goes back to the queue.
+        let shutdown = RunStop()
+        _ = try await dispatcher.run(dispatcher.ticket(), stop: shutdown) { () async -> Int in
+            dispatcher.cancelRunning()
+            return 0
+        }
+        #expect(shutdown.isStopped && !Dispatcher.stoppedAtDeadline(shutdown) && shutdown.reason?.contains("shutting down") == true)
     }
 
     @Test("a ticket withdrawn before, while and after its job runs, or refused, leaves nothing behind")
