@@ -64,12 +64,20 @@ struct CgroupCommandTests {
     /// kills the daemon and removes the run's cgroups at once; with the guard killed too
     /// (`guardToo`), the daemon is left in the run's cgroup until `corral cleanup` (or the
     /// next Corral using the same parent, `nextRun`) kills it.
+    ///
+    /// With the guard killed, the dead Corral's cgroups are stale, and any Corral that starts
+    /// under the same parent cleans them up: CLI tests of other suites run at the same time.
+    /// Those cases use a parent of their own, which no other Corral uses.
     func killedCorral(_ containment: String, guardToo: Bool = false, cleanupBy nextRun: Bool = false) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let pidFile = directory.file("daemon")
         let escaper = try Fixtures.path("escaper")
-        let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment, "--", escaper, pidFile, "daemon", "60000"])
+        let parent = "/corral-test-killed-\(getpid())-\(nextRun ? "next" : "cleanup")"
+        let parentArguments = guardToo ? ["--cgroup-parent", parent] : []
+        let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment] + parentArguments
+                                      + ["--", escaper, pidFile, "daemon", "60000"])
+        let runCgroups = { guardToo ? Self.runCgroups(under: parent, owner: started.pid) : CgroupCheck.runCgroups(owner: started.pid) }
         var waited = 0
         while Leftovers.pids(inFile: pidFile).isEmpty && waited < 250 {
             usleep(20_000)
@@ -96,15 +104,15 @@ struct CgroupCommandTests {
             for _ in 0..<100 where waitpid(guardian, &status, WNOHANG) == 0 { usleep(10_000) }
             return
         }
-        #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty == false)
+        #expect(runCgroups().isEmpty == false)
         #expect(Leftovers.isRunning(daemon))
 
         if nextRun {
             // The next Corral to use the same parent cleans up before its first run.
-            let run = try corral("run", "--quiet", "--containment", containment, "--", "/bin/true")
+            let run = try Spawn.run(corralPath, ["run", "--quiet", "--containment", containment] + parentArguments + ["--", "/bin/true"])
             #expect(run.status == 0, "\(run.standardError)")
         } else {
-            let cleanup = try corral("cleanup", "--json")
+            let cleanup = try Spawn.run(corralPath, ["cleanup", "--json"] + parentArguments)
             #expect(cleanup.status == 0, "\(cleanup.standardError)")
             let summary = try #require(try JSONSerialization.jsonObject(with: Data(cleanup.standardOutput.utf8)) as? [String: Any])
             #expect((summary["cgroupsRemoved"] as? Int ?? 0) >= 1)
@@ -116,7 +124,25 @@ struct CgroupCommandTests {
             gone += 1
         }
         #expect(!Leftovers.isRunning(daemon), "the daemon \(daemon) survived cleanup")
-        #expect(CgroupCheck.runCgroups(owner: started.pid).isEmpty, "\(CgroupCheck.runCgroups(owner: started.pid))")
+        #expect(runCgroups().isEmpty, "\(runCgroups())")
+        // The parent: `corral cleanup` removes it; after the next run, that run's exit does.
+        for hierarchy in Self.parentMounts where FileManager.default.fileExists(atPath: hierarchy + parent) {
+            Issue.record("\(hierarchy + parent) was left")
+            rmdir(hierarchy + parent)
+        }
+    }
+
+    /// The root of every cgroup hierarchy this host mounts (v1 and v2).
+    static var parentMounts: [String] {
+        CgroupCheck.host.cgroups.v1.map(\.mount) + (CgroupCheck.host.cgroups.v2.map { [$0.mount] } ?? [])
+    }
+
+    /// The run cgroups of Corral `owner` below `parent` (relative to each hierarchy's root).
+    static func runCgroups(under parent: String, owner: Int32) -> [String] {
+        parentMounts.flatMap { mount in
+            ((try? FileManager.default.contentsOfDirectory(atPath: mount + parent)) ?? [])
+                .filter { $0.hasPrefix("run-\(owner)-") }.map { mount + parent + "/" + $0 }
+        }
     }
 
     @Test("v1: Corral killed with SIGKILL mid-run: its guard kills the rest of the run at once and removes its cgroups",
