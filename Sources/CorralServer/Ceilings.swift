@@ -67,6 +67,12 @@ public struct JobDefaults: Sendable, Hashable {
         self.processes = processes
     }
 
+    /// The wall time of a process that sets none: `wallTime`, else 2 × its CPU time + 1 s,
+    /// at most the wall-time ceiling.
+    func wallTime(forCPU cpu: Duration, under ceilings: Ceilings) -> Duration {
+        wallTime ?? min(cpu * 2 + .seconds(1), ceilings.wallTime)
+    }
+
     func validate(against ceilings: Ceilings) throws(ServerError) {
         func check(_ ok: Bool, _ name: String) throws(ServerError) {
             guard ok else { throw ServerError("--default-\(name) must be greater than zero and at most --max-\(name)") }
@@ -76,7 +82,7 @@ public struct JobDefaults: Sendable, Hashable {
         try check(memory > 0 && memory <= ceilings.memory, "memory")
         try check(output > 0 && output <= ceilings.output, "output")
         try check(processes > 0 && processes <= ceilings.processes, "processes")
-        let wall = wallTime ?? min(cpuTime * 2 + .seconds(1), ceilings.wallTime)
+        let wall = wallTime(forCPU: cpuTime, under: ceilings)
         guard wall <= ceilings.jobTime else {
             throw ServerError("--max-job-time \(LimitValue.describe(ceilings.jobTime)) is shorter than the wall time a process gets by default "
                               + "(\(LimitValue.describe(wall)): --default-wall-time, else 2 × --default-cpu-time + 1 s): every job that does not set one would be refused")

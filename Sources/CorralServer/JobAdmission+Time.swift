@@ -28,12 +28,7 @@ extension JobAdmission {
         }
         guard total > ceilings.jobTime else { return }
         throw SpecError(path, "\(what), over this server's ceiling of \(LimitValue.describe(ceilings.jobTime)) (--max-job-time): "
-                        + "give the processes a shorter limits.wallTime (each that sets none has \(LimitValue.describe(Self.defaultWall(defaults, ceilings)))), or run fewer tests")
-    }
-
-    /// The wall time of a process that sets neither it nor its CPU time.
-    private static func defaultWall(_ defaults: JobDefaults, _ ceilings: Ceilings) -> Duration {
-        defaults.wallTime ?? min(defaults.cpuTime * 2 + .seconds(1), ceilings.wallTime)
+                        + "give the processes a shorter limits.wallTime (each that sets none has \(LimitValue.describe(defaults.wallTime(forCPU: defaults.cpuTime, under: ceilings)))), or run fewer tests")
     }
 
     /// Processes that run at once: the longest of their wall times (each admitted one has one).

@@ -114,9 +114,10 @@ struct JobAdmission: Sendable {
         if let processes = asked.processes, processes > ceilings.processes {
             throw over("\(path).processes", "\(processes)", "\(ceilings.processes)", "--max-processes")
         }
-        limits.cpuTime = asked.cpuTime ?? defaults.cpuTime
+        let cpuTime = asked.cpuTime ?? defaults.cpuTime
+        limits.cpuTime = cpuTime
         // A wall time the job did not ask for is a default, so it may be cut to the ceiling.
-        limits.wallTime = asked.wallTime ?? defaults.wallTime ?? min(limits.cpuTime! * 2 + .seconds(1), ceilings.wallTime)
+        limits.wallTime = asked.wallTime ?? defaults.wallTime(forCPU: cpuTime, under: ceilings)
         limits.memory = asked.memory ?? defaults.memory
         limits.output = asked.output ?? defaults.output
         limits.processes = asked.processes ?? defaults.processes
