@@ -8,18 +8,23 @@ public enum TestVerdict: String, Sendable, Hashable, Codable, CaseIterable {
     case outputLimit = "output-limit"
     case runtimeError = "runtime-error"
     case checkerError = "checker-error"
+    /// The job was stopped (`DELETE`, a shutdown, `--max-job-time`, a library caller's
+    /// ``RunStop``) while this test's run or its checker went on: nothing is known of the
+    /// program, which is not at fault; a judge runs the test again.
+    case cancelled
 
     /// The verdict of a run that did not end `ok` (nil for `ok`: the checker decides): CPU or
     /// wall time → `time-limit`; memory, output; anything else (a non-zero exit, a signal,
-    /// a forbidden system call, a program that could not start, a cancelled run) →
-    /// `runtime-error`.
+    /// a forbidden system call, a program that could not start) → `runtime-error`; a
+    /// cancelled run → `cancelled`.
     public init?(status: RunStatus) {
         switch status {
         case .ok: return nil
         case .cpuTimeLimit, .wallTimeLimit: self = .timeLimit
         case .memoryLimit: self = .memoryLimit
         case .outputLimit: self = .outputLimit
-        case .nonzeroExit, .signaled, .syscallViolation, .setupError, .cancelled: self = .runtimeError
+        case .nonzeroExit, .signaled, .syscallViolation, .setupError: self = .runtimeError
+        case .cancelled: self = .cancelled
         }
     }
 

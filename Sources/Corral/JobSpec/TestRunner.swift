@@ -172,6 +172,10 @@ struct TestRunner: Sendable {
             throw error
         }
         let report = checked.processes[0].report
+        if report.status == .cancelled {
+            return TestReport(name: test.name, verdict: .cancelled, status: run.status, comment: "the checker: \(report.message)",
+                              processes: job.processes, checker: report, wallTime: 0)
+        }
         let result = TestlibVerdict.decide(report)
         return TestReport(name: test.name, verdict: TestVerdict(result.verdict), status: run.status, comment: result.comment,
                           processes: job.processes, checker: report, wallTime: 0)
@@ -189,6 +193,10 @@ struct TestRunner: Sendable {
             TestReport(name: test.name, verdict: verdict, status: status, comment: comment, processes: job.processes, wallTime: 0)
         }
         if let failed, failed.status.isLimit { return report(TestVerdict(status: failed.status)!, failed.message) }
+        // A stopped job: the interactor or a solution cancelled says nothing of the solution.
+        if let cancelled = job.processes.first(where: { $0.report.status == .cancelled }) {
+            return report(.cancelled, "\(cancelled.name): \(cancelled.report.message)")
+        }
         let decided = TestlibVerdict.decide(judge)
         if decided.verdict == .accepted, let failed { return report(.runtimeError, failed.message) }
         if decided.verdict == .checkerError, let failed { return report(TestVerdict(status: failed.status)!, failed.message) }
