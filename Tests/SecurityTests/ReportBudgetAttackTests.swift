@@ -45,5 +45,29 @@ struct ReportBudgetAttackTests {
         #expect(UInt64(kept) <= Self.budget, "the report held \(kept) bytes of the tests' stderr, over \(Self.budget)")
         #expect(tested.last?.processes.first?.report.stderr?.truncated == true)
     }
+
+    @Test("the comments of many tests (a custom checker's stderr, 4 KiB each) are kept only up to the job's report budget")
+    func commentsOfManyTests() async throws {
+        // A comment is a copy of the checker's stderr (cut to 4 KiB), whose capture the budget
+        // charged, but not the copy: the report held up to twice its budget. Here a budget of
+        // 64 KiB and 40 tests of 4 KiB each.
+        let budget: UInt64 = 64 << 10
+        let tests = (0..<40).map { _ in #"{"stdin": {"content": ""}, "answer": {"content": ""}}"# }.joined(separator: ", ")
+        let json = """
+        {"steps": [{"name": "run", "processes": [{"args": ["/bin/true"]}],
+          "checker": {"type": "custom", "args": \(shell("printf %4096s '' | tr ' ' x >&2; exit 1"))},
+          "tests": [\(tests)]}]}
+        """
+        guard case .steps(let spec) = try JobDocument.parse(Data(json.utf8)) else { throw FixtureError("not a job of steps") }
+        let report = try await StepsRunner(jobs: JobRunner(maxReportBytes: budget)).run(spec)
+        let tested = report.steps.first?.tests ?? []
+        #expect(tested.count == 40)
+        #expect(tested.allSatisfy { $0.verdict == .wrongAnswer }, "\(tested.map(\.comment))")
+        #expect(tested.first?.comment == String(repeating: "x", count: 4096), "\(tested.first?.comment.prefix(80) ?? "no test")")
+        let comments = tested.reduce(0) { $0 + $1.comment.utf8.count }
+        let captured = tested.reduce(0) { $0 + ($1.checker?.stderr?.bytes ?? 0) }
+        #expect(UInt64(comments + captured) <= budget, "the report held \(comments) bytes of comments and \(captured) of checker stderr, over \(budget)")
+        #expect(tested.last?.comment.isEmpty == true)
+    }
 }
 }

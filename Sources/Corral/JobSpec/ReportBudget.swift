@@ -35,6 +35,25 @@ final class ReportBudget: Sendable {
         if granted < UInt64(kept.bytes) { output = CapturedOutput(Array(kept.data.prefix(Int(granted))), truncated: true) }
     }
 
+    /// Cuts a test's comment (a custom checker's or an interactor's stderr, up to 4 KiB a
+    /// test; thousands of tests) to what is left of the budget, at a character's boundary.
+    func trim(comment: inout String) {
+        let bytes = UInt64(comment.utf8.count)
+        guard bytes > 0 else { return }
+        let granted = take(bytes)
+        guard granted < bytes else { return }
+        var kept = ""
+        var used: UInt64 = 0
+        for character in comment {
+            let size = UInt64(character.utf8.count)
+            if used + size > granted { break }
+            kept.append(character)
+            used += size
+        }
+        giveBack(granted - used)
+        comment = kept
+    }
+
     /// Cuts a run's captured stdout and stderr to what is left of the budget.
     func trim(_ report: inout RunReport) {
         trim(&report.stdout)

@@ -100,6 +100,7 @@ struct TestRunner: Sendable {
             }
             finished = try await judge(test, files, job, layout)
         }
+        jobs.reportBudget?.trim(comment: &finished.comment)
         finished.wallTime = Double(MonotonicClock.now() - started) / 1e9
         return finished
     }
