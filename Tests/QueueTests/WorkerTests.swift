@@ -124,4 +124,31 @@ struct WorkerTests {
             await queue.close()
         }
     }
+
+    @Test("a worker admits each job it claims under its own ceilings: a queued job over its --max-job-time gets the 400's error as its report, and never runs")
+    func workerAdmitsUnderItsOwnJobTime() async throws {
+        try await TestPostgres.withDatabase { url in
+            let tmp = TemporaryDirectory()
+            defer { tmp.remove() }
+            let file = try WorkerProcess.urlFile(url, in: tmp)
+            let queue = try await PostgresJobQueue.open(url: url)
+            // Queued by a server with the default ceiling (1h): 60 s of wall time is within it.
+            let marker = "3.\(Int.random(in: 1000...9999))"
+            let long = NewJob(spec: Data(#"{"processes": [{"args": ["/bin/sh", "-c", "sleep \#(marker); echo ran"], "limits": {"wallTime": 60}}]}"#.utf8))
+            let ids = try await queue.enqueue([long, Self.job("echo short")])
+            let worker = try WorkerProcess.start(urlFile: file, ["--no-isolate", "--parallelism", "1", "--max-job-time", "30s"])
+            let refused = try await Self.wait(queue, ids[0], for: [.done])
+            let short = try await Self.wait(queue, ids[1], for: [.done])
+            #expect(refused?.state == .done)
+            let report = try #require(refused?.report.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] })
+            #expect((report["error"] as? String)?.contains("--max-job-time") == true, "\(report)")
+            #expect(report["path"] as? String == "processes", "\(report)")
+            #expect(report["processes"] == nil, "the job ran: \(report)")
+            #expect(Leftovers.sleepers(marker) == 0)
+            #expect(Self.stdout(short) == "short\n", "a job within the ceiling runs on the same worker")
+            kill(worker.process.pid, SIGTERM)
+            #expect(worker.process.wait(timeout: 30).status == 0)
+            await queue.close()
+        }
+    }
 }
