@@ -50,11 +50,13 @@ public enum CgroupCheck {
     /// Run cgroups of this process that still hold a process, or a memory/v2 cgroup of a
     /// finished run that was not removed (pids, cpuacct and freezer sets are pooled empty).
     /// Corral removes a run's cgroup just after it reports, so this looks again for a
-    /// moment before it answers.
+    /// moment before it answers: up to 5 s, since a suite that is not `.cgroupExclusive` may
+    /// have a run of its own going in this process (one cut by a stop at 300 ms was seen);
+    /// a cgroup really left stays, and is found all the same.
     public static func busyRunCgroups(owner: Int32 = getpid()) -> [String] {
         var result = busyRunCgroupsNow(owner: owner)
         var attempts = 0
-        while !result.isEmpty && attempts < 100 {
+        while !result.isEmpty && attempts < 500 {
             usleep(10_000)
             result = busyRunCgroupsNow(owner: owner)
             attempts += 1
