@@ -125,6 +125,33 @@ struct WorkerTests {
         }
     }
 
+    @Test("SIGTERM during a job's collection into the store: the files the drain left unread make it given back, not done with files lost")
+    func drainDuringCollectionGivesBack() async throws {
+        try await TestPostgres.withDatabase { url in
+            let tmp = TemporaryDirectory()
+            defer { tmp.remove() }
+            let file = try WorkerProcess.urlFile(url, in: tmp)
+            let queue = try await PostgresJobQueue.open(url: url)
+            // Eight sparse 64 MiB files (a file's size is bounded by limits.output): each costs
+            // the program nothing and the store a while to read.
+            let names = (0..<8).map { "f\($0)" }
+            let collect = names.map { #"{"path": "\#($0)", "max": "64M", "store": true}"# }.joined(separator: ", ")
+            let spec = #"{"processes": [{"args": ["/usr/bin/truncate", "-s", "64M", "\#(names.joined(separator: "\", \""))"], "limits": {"output": "64M"}}], "collect": [\#(collect)]}"#
+            let ids = try await queue.enqueue([NewJob(spec: Data(spec.utf8))])
+            let worker = try WorkerProcess.start(urlFile: file, ["--no-isolate", "--parallelism", "1", "--shutdown-grace", "0.3s",
+                                                                 "--file-store", tmp.file("store"), "--max-output", "64M"])
+            #expect(try await Self.wait(queue, ids[0], for: [.running])?.state == .running)
+            try await Task.sleep(for: .milliseconds(300))
+            kill(worker.process.pid, SIGTERM)
+            let result = worker.process.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.standardError)")
+            let record = try await queue.get(ids[0])
+            #expect(record?.state == .queued, "given back to the queue, not \(record?.state.rawValue ?? "gone"): \(String(decoding: (record?.report ?? Data()).prefix(600), as: UTF8.self))")
+            #expect(try await queue.cancel(ids[0]) == .cancelledQueued)
+            await queue.close()
+        }
+    }
+
     @Test("a worker admits each job it claims under its own ceilings: a queued job over its --max-job-time gets the 400's error as its report, and never runs")
     func workerAdmitsUnderItsOwnJobTime() async throws {
         try await TestPostgres.withDatabase { url in

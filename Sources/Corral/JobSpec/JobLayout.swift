@@ -86,7 +86,7 @@ final class JobLayout: Sendable {
         spec.collect.map { item in
             let index = spec.processes.firstIndex { $0.name == spec.owner(item.process) } ?? 0
             if let stop, stop.isStopped {
-                return CollectedFile(path: item.path.description, content: nil, error: "not collected: \(stop.reason ?? "the job was stopped")",
+                return CollectedFile(path: item.path.description, content: nil, error: CollectedFile.notCollected(stop),
                                      process: spec.processes[index].name)
             }
             var file = openDirectories.withLock { directories -> CollectedFile in

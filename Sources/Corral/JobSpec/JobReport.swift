@@ -82,6 +82,14 @@ public struct NamedRunReport: Sendable, Hashable, Codable {
     }
 }
 
+extension JobReport {
+    /// Whether a stop (a deadline, a shutdown, a cancelled task) cut the job short: a run
+    /// cancelled, or a file not collected.
+    public var cutByStop: Bool {
+        processes.contains { $0.report.status == .cancelled } || files.contains(where: \.cutByStop)
+    }
+}
+
 /// A file collected from the working directory after the run.
 public struct CollectedFile: Sendable, Hashable, Codable {
     public var path: String
@@ -92,6 +100,17 @@ public struct CollectedFile: Sendable, Hashable, Codable {
     public var error: String?
     /// Whose directory it came from, in a job of several processes.
     public var process: String?
+
+    /// The start of ``error`` for a file the job's stop (a deadline, a shutdown) left unread.
+    public static let notCollected = "not collected: "
+
+    /// The error of a file the job's stop left unread, naming the stop's reason.
+    static func notCollected(_ stop: RunStop) -> String {
+        notCollected + (stop.reason ?? "the job was stopped")
+    }
+
+    /// Whether the job's stop left this file unread.
+    public var cutByStop: Bool { error?.hasPrefix(Self.notCollected) == true }
     /// `"store": true`: the stored file's id, its size, and whether any execute bit was set.
     public var fileId: FileId?
     public var size: UInt64?

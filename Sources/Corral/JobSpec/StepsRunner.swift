@@ -93,7 +93,7 @@ public struct StepsRunner: Sendable {
             test.checker.map { NamedRunReport(name: "checker", report: $0) }
         }
         if runs.contains(where: { $0.report.status == .cancelled }) { return true }
-        if report.files.contains(where: { $0.error?.hasPrefix("not collected:") == true }) { return true }
+        if report.files.contains(where: \.cutByStop) { return true }
         guard !step.tests.isEmpty, report.tests.count < step.tests.count else { return false }
         let failedOut = step.stopOnFirstFailure && report.tests.last.map { $0.verdict != .accepted } == true
         return !failedOut

@@ -100,7 +100,7 @@ extension DirectoryHandle {
                 if count < 0 && errno == EINTR { continue }
                 guard count >= 0 else { upload.abandon(); return failed("read: \(SetupFailure.describe(errno))") }
                 if count == 0 { break }
-                if let stop, stop.isStopped { upload.abandon(); return failed("not collected: \(stop.reason ?? "the job was stopped")") }
+                if let stop, stop.isStopped { upload.abandon(); return failed(CollectedFile.notCollected(stop)) }
                 // The program may still be growing it (a process it left behind).
                 guard upload.size + UInt64(count) <= limit else { upload.abandon(); return failed("grew past \(limit) bytes while read: not stored") }
                 try upload.write(buffer, 0..<count)
