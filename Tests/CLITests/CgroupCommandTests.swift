@@ -75,6 +75,8 @@ struct CgroupCommandTests {
         let escaper = try Fixtures.path("escaper")
         let parent = "/corral-test-killed-\(getpid())-\(nextRun ? "next" : "cleanup")"
         let parentArguments = guardToo ? ["--cgroup-parent", parent] : []
+        // Should an expectation below stop the test early: nothing of it is left behind.
+        defer { if guardToo { _ = try? Spawn.run(corralPath, ["cleanup"] + parentArguments) } }
         let started = try Spawn.start(corralPath, ["run", "--quiet", "--containment", containment] + parentArguments
                                       + ["--", escaper, pidFile, "daemon", "60000"])
         let runCgroups = { guardToo ? Self.runCgroups(under: parent, owner: started.pid) : CgroupCheck.runCgroups(owner: started.pid) }

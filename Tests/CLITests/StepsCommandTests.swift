@@ -54,4 +54,32 @@ struct StepsCommandTests {
         #expect(result.status == 125)
         #expect(result.standardError.contains("steps[0].tests[0].answer.nope: unknown field"), "\(result.standardError)")
     }
+
+    @Test("SIGINT during a test: the test is cancelled (not a runtime error), the next step skipped, 'stopped' says so; exit 130")
+    func interruptedTest() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let marker = "32.\(Int.random(in: 1000...9999))"
+        let spec: [String: Any] = ["steps": [
+            ["name": "test", "processes": [["args": ["/bin/sleep", marker], "limits": ["wallTime": 60]]],
+             "tests": [["stdin": ["content": ""], "answer": ["content": ""]]]],
+            ["name": "after", "processes": [["args": ["/bin/true"]]]],
+        ] as [Any]]
+        let path = directory.file("job.json")
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: path))
+        let started = try Spawn.start(corralPath, ["run", "--spec", path, "--report", directory.file("report.json")])
+        for _ in 0..<500 where Leftovers.sleepers(marker) == 0 { usleep(10_000) }
+        #expect(Leftovers.sleepers(marker) == 1, "the test never started")
+        kill(started.pid, SIGINT)
+        let result = started.wait()
+        #expect(result.status == 130, "\(result.standardError)")
+        let report = try decodeReport(directory.file("report.json"))
+        let steps = report["steps"] as? [[String: Any]] ?? []
+        let tests = steps.first?["tests"] as? [[String: Any]] ?? []
+        #expect(tests.map { $0["verdict"] as? String } == ["cancelled"], "\(tests)")
+        #expect(report["skipped"] as? [String] == ["after"])
+        #expect(report["stopped"] is String, "\(report)")
+        #expect(report["ok"] as? Bool == false)
+        #expect(Leftovers.sleepers(marker) == 0)
+    }
 }

@@ -72,4 +72,20 @@ struct ReportTests {
         #expect(code("chdir", ENOENT) == 125)
         #expect(code("rlimit", EPERM) == 125)
     }
+
+    @Test("a job of steps' exit code: 0 ok; 1 for a test not accepted; 130 for a cancelled test, and for a job stopped between steps with nothing failed")
+    func stepsExitCodes() {
+        let summary = TestSummary(tests: 0, run: 0, passed: 0, firstFailure: nil)
+        let done = StepReport(name: "a", ok: true, status: .ok, wallTime: 0)
+        func test(_ verdict: TestVerdict) -> TestReport {
+            TestReport(name: "1", verdict: verdict, status: verdict == .cancelled ? .cancelled : .ok, comment: "", processes: [], wallTime: 0)
+        }
+        func step(_ tests: [TestReport]) -> StepReport { StepReport(name: "t", ok: false, status: tests[0].status, tests: tests, wallTime: 0) }
+        #expect(StepsReport(ok: true, steps: [done], skipped: [], summary: summary, wallTime: 0).commandExitCode == 0)
+        #expect(StepsReport(ok: false, steps: [done], skipped: ["b"], summary: summary, wallTime: 0, stopped: "stopped").commandExitCode == 130)
+        #expect(StepsReport(ok: false, steps: [step([test(.wrongAnswer)])], skipped: [], summary: summary, wallTime: 0).commandExitCode == 1)
+        #expect(StepsReport(ok: false, steps: [step([test(.cancelled)])], skipped: [], summary: summary, wallTime: 0, stopped: "x").commandExitCode == 130)
+        #expect(StepsReport(ok: false, steps: [step([test(.accepted), test(.wrongAnswer), test(.cancelled)])], skipped: [],
+                            summary: summary, wallTime: 0, stopped: "x").commandExitCode == 1)
+    }
 }

@@ -171,7 +171,6 @@ struct WorkerTests {
             #expect((report["error"] as? String)?.contains("--max-job-time") == true, "\(report)")
             #expect(report["path"] as? String == "processes", "\(report)")
             #expect(report["processes"] == nil, "the job ran: \(report)")
-            #expect(Leftovers.sleepers(marker) == 0)
             #expect(Self.stdout(short) == "short\n", "a job within the ceiling runs on the same worker")
             kill(worker.process.pid, SIGTERM)
             #expect(worker.process.wait(timeout: 30).status == 0)

@@ -162,7 +162,11 @@ struct StepsRouteTests {
             $0.fileStore = FileStoreSettings(directory: directory.file("store"), maxBytes: 4 << 30, maxFileBytes: 64 << 20)
         }
         try await withServer(configuration) { server in
+            let started = ContinuousClock.now
             let answer = try await server.post(json: job)
+            // The deadline is 2.1 s after the job got its slot; all 32 files take over 10 s.
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(8), "\(took)")
             #expect(answer.status == 200, "\(answer.text.prefix(500))")
             let files = answer.json["files"] as? [[String: Any]] ?? []
             #expect(files.count == 32)

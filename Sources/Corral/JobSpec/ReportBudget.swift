@@ -1,6 +1,6 @@
 import Synchronization
 
-/// What a job's report may hold of captured output and collected files together (one budget
+/// What a job's report may hold of captured output, collected files and tests' comments together (one budget
 /// for a whole job of steps: its steps, their tests and checkers). Each process's capture and
 /// each collected file is bounded by its own `max`; without this, a client multiplied those
 /// bounds at will: one 64 MiB file (a sparse one costs the program nothing) collected a thousand

@@ -8,8 +8,8 @@ public enum TestVerdict: String, Sendable, Hashable, Codable, CaseIterable {
     case outputLimit = "output-limit"
     case runtimeError = "runtime-error"
     case checkerError = "checker-error"
-    /// The job was stopped (`DELETE`, a shutdown, `--max-job-time`, a library caller's
-    /// ``RunStop``) while this test's run or its checker went on: nothing is known of the
+    /// The job was stopped (a shutdown, `--max-job-time`, a `/v1/run` client gone, a signal
+    /// to `corral run`, a library caller's ``RunStop``) while this test's run or its checker went on: nothing is known of the
     /// program, which is not at fault; a judge runs the test again.
     case cancelled
 
@@ -159,8 +159,10 @@ public struct StepsReport: Sendable, Hashable, Codable {
     /// Over every step's tests; `firstFailure` names its step.
     public var summary: TestSummary
     public var wallTime: Double
-    /// Why the job was stopped before its end (its ``RunStop``'s reason); nil (absent from
-    /// the JSON) when it was not. A stop between two tests cancels no run, so only this says it.
+    /// Why the job was stopped before its end (its ``RunStop``'s reason), when the stop cut
+    /// something short (a run cancelled, a test or step not run, a file not collected); nil
+    /// (absent from the JSON) otherwise. A stop between two tests cancels no run, so only
+    /// this says it.
     public var stopped: String?
 
     public init(ok: Bool, steps: [StepReport], skipped: [String], summary: TestSummary, wallTime: Double, stopped: String? = nil) {
@@ -173,12 +175,16 @@ public struct StepsReport: Sendable, Hashable, Codable {
     }
 
     /// `corral run --spec`'s exit code: 0 when ok; a step without tests that failed gives
-    /// its job's code (``JobReport/commandExitCode``); a test not accepted gives 1.
+    /// its job's code (``JobReport/commandExitCode``); a test not accepted gives 1, or 130
+    /// when it was `cancelled`; a job stopped with nothing failed (between steps or tests,
+    /// or while collecting), 130 as a cancelled run.
     public var commandExitCode: Int32 {
-        guard let failed = steps.first(where: { !$0.ok }) else { return 0 }
+        let cancelled: Int32 = 130
+        guard let failed = steps.first(where: { !$0.ok }) else { return ok ? 0 : (stopped != nil ? cancelled : 1) }
         if failed.tests.isEmpty {
-            return failed.processes.first { $0.report.status != .ok }?.report.commandExitCode ?? 1
+            return failed.processes.first { $0.report.status != .ok }?.report.commandExitCode ?? (stopped != nil ? cancelled : 1)
         }
-        return 1
+        if let verdict = failed.tests.first(where: { $0.verdict != .accepted })?.verdict { return verdict == .cancelled ? cancelled : 1 }
+        return stopped != nil ? cancelled : 1
     }
 }

@@ -66,7 +66,7 @@ public struct StepsRunner: Sendable {
                     report = try await TestRunner(step: step, jobs: jobs, sources: sources, stop: stop).run()
                 }
                 reports.append(report)
-                if stop?.isStopped == true && Self.cut(report, step) { cut = true }
+                if (stop?.isStopped == true || Task.isCancelled) && Self.cut(report, step) { cut = true }
                 if !report.ok && !step.continueOnFailure { failedBefore = true }
             }
         } catch {
