@@ -35,22 +35,29 @@ final class ReportBudget: Sendable {
         if granted < UInt64(kept.bytes) { output = CapturedOutput(Array(kept.data.prefix(Int(granted))), truncated: true) }
     }
 
+    /// What of each test's comment is not charged: where outputs differ, a run's message, the
+    /// start of a checker's stderr stay readable however the captures used up the budget
+    /// (at most this much per test, and a job has at most 64 steps of `--max-tests` tests).
+    static let freeCommentBytes: UInt64 = 256
+
     /// Cuts a test's comment (a custom checker's or an interactor's stderr, up to 4 KiB a
-    /// test; thousands of tests) to what is left of the budget, at a character's boundary.
+    /// test; thousands of tests) to its free part and what is left of the budget, at a
+    /// character's boundary.
     func trim(comment: inout String) {
         let bytes = UInt64(comment.utf8.count)
-        guard bytes > 0 else { return }
-        let granted = take(bytes)
-        guard granted < bytes else { return }
+        guard bytes > Self.freeCommentBytes else { return }
+        let granted = take(bytes - Self.freeCommentBytes)
+        guard granted < bytes - Self.freeCommentBytes else { return }
+        let allowed = Self.freeCommentBytes + granted
         var kept = ""
         var used: UInt64 = 0
         for character in comment {
             let size = UInt64(character.utf8.count)
-            if used + size > granted { break }
+            if used + size > allowed { break }
             kept.append(character)
             used += size
         }
-        giveBack(granted - used)
+        giveBack(allowed - max(used, Self.freeCommentBytes))
         comment = kept
     }
 
