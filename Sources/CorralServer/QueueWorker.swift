@@ -206,7 +206,7 @@ final class QueueWorker: Sendable {
                 switch result {
                 case .success(let report):
                     // Cut by the drain (a run cancelled, a file not collected): run again after it.
-                    if report.cutByStop && isDraining && !Dispatcher.stoppedAtDeadline(stop) { return .giveBack }
+                    if stop.isStopped && report.cutByStop && isDraining && !Dispatcher.stoppedAtDeadline(stop) { return .giveBack }
                     return .report(Data(ReportJSON.encode(report)), report)
                 case .failure(let error):
                     metrics.recordSetupError()

@@ -132,9 +132,9 @@ struct WorkerTests {
             defer { tmp.remove() }
             let file = try WorkerProcess.urlFile(url, in: tmp)
             let queue = try await PostgresJobQueue.open(url: url)
-            // Eight sparse 64 MiB files (a file's size is bounded by limits.output): each costs
-            // the program nothing and the store a while to read.
-            let names = (0..<8).map { "f\($0)" }
+            // Sixteen sparse 64 MiB files (a file's size is bounded by limits.output): each costs
+            // the program nothing and the store about 0.3 s to read; the stop comes at 0.6 s.
+            let names = (0..<16).map { "f\($0)" }
             let collect = names.map { #"{"path": "\#($0)", "max": "64M", "store": true}"# }.joined(separator: ", ")
             let spec = #"{"processes": [{"args": ["/usr/bin/truncate", "-s", "64M", "\#(names.joined(separator: "\", \""))"], "limits": {"output": "64M"}}], "collect": [\#(collect)]}"#
             let ids = try await queue.enqueue([NewJob(spec: Data(spec.utf8))])

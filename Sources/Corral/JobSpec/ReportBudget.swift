@@ -35,30 +35,33 @@ final class ReportBudget: Sendable {
         if granted < UInt64(kept.bytes) { output = CapturedOutput(Array(kept.data.prefix(Int(granted))), truncated: true) }
     }
 
-    /// What of each test's comment is not charged: where outputs differ, a run's message, the
-    /// start of a checker's stderr stay readable however the captures used up the budget
+    /// What of each test's comment is not charged: where a built-in checker found the output
+    /// differs, or a run's message, stays readable however the captures used up the budget
     /// (at most this much per test, and a job has at most 64 steps of `--max-tests` tests).
+    /// A custom checker's or interactor's comment is its captured stderr, which the budget
+    /// already cut as any capture.
     static let freeCommentBytes: UInt64 = 256
 
     /// Cuts a test's comment (a custom checker's or an interactor's stderr, up to 4 KiB a
     /// test; thousands of tests) to its free part and what is left of the budget, at a
-    /// character's boundary.
+    /// Unicode scalar's boundary (not a character's: one long cluster of combining marks
+    /// would empty it).
     func trim(comment: inout String) {
         let bytes = UInt64(comment.utf8.count)
         guard bytes > Self.freeCommentBytes else { return }
         let granted = take(bytes - Self.freeCommentBytes)
         guard granted < bytes - Self.freeCommentBytes else { return }
         let allowed = Self.freeCommentBytes + granted
-        var kept = ""
+        var kept = String.UnicodeScalarView()
         var used: UInt64 = 0
-        for character in comment {
-            let size = UInt64(character.utf8.count)
+        for scalar in comment.unicodeScalars {
+            let size = UInt64(UTF8.width(scalar))
             if used + size > allowed { break }
-            kept.append(character)
+            kept.append(scalar)
             used += size
         }
         giveBack(allowed - max(used, Self.freeCommentBytes))
-        comment = kept
+        comment = String(kept)
     }
 
     /// Cuts a run's captured stdout and stderr to what is left of the budget.

@@ -177,7 +177,7 @@ public struct StepsReport: Sendable, Hashable, Codable {
     /// `corral run --spec`'s exit code: 0 when ok; a step without tests that failed gives
     /// its job's code (``JobReport/commandExitCode``); a test not accepted gives 1, or 130
     /// when it was `cancelled`; a job stopped with nothing failed (between steps or tests,
-    /// or while collecting), 130 as a cancelled run.
+    /// or, by a server's or library's stop, while collecting), 130 as a cancelled run.
     public var commandExitCode: Int32 {
         let cancelled: Int32 = 130
         guard let failed = steps.first(where: { !$0.ok }) else { return ok ? 0 : (stopped != nil ? cancelled : 1) }
