@@ -180,11 +180,13 @@ public struct StepsReport: Sendable, Hashable, Codable {
     /// or, by a server's or library's stop, while collecting), 130 as a cancelled run.
     public var commandExitCode: Int32 {
         let cancelled: Int32 = 130
-        guard let failed = steps.first(where: { !$0.ok }) else { return ok ? 0 : (stopped != nil ? cancelled : 1) }
+        // Nothing failed that says more: the stop, if there was one, is why the job is not ok.
+        let otherwise: Int32 = stopped != nil ? cancelled : 1
+        guard let failed = steps.first(where: { !$0.ok }) else { return ok ? 0 : otherwise }
         if failed.tests.isEmpty {
-            return failed.processes.first { $0.report.status != .ok }?.report.commandExitCode ?? (stopped != nil ? cancelled : 1)
+            return failed.processes.first { $0.report.status != .ok }?.report.commandExitCode ?? otherwise
         }
         if let verdict = failed.tests.first(where: { $0.verdict != .accepted })?.verdict { return verdict == .cancelled ? cancelled : 1 }
-        return stopped != nil ? cancelled : 1
+        return otherwise
     }
 }
