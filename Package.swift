@@ -59,13 +59,21 @@ let package = Package(
     targets: [
         // The child side of the spawn (async-signal-safe only) and thin wrappers over
         // what Swift cannot call directly (prctl, syscall, clone, the W* macros).
-        .target(name: "CCorral"),
+        // One section per function, so that corral-init (linked with --gc-sections, without
+        // the C library) keeps only the child side it runs, not Corral's helpers around it.
+        // Hides a queue password in the command line before main (an .init_array entry): only
+        // in the executables that take `--queue` (not in corral-init, which has no C library).
+        .target(name: "CCorralArguments"),
+        .target(name: "CCorral", cSettings: [.unsafeFlags(["-ffunction-sections", "-fdata-sections"])]),
         // PID 1 of an isolated run, exec'd by the vfork-style spawn instead of a fork of
         // Corral; found next to the running executable (RunnerConfiguration.initExecutable).
-        // Plain C, linked statically and without the Swift runtime's start-up files: every
-        // isolated run execs it, and libswiftCore would cost more than the init's own work.
+        // Plain C, linked statically and without the Swift runtime or the C library
+        // (freestanding.c has its entry point and system calls): every isolated run execs it,
+        // and the C library's start-up alone cost more than the init's own work.
         .executableTarget(name: "corral-init", dependencies: ["CCorral"],
-                          linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
+                          cSettings: [.unsafeFlags(["-ffreestanding", "-fno-stack-protector"])],
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xclang-linker", "-nostdlib",
+                                                          "-Xlinker", "--gc-sections"])]),
         .target(
             name: "Corral",
             dependencies: [
@@ -125,6 +133,7 @@ let package = Package(
             dependencies: [
                 "Corral",
                 "CCorral",
+                "CCorralArguments",
                 "CorralCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -138,6 +147,7 @@ let package = Package(
             dependencies: [
                 "Corral",
                 "CCorral",
+                "CCorralArguments",
                 "CorralCommandLine",
                 "CorralServer",
                 .product(name: "Logging", package: "swift-log"),

@@ -38,7 +38,7 @@ struct CorralBench {
             if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
             await finish(result, options)
         }
-        var result = await measure(options, modes: options.runs > 0 ? BenchMode.all : [])
+        var result = await measure(options, modes: options.runs > 0 ? BenchMode.selected(options.modes) : [])
         if options.accountingRuns > 0 { result.accounting = await AccountingBench.measure(runs: options.accountingRuns) }
         if options.pingPongRounds > 0 {
             if let program = PingPongBench.compileFixture() {

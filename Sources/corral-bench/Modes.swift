@@ -17,7 +17,16 @@ struct BenchMode: Sendable {
 
 extension BenchMode {
     /// Every mode measured, in the order they run within an iteration and are reported.
-    static let all: [BenchMode] = geteuid() == 0 ? [.processGroup, .cgroup, .isolated, .isolatedHostNetwork] : [.processGroup, .cgroup]
+    static let all: [BenchMode] = geteuid() == 0 ? every : [.processGroup, .cgroup]
+
+    /// Every mode there is, whether or not this user can run it (for `--modes`).
+    static let every: [BenchMode] = [.processGroup, .cgroup, .isolated, .isolatedHostNetwork]
+
+    /// The modes `--modes` names (nil: ``all``), in the order of ``every``.
+    static func selected(_ names: [String]?) -> [BenchMode] {
+        guard let names else { return all }
+        return every.filter { names.contains($0.name) }
+    }
 
     /// A session and process group of its own, no cgroup.
     static let processGroup = runner("process-group", RunnerConfiguration(containment: .processGroup))

@@ -19,9 +19,11 @@ struct Options: Sendable {
     var storeRuns = 300
     /// `--queue N`: only the queue's benchmark, with N jobs (0: the others).
     var queueJobs = 0
+    /// `--modes a,b`: only these library modes (by name); nil measures every one.
+    var modes: [String]?
 
     static let usage = """
-        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--cli-against PATH] [--judge N] [--judge-http N] [--judge-repeats N] [--checkers M] [--store N] [--queue N]
+        usage: corral-bench [--runs N] [--warmup N] [--json] [--ping-pong N] [--server N] [--cli N] [--cli-against PATH] [--judge N] [--judge-http N] [--judge-repeats N] [--checkers M] [--store N] [--queue N] [--modes LIST]
           --runs N     timed runs of the baseline and of each mode (default 2000; 0 skips
                        them, for the other measurements alone)
           --warmup N   untimed runs of each before measuring (default 50)
@@ -52,6 +54,8 @@ struct Options: Sendable {
           --checkers M megabytes each built-in checker compares (default 256; 0 skips it)
           --store N    runs of a job with and without a stored 10 MiB input (default 300;
                        0 skips it)
+          --modes LIST only these library modes, comma-separated (process-group, cgroup,
+                       isolated, isolated-host-network), e.g. to profile one of them
           --queue N    only the durable queue's benchmark (needs CORRAL_BENCH_POSTGRES_URL):
                        its cost per job on PostgreSQL and SQLite, and N jobs run by 1, 2
                        and 4 corral workers against one corral serve
@@ -106,6 +110,14 @@ struct Options: Sendable {
                 options.storeRuns = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "--queue":
                 options.queueJobs = try count(name, inlineValue ?? iterator.next(), minimum: 1)
+            case "--modes":
+                guard let list = inlineValue ?? iterator.next(), !list.isEmpty else { throw .invalid("--modes needs a list") }
+                let names = list.split(separator: ",").map(String.init)
+                let known = Set(BenchMode.every.map(\.name))
+                if let unknown = names.first(where: { !known.contains($0) }) {
+                    throw .invalid("--modes: unknown mode \"\(unknown)\" (known: \(BenchMode.every.map(\.name).joined(separator: ", ")))")
+                }
+                options.modes = names
             case "--warmup":
                 options.warmup = try count(name, inlineValue ?? iterator.next(), minimum: 0)
             case "-h", "--help":

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CCorral
+import CCorralArguments
 import CorralServer
 import Foundation
 #if canImport(Glibc)

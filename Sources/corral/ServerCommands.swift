@@ -1,5 +1,6 @@
 import ArgumentParser
 import CCorral
+import CCorralArguments
 import CorralCommandLine
 #if canImport(Glibc)
 import Glibc

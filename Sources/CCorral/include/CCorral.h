@@ -7,7 +7,6 @@
 #include "corral_init.h"
 #include "corral_sha256.h"
 #include "corral_store.h"
-#include "corral_argv.h"
 #include "corral_template_store.h"
 #include "corral_memfd.h"
 #include "corral_namespace_pool.h"
